@@ -1,0 +1,441 @@
+// SqliteStore: the embedded Store. One connection, serialised by a mutex;
+// WAL with synchronous=NORMAL so commits are cheap (no fsync each), made
+// durable on demand by SyncDurable(); secure_delete on, and deleted key rows
+// purged from the WAL by a batched TRUNCATE checkpoint on a background thread.
+#include <fcntl.h>
+#include <unistd.h>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "acl/store.h"
+
+namespace strongroom::acl {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT;
+CREATE TABLE objects (
+  id            BLOB PRIMARY KEY CHECK (length(id) = 16),
+  kind          INTEGER NOT NULL CHECK (kind IN (1, 2, 3)),
+  parent        BLOB NOT NULL,
+  name_tag      BLOB NOT NULL,
+  prev_parent   BLOB,
+  prev_name_tag BLOB,
+  wrapped_key   BLOB,
+  unlinked      INTEGER NOT NULL DEFAULT 0
+) STRICT, WITHOUT ROWID;
+CREATE TABLE long_names (
+  backing TEXT PRIMARY KEY,
+  encoded TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+)sql";
+
+constexpr const char* kInsertObject =
+    "INSERT INTO objects (id, kind, parent, name_tag, wrapped_key) VALUES (?1, ?2, ?3, ?4, ?5)";
+constexpr const char* kGetObject =
+    "SELECT id, kind, parent, name_tag, prev_parent, prev_name_tag, wrapped_key, unlinked "
+    "FROM objects WHERE id = ?1";
+constexpr const char* kListObjects =
+    "SELECT id, kind, parent, name_tag, prev_parent, prev_name_tag, wrapped_key, unlinked "
+    "FROM objects";
+constexpr const char* kBeginMove =
+    "UPDATE objects SET prev_parent = parent, prev_name_tag = name_tag, parent = ?2, "
+    "name_tag = ?3 WHERE id = ?1";
+constexpr const char* kFinishMove =
+    "UPDATE objects SET prev_parent = NULL, prev_name_tag = NULL WHERE id = ?1";
+constexpr const char* kAbortMove =
+    "UPDATE objects SET parent = prev_parent, name_tag = prev_name_tag, prev_parent = NULL, "
+    "prev_name_tag = NULL WHERE id = ?1 AND prev_parent IS NOT NULL";
+constexpr const char* kMarkUnlinked = "UPDATE objects SET unlinked = 1 WHERE id = ?1";
+constexpr const char* kDeleteObject = "DELETE FROM objects WHERE id = ?1";
+constexpr const char* kPutLongName =
+    "INSERT INTO long_names (backing, encoded) VALUES (?1, ?2) "
+    "ON CONFLICT (backing) DO UPDATE SET encoded = excluded.encoded";
+constexpr const char* kGetLongName = "SELECT encoded FROM long_names WHERE backing = ?1";
+constexpr const char* kDeleteLongName = "DELETE FROM long_names WHERE backing = ?1";
+constexpr const char* kGetMeta = "SELECT value FROM meta WHERE key = ?1";
+constexpr const char* kSetMeta =
+    "INSERT INTO meta (key, value) VALUES (?1, ?2) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
+struct DbClose {
+  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
+};
+using DbPtr = std::unique_ptr<sqlite3, DbClose>;
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(DbPtr db) : db_(std::move(db)) {
+    checkpointer_ = std::thread([this] { CheckpointLoop(); });
+  }
+
+  ~SqliteStore() override {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    checkpointer_.join();
+    std::lock_guard lock(mu_);
+    if (deletions_pending_) CheckpointLocked();
+    for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
+  }
+
+  Status Init(const std::string& vault_id, bool create) {
+    std::lock_guard lock(mu_);
+    for (const char* pragma :
+         {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA secure_delete=ON",
+          "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000", "PRAGMA trusted_schema=OFF"}) {
+      SR_RETURN_IF_ERROR(ExecLocked(pragma));
+    }
+    if (create) {
+      SR_RETURN_IF_ERROR(ExecLocked("BEGIN IMMEDIATE"));
+      SR_RETURN_IF_ERROR(ExecLocked(kSchema));
+      SR_RETURN_IF_ERROR(SetMetaLocked("schema_version", std::to_string(kSchemaVersion)));
+      SR_RETURN_IF_ERROR(SetMetaLocked("vault_id", vault_id));
+      SR_RETURN_IF_ERROR(ExecLocked("COMMIT"));
+      return SyncLocked();
+    }
+    SR_RETURN_IF_ERROR(QuickCheckLocked());
+    Result<std::string> version = GetMetaLocked("schema_version");
+    if (!version.ok() || *version != std::to_string(kSchemaVersion)) {
+      return Status::Integrity("the policy store has an unknown schema version");
+    }
+    Result<std::string> id = GetMetaLocked("vault_id");
+    if (!id.ok() || *id != vault_id) {
+      return Status::Integrity("the policy store belongs to another vault");
+    }
+    return Status::Ok();
+  }
+
+  Status InsertObject(const ObjectRow& row) override {
+    std::lock_guard lock(mu_);
+    sqlite3_stmt* s = Prepare(kInsertObject);
+    BindBlob(s, 1, row.id);
+    sqlite3_bind_int(s, 2, static_cast<int>(row.kind));
+    BindBlob(s, 3, row.place.parent);
+    BindBlob(s, 4, row.place.name_tag);
+    if (row.wrapped_key.empty()) {
+      sqlite3_bind_null(s, 5);
+    } else {
+      BindBlob(s, 5, row.wrapped_key);
+    }
+    return StepDone(s, "insert object");
+  }
+
+  Result<ObjectRow> GetObject(const ObjectId& id) override {
+    std::lock_guard lock(mu_);
+    sqlite3_stmt* s = Prepare(kGetObject);
+    BindBlob(s, 1, id);
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+      sqlite3_reset(s);
+      return Status::NotFound("no key row for this file");
+    }
+    if (rc != SQLITE_ROW) return StepError(s, "read object");
+    ObjectRow row;
+    const bool ok = ReadRow(s, &row);
+    sqlite3_reset(s);
+    if (!ok) return Status::Integrity("malformed object row in the policy store");
+    return row;
+  }
+
+  Result<std::vector<ObjectRow>> ListObjects() override {
+    std::lock_guard lock(mu_);
+    sqlite3_stmt* s = Prepare(kListObjects);
+    std::vector<ObjectRow> rows;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      ObjectRow row;
+      if (!ReadRow(s, &row)) {
+        sqlite3_reset(s);
+        return Status::Integrity("malformed object row in the policy store");
+      }
+      rows.push_back(std::move(row));
+    }
+    if (rc != SQLITE_DONE) return StepError(s, "list objects");
+    sqlite3_reset(s);
+    return rows;
+  }
+
+  Status BeginMove(const ObjectId& id, const Place& to) override {
+    std::lock_guard lock(mu_);
+    sqlite3_stmt* s = Prepare(kBeginMove);
+    BindBlob(s, 1, id);
+    BindBlob(s, 2, to.parent);
+    BindBlob(s, 3, to.name_tag);
+    return StepDone(s, "rebind object");
+  }
+
+  Status FinishMove(const ObjectId& id) override { return ExecId(kFinishMove, id, "finish move"); }
+  Status AbortMove(const ObjectId& id) override { return ExecId(kAbortMove, id, "abort move"); }
+  Status MarkUnlinked(const ObjectId& id) override {
+    return ExecId(kMarkUnlinked, id, "mark unlinked");
+  }
+
+  Status DeleteObject(const ObjectId& id) override {
+    Status st = ExecId(kDeleteObject, id, "delete object");
+    if (st.ok()) {
+      std::lock_guard lock(mu_);
+      deletions_pending_ = true;
+      cv_.notify_all();
+    }
+    return st;
+  }
+
+  Status PutLongName(const std::string& backing, const std::string& encoded) override {
+    std::lock_guard lock(mu_);
+    sqlite3_stmt* s = Prepare(kPutLongName);
+    BindText(s, 1, backing);
+    BindText(s, 2, encoded);
+    return StepDone(s, "store long name");
+  }
+
+  Result<std::string> GetLongName(const std::string& backing) override {
+    std::lock_guard lock(mu_);
+    sqlite3_stmt* s = Prepare(kGetLongName);
+    BindText(s, 1, backing);
+    return StepText(s, "read long name");
+  }
+
+  Status DeleteLongName(const std::string& backing) override {
+    std::lock_guard lock(mu_);
+    sqlite3_stmt* s = Prepare(kDeleteLongName);
+    BindText(s, 1, backing);
+    return StepDone(s, "delete long name");
+  }
+
+  Result<std::string> GetMeta(const std::string& key) override {
+    std::lock_guard lock(mu_);
+    return GetMetaLocked(key);
+  }
+
+  Status SetMeta(const std::string& key, const std::string& value) override {
+    std::lock_guard lock(mu_);
+    return SetMetaLocked(key, value);
+  }
+
+  Status SyncDurable() override {
+    std::lock_guard lock(mu_);
+    return SyncLocked();
+  }
+
+  Status CheckpointTruncate() override {
+    std::lock_guard lock(mu_);
+    return CheckpointLocked();
+  }
+
+ private:
+  // With synchronous=FULL a WAL commit fsyncs the WAL file, which makes every
+  // earlier commit durable too; NORMAL is restored after that one commit.
+  Status SyncLocked() {
+    if (!dirty_) return Status::Ok();
+    SR_RETURN_IF_ERROR(ExecLocked("PRAGMA synchronous=FULL"));
+    Status st = SetMetaLocked("durable_sync", "1");
+    Status restore = ExecLocked("PRAGMA synchronous=NORMAL");
+    SR_RETURN_IF_ERROR(st);
+    SR_RETURN_IF_ERROR(restore);
+    dirty_ = false;
+    return Status::Ok();
+  }
+
+  Status CheckpointLocked() {
+    int log = 0, done = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    if (rc != SQLITE_OK) return Status::Io(EIO, std::string("checkpoint: ") + sqlite3_errmsg(db_.get()));
+    deletions_pending_ = false;
+    dirty_ = false;  // a checkpoint syncs the database file
+    return Status::Ok();
+  }
+
+  // Batches the checkpoints that follow key deletions: at most one every
+  // 200 ms, so rm -rf of many files does not pay one fsync per file.
+  void CheckpointLoop() {
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+      cv_.wait(lock, [this] { return stopping_ || deletions_pending_; });
+      if (stopping_) break;
+      cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping_; });
+      if (stopping_) break;
+      if (deletions_pending_) (void)CheckpointLocked();
+    }
+  }
+
+  Status QuickCheckLocked() {
+    sqlite3_stmt* s = Prepare("PRAGMA quick_check");
+    Result<std::string> r = StepText(s, "check the policy store");
+    if (!r.ok()) return Status::Integrity("the policy store is corrupt: " + r.status().message());
+    if (*r != "ok") return Status::Integrity("the policy store is corrupt: " + *r);
+    return Status::Ok();
+  }
+
+  Result<std::string> GetMetaLocked(const std::string& key) {
+    sqlite3_stmt* s = Prepare(kGetMeta);
+    if (s == nullptr) return Status::Integrity("the policy store has no meta table");
+    BindText(s, 1, key);
+    return StepText(s, "read meta");
+  }
+
+  Status SetMetaLocked(const std::string& key, const std::string& value) {
+    sqlite3_stmt* s = Prepare(kSetMeta);
+    if (s == nullptr) return Status::Integrity("the policy store has no meta table");
+    BindText(s, 1, key);
+    BindText(s, 2, value);
+    return StepDone(s, "write meta");
+  }
+
+  Status ExecId(const char* sql, const ObjectId& id, const char* what) {
+    std::lock_guard lock(mu_);
+    sqlite3_stmt* s = Prepare(sql);
+    BindBlob(s, 1, id);
+    return StepDone(s, what);
+  }
+
+  Status ExecLocked(const char* sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err != nullptr ? err : "unknown error";
+      sqlite3_free(err);
+      return Status::Integrity("policy store: " + msg);
+    }
+    return Status::Ok();
+  }
+
+  sqlite3_stmt* Prepare(const char* sql) {
+    auto it = stmts_.find(sql);
+    if (it != stmts_.end()) return it->second;
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v3(db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) {
+      return nullptr;
+    }
+    stmts_.emplace(sql, s);
+    return s;
+  }
+
+  template <typename Range>
+  static void BindBlob(sqlite3_stmt* s, int i, const Range& r) {
+    sqlite3_bind_blob(s, i, r.data(), static_cast<int>(r.size()), SQLITE_TRANSIENT);
+  }
+  static void BindText(sqlite3_stmt* s, int i, const std::string& t) {
+    sqlite3_bind_text(s, i, t.data(), static_cast<int>(t.size()), SQLITE_TRANSIENT);
+  }
+
+  Status StepDone(sqlite3_stmt* s, const char* what) {
+    if (s == nullptr) return Status::Integrity(std::string(what) + ": the policy store's schema is damaged");
+    const int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc == SQLITE_DONE) {
+      dirty_ = true;
+      return Status::Ok();
+    }
+    if (rc == SQLITE_CONSTRAINT) return Status::Exists(std::string(what) + ": already exists");
+    if (rc == SQLITE_FULL) return Status::Io(ENOSPC, what);
+    return Status::Io(EIO, std::string(what) + ": " + sqlite3_errstr(rc));
+  }
+
+  Status StepError(sqlite3_stmt* s, const char* what) {
+    const int rc = sqlite3_reset(s);
+    return Status::Io(EIO, std::string(what) + ": " + sqlite3_errstr(rc));
+  }
+
+  Result<std::string> StepText(sqlite3_stmt* s, const char* what) {
+    if (s == nullptr) return Status::Integrity(std::string(what) + ": the policy store's schema is damaged");
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+      sqlite3_reset(s);
+      return Status::NotFound(std::string(what) + ": not found");
+    }
+    if (rc != SQLITE_ROW) return StepError(s, what);
+    const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+    std::string out = text != nullptr ? text : "";
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return out;
+  }
+
+  template <size_t N>
+  static bool ReadFixed(sqlite3_stmt* s, int col, std::array<uint8_t, N>* out) {
+    if (sqlite3_column_type(s, col) != SQLITE_BLOB || sqlite3_column_bytes(s, col) != static_cast<int>(N)) {
+      return false;
+    }
+    std::memcpy(out->data(), sqlite3_column_blob(s, col), N);
+    return true;
+  }
+
+  static bool ReadRow(sqlite3_stmt* s, ObjectRow* row) {
+    if (!ReadFixed(s, 0, &row->id)) return false;
+    row->kind = static_cast<ObjectKind>(sqlite3_column_int(s, 1));
+    if (!ReadFixed(s, 2, &row->place.parent) || !ReadFixed(s, 3, &row->place.name_tag)) return false;
+    if (sqlite3_column_type(s, 4) != SQLITE_NULL) {
+      Place prev;
+      if (!ReadFixed(s, 4, &prev.parent) || !ReadFixed(s, 5, &prev.name_tag)) return false;
+      row->previous_place = prev;
+    }
+    if (sqlite3_column_type(s, 6) == SQLITE_BLOB) {
+      const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(s, 6));
+      row->wrapped_key.assign(p, p + sqlite3_column_bytes(s, 6));
+    }
+    row->unlinked = sqlite3_column_int(s, 7) != 0;
+    return true;
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  DbPtr db_;
+  std::map<const char*, sqlite3_stmt*> stmts_;
+  bool dirty_ = false;
+  bool deletions_pending_ = false;
+  bool stopping_ = false;
+  std::thread checkpointer_;
+};
+
+Result<std::unique_ptr<Store>> OpenImpl(const std::string& path, const std::string& vault_id,
+                                        bool create) {
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX;
+  if (create) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return Status::Io(errno, "create " + path);
+    ::close(fd);
+  } else if (::access(path.c_str(), F_OK) != 0) {
+    return Status::Integrity("the policy store " + path + " is missing");
+  }
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  DbPtr db(raw);
+  if (rc != SQLITE_OK) {
+    return Status::Integrity("cannot open the policy store: " +
+                             std::string(raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+  }
+  sqlite3_extended_result_codes(db.get(), 0);
+  auto store = std::make_unique<SqliteStore>(std::move(db));
+  Status st = store->Init(vault_id, create);
+  if (!st.ok()) {
+    if (st.code() == Status::Code::kIntegrity) return st;
+    return Status::Integrity("the policy store is unusable: " + st.ToString());
+  }
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, const std::string& vault_id) {
+  return OpenImpl(path, vault_id, false);
+}
+
+Result<std::unique_ptr<Store>> CreateSqliteStore(const std::string& path, const std::string& vault_id) {
+  return OpenImpl(path, vault_id, true);
+}
+
+}  // namespace strongroom::acl

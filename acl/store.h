@@ -1,0 +1,83 @@
+// The policy store's narrow storage interface. Issue-2 scope: objects (files,
+// directories, symlinks) with their stable IDs, wrapped data keys and the
+// place each object is bound to, long encrypted names, and vault metadata.
+// Nothing here holds a plaintext name or path: places are keyed hashes.
+//
+// Implementations must be thread-safe. SqliteStore is the embedded default;
+// a PostgreSQL backend would implement the same interface.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/status.h"
+
+namespace strongroom::acl {
+
+using ObjectId = std::array<uint8_t, 16>;
+using NameTag = std::array<uint8_t, 16>;
+using Blob = std::vector<uint8_t>;
+
+enum class ObjectKind : int { kFile = 1, kDirectory = 2, kSymlink = 3 };
+
+// Where an object lives: its parent directory's ID and a keyed hash of its name.
+struct Place {
+  ObjectId parent{};
+  NameTag name_tag{};
+  bool operator==(const Place&) const = default;
+};
+
+struct ObjectRow {
+  ObjectId id{};
+  ObjectKind kind = ObjectKind::kFile;
+  Place place;
+  // Set while a rename is in flight: the place the object is moving from.
+  std::optional<Place> previous_place;
+  Blob wrapped_key;  // files only
+  bool unlinked = false;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  virtual Status InsertObject(const ObjectRow& row) = 0;
+  virtual Result<ObjectRow> GetObject(const ObjectId& id) = 0;
+  // Rebinds the object to `to`, remembering its current place as previous.
+  virtual Status BeginMove(const ObjectId& id, const Place& to) = 0;
+  // Forgets the previous place once the backing rename is done.
+  virtual Status FinishMove(const ObjectId& id) = 0;
+  // Restores the previous place after a failed backing rename.
+  virtual Status AbortMove(const ObjectId& id) = 0;
+  // Marks an object whose last name is gone but which is still open.
+  virtual Status MarkUnlinked(const ObjectId& id) = 0;
+  // Deletes the row (and with it the wrapped key); a missing row is fine.
+  virtual Status DeleteObject(const ObjectId& id) = 0;
+  virtual Result<std::vector<ObjectRow>> ListObjects() = 0;
+
+  // Long encrypted names, keyed by their hashed backing name.
+  virtual Status PutLongName(const std::string& backing, const std::string& encoded) = 0;
+  virtual Result<std::string> GetLongName(const std::string& backing) = 0;
+  virtual Status DeleteLongName(const std::string& backing) = 0;
+
+  virtual Result<std::string> GetMeta(const std::string& key) = 0;
+  virtual Status SetMeta(const std::string& key, const std::string& value) = 0;
+
+  // Makes every committed change durable against power loss.
+  virtual Status SyncDurable() = 0;
+  // Erases deleted rows from the write-ahead log and its file; runs soon
+  // after key deletions (batched), and at once when called.
+  virtual Status CheckpointTruncate() = 0;
+};
+
+// Opens an existing store (fails with kIntegrity when missing or corrupt,
+// or when it belongs to another vault).
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, const std::string& vault_id);
+// Creates a new store; fails if the file exists.
+Result<std::unique_ptr<Store>> CreateSqliteStore(const std::string& path, const std::string& vault_id);
+
+}  // namespace strongroom::acl

@@ -1,0 +1,286 @@
+#include "crypto/primitives.h"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+
+#include <array>
+#include <cstdlib>
+#include <memory>
+
+namespace strongroom::crypto {
+namespace {
+
+struct CipherCtxFree {
+  void operator()(EVP_CIPHER_CTX* p) const noexcept { EVP_CIPHER_CTX_free(p); }
+};
+using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
+
+// Fetched once; EVP_CIPHER objects are immutable and may be shared.
+const EVP_CIPHER* FetchCipher(const char* name) {
+  EVP_CIPHER* c = EVP_CIPHER_fetch(nullptr, name, nullptr);
+  if (c == nullptr) std::abort();
+  return c;
+}
+const EVP_CIPHER* Aes256Gcm() {
+  static const EVP_CIPHER* c = FetchCipher("AES-256-GCM");
+  return c;
+}
+const EVP_CIPHER* AesSiv(size_t key_size) {
+  static const EVP_CIPHER* c128 = FetchCipher("AES-128-SIV");
+  static const EVP_CIPHER* c256 = FetchCipher("AES-256-SIV");
+  return key_size == 64 ? c256 : c128;
+}
+
+EVP_CIPHER_CTX* ThreadGcmCtx() {
+  thread_local CipherCtx ctx(EVP_CIPHER_CTX_new());
+  return ctx.get();
+}
+
+}  // namespace
+
+namespace gcm {
+
+bool Seal(ByteView key, ByteView nonce, ByteView aad, ByteView plain, uint8_t* out_ct,
+          uint8_t* out_tag) {
+  if (key.size() != kKeySize || nonce.size() != kNonceSize) return false;
+  EVP_CIPHER_CTX* ctx = ThreadGcmCtx();
+  int len = 0;
+  if (EVP_EncryptInit_ex2(ctx, Aes256Gcm(), key.data(), nonce.data(), nullptr) != 1) return false;
+  if (!aad.empty() &&
+      EVP_EncryptUpdate(ctx, nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) {
+    return false;
+  }
+  if (!plain.empty() &&
+      EVP_EncryptUpdate(ctx, out_ct, &len, plain.data(), static_cast<int>(plain.size())) != 1) {
+    return false;
+  }
+  if (EVP_EncryptFinal_ex(ctx, out_ct + plain.size(), &len) != 1) return false;
+  return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, kTagSize, out_tag) == 1;
+}
+
+bool Open(ByteView key, ByteView nonce, ByteView aad, ByteView ct, ByteView tag,
+          uint8_t* out_plain) {
+  if (key.size() != kKeySize || nonce.size() != kNonceSize || tag.size() != kTagSize) return false;
+  EVP_CIPHER_CTX* ctx = ThreadGcmCtx();
+  int len = 0;
+  if (EVP_DecryptInit_ex2(ctx, Aes256Gcm(), key.data(), nonce.data(), nullptr) != 1) return false;
+  if (!aad.empty() &&
+      EVP_DecryptUpdate(ctx, nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) {
+    return false;
+  }
+  if (!ct.empty() &&
+      EVP_DecryptUpdate(ctx, out_plain, &len, ct.data(), static_cast<int>(ct.size())) != 1) {
+    return false;
+  }
+  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, kTagSize,
+                          const_cast<uint8_t*>(tag.data())) != 1) {
+    return false;
+  }
+  return EVP_DecryptFinal_ex(ctx, out_plain + ct.size(), &len) == 1;
+}
+
+}  // namespace gcm
+
+namespace siv {
+
+bool Seal(ByteView key, ByteView aad, ByteView plain, Bytes* out) {
+  if ((key.size() != 32 && key.size() != 64) || plain.empty()) return false;
+  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  out->resize(kTagSize + plain.size());
+  if (EVP_EncryptInit_ex2(ctx.get(), AesSiv(key.size()), key.data(), nullptr, nullptr) != 1) {
+    return false;
+  }
+  if (EVP_EncryptUpdate(ctx.get(), nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) {
+    return false;
+  }
+  if (EVP_EncryptUpdate(ctx.get(), out->data() + kTagSize, &len, plain.data(),
+                        static_cast<int>(plain.size())) != 1) {
+    return false;
+  }
+  if (EVP_EncryptFinal_ex(ctx.get(), out->data() + kTagSize + plain.size(), &len) != 1) {
+    return false;
+  }
+  return EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_GET_TAG, kTagSize, out->data()) == 1;
+}
+
+bool Open(ByteView key, ByteView aad, ByteView sealed, Bytes* out_plain) {
+  if ((key.size() != 32 && key.size() != 64) || sealed.size() <= kTagSize) return false;
+  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  const size_t n = sealed.size() - kTagSize;
+  out_plain->resize(n);
+  if (EVP_DecryptInit_ex2(ctx.get(), AesSiv(key.size()), key.data(), nullptr, nullptr) != 1) {
+    return false;
+  }
+  if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_AEAD_SET_TAG, kTagSize,
+                          const_cast<uint8_t*>(sealed.data())) != 1) {
+    return false;
+  }
+  if (EVP_DecryptUpdate(ctx.get(), nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) {
+    return false;
+  }
+  if (EVP_DecryptUpdate(ctx.get(), out_plain->data(), &len, sealed.data() + kTagSize,
+                        static_cast<int>(n)) != 1) {
+    Wipe(out_plain->data(), n);
+    return false;
+  }
+  if (EVP_DecryptFinal_ex(ctx.get(), out_plain->data() + n, &len) != 1) {
+    Wipe(out_plain->data(), n);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace siv
+
+bool ScryptParamsInBounds(const ScryptParams& params) {
+  if (params.log_n < 10 || params.log_n > 22) return false;
+  if (params.r < 1 || params.r > 32 || params.p < 1 || params.p > 16) return false;
+  // Memory is 128 * r * N bytes; cap it at 1 GiB so an edited config cannot
+  // exhaust the server's memory.
+  const uint64_t mem = 128ULL * static_cast<uint64_t>(params.r) * (1ULL << params.log_n);
+  return mem <= (1ULL << 30);
+}
+
+bool Scrypt(std::string_view passphrase, ByteView salt, const ScryptParams& params,
+            SecretKey* out) {
+  if (!ScryptParamsInBounds(params)) return false;
+  SecretKey key(32);
+  const uint64_t maxmem = (1ULL << 30) + (1ULL << 24);
+  if (EVP_PBE_scrypt(passphrase.data(), passphrase.size(), salt.data(), salt.size(),
+                     1ULL << params.log_n, params.r, params.p, maxmem, key.data(), key.size()) != 1) {
+    return false;
+  }
+  *out = std::move(key);
+  return true;
+}
+
+SecretKey Hkdf(const SecretKey& ikm, std::string_view label, size_t out_size) {
+  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  EVP_KDF_CTX* kctx = EVP_KDF_CTX_new(kdf);
+  EVP_KDF_free(kdf);
+  char digest[] = "SHA256";
+  std::array<OSSL_PARAM, 4> params = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(ikm.data()),
+                                        ikm.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(label.data()),
+                                        label.size()),
+      OSSL_PARAM_construct_end()};
+  SecretKey out(out_size);
+  const bool ok = kctx != nullptr && EVP_KDF_derive(kctx, out.data(), out_size, params.data()) == 1;
+  EVP_KDF_CTX_free(kctx);
+  if (!ok) std::abort();
+  return out;
+}
+
+void HmacSha256(ByteView key, ByteView data, uint8_t out[32]) {
+  size_t out_len = 0;
+  if (EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.data(), key.size(), data.data(),
+                data.size(), out, 32, &out_len) == nullptr) {
+    std::abort();
+  }
+}
+
+void Sha256(ByteView data, uint8_t out[32]) {
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), out, &len, EVP_sha256(), nullptr) != 1) std::abort();
+}
+
+Bytes Wrap(const SecretKey& kek, ByteView aad, ByteView secret) {
+  Bytes out(gcm::kNonceSize + secret.size() + gcm::kTagSize);
+  RandomBytes({out.data(), gcm::kNonceSize});
+  if (!gcm::Seal(kek.span(), {out.data(), gcm::kNonceSize}, aad, secret,
+                 out.data() + gcm::kNonceSize, out.data() + gcm::kNonceSize + secret.size())) {
+    std::abort();
+  }
+  return out;
+}
+
+bool Unwrap(const SecretKey& kek, ByteView aad, ByteView wrapped, SecretKey* out) {
+  if (wrapped.size() < kWrapOverhead || wrapped.size() - kWrapOverhead > kMaxSecretSize) {
+    return false;
+  }
+  const size_t n = wrapped.size() - kWrapOverhead;
+  SecretKey key(n);
+  if (!gcm::Open(kek.span(), wrapped.first(gcm::kNonceSize), aad,
+                 wrapped.subspan(gcm::kNonceSize, n), wrapped.last(gcm::kTagSize), key.data())) {
+    return false;
+  }
+  *out = std::move(key);
+  return true;
+}
+
+namespace {
+constexpr char kB64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+int B64UrlValue(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '-') return 62;
+  if (c == '_') return 63;
+  return -1;
+}
+}  // namespace
+
+std::string Base64UrlEncode(ByteView data) {
+  std::string out;
+  out.reserve((data.size() * 4 + 2) / 3);
+  size_t i = 0;
+  for (; i + 3 <= data.size(); i += 3) {
+    const uint32_t v = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];
+    out += kB64Url[(v >> 18) & 63];
+    out += kB64Url[(v >> 12) & 63];
+    out += kB64Url[(v >> 6) & 63];
+    out += kB64Url[v & 63];
+  }
+  const size_t rest = data.size() - i;
+  if (rest == 1) {
+    const uint32_t v = data[i] << 16;
+    out += kB64Url[(v >> 18) & 63];
+    out += kB64Url[(v >> 12) & 63];
+  } else if (rest == 2) {
+    const uint32_t v = (data[i] << 16) | (data[i + 1] << 8);
+    out += kB64Url[(v >> 18) & 63];
+    out += kB64Url[(v >> 12) & 63];
+    out += kB64Url[(v >> 6) & 63];
+  }
+  return out;
+}
+
+bool Base64UrlDecode(std::string_view text, Bytes* out) {
+  if (text.size() % 4 == 1) return false;
+  out->clear();
+  out->reserve(text.size() * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    const int v = B64UrlValue(c);
+    if (v < 0) return false;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out->push_back(static_cast<uint8_t>((acc >> bits) & 0xff));
+    }
+  }
+  // Non-canonical encodings (stray low bits) are rejected so each byte string
+  // has exactly one name.
+  return (acc & ((1u << bits) - 1)) == 0;
+}
+
+std::string HexEncode(ByteView data) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(data.size() * 2);
+  for (uint8_t b : data) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
+}  // namespace strongroom::crypto

@@ -1,0 +1,72 @@
+// Thin, allocation-free wrappers over OpenSSL 3 EVP for the primitives the
+// vault uses: AES-256-GCM, AES-SIV, scrypt, HKDF-SHA256, HMAC-SHA256, SHA-256.
+// Thread-safe: cipher contexts are per thread, fetched algorithms are shared
+// read-only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "crypto/secret.h"
+
+namespace strongroom::crypto {
+
+using Bytes = std::vector<uint8_t>;
+using ByteView = std::span<const uint8_t>;
+
+inline ByteView AsBytes(std::string_view s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+namespace gcm {
+inline constexpr size_t kKeySize = 32;
+inline constexpr size_t kNonceSize = 12;
+inline constexpr size_t kTagSize = 16;
+
+// Encrypts plain into out_ct (same length) and writes the tag. key: 32 bytes.
+bool Seal(ByteView key, ByteView nonce, ByteView aad, ByteView plain, uint8_t* out_ct,
+          uint8_t* out_tag);
+// Decrypts and authenticates; false on any mismatch (out_plain then undefined).
+bool Open(ByteView key, ByteView nonce, ByteView aad, ByteView ct, ByteView tag,
+          uint8_t* out_plain);
+}  // namespace gcm
+
+namespace siv {
+inline constexpr size_t kTagSize = 16;
+// Deterministic AEAD (RFC 5297). key: 32 bytes (AES-128-SIV) or 64 bytes
+// (AES-256-SIV). Output is tag || ciphertext. Plaintext must be non-empty.
+bool Seal(ByteView key, ByteView aad, ByteView plain, Bytes* out);
+bool Open(ByteView key, ByteView aad, ByteView sealed, Bytes* out_plain);
+}  // namespace siv
+
+struct ScryptParams {
+  int log_n = 17;
+  int r = 8;
+  int p = 1;
+};
+// Rejects parameters outside the bounds an edited config could abuse.
+bool ScryptParamsInBounds(const ScryptParams& params);
+bool Scrypt(std::string_view passphrase, ByteView salt, const ScryptParams& params, SecretKey* out);
+
+// HKDF-SHA256 with an empty salt and `label` as info.
+SecretKey Hkdf(const SecretKey& ikm, std::string_view label, size_t out_size);
+
+void HmacSha256(ByteView key, ByteView data, uint8_t out[32]);
+void Sha256(ByteView data, uint8_t out[32]);
+
+// Key wrapping: AES-256-GCM under `kek` with a random nonce; output is
+// nonce || ciphertext || tag, and `aad` is bound.
+Bytes Wrap(const SecretKey& kek, ByteView aad, ByteView secret);
+bool Unwrap(const SecretKey& kek, ByteView aad, ByteView wrapped, SecretKey* out);
+inline constexpr size_t kWrapOverhead = gcm::kNonceSize + gcm::kTagSize;
+
+// Unpadded base64url (RFC 4648 §5).
+std::string Base64UrlEncode(ByteView data);
+bool Base64UrlDecode(std::string_view text, Bytes* out);
+std::string HexEncode(ByteView data);
+
+}  // namespace strongroom::crypto

@@ -1,0 +1,124 @@
+#include "crypto/secret.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <sys/mman.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+namespace strongroom::crypto {
+namespace {
+
+// Slots of kMaxSecretSize bytes carved from chunks of locked pages.
+class LockedArena {
+ public:
+  static LockedArena& Get() {
+    static LockedArena* arena = new LockedArena();  // never destroyed: keys may outlive statics
+    return *arena;
+  }
+
+  uint8_t* Allocate() {
+    std::lock_guard lock(mu_);
+    if (free_.empty()) Grow();
+    uint8_t* p = free_.back();
+    free_.pop_back();
+    return p;
+  }
+
+  void Relock() {
+    std::lock_guard lock(mu_);
+    for (void* chunk : chunks_) (void)mlock(chunk, kChunkSize);
+  }
+
+  void Free(uint8_t* p) {
+    Wipe(p, kMaxSecretSize);
+    std::lock_guard lock(mu_);
+    free_.push_back(p);
+  }
+
+ private:
+  static constexpr size_t kChunkSize = 64 * 1024;
+
+  void Grow() {
+    void* mem = mmap(nullptr, kChunkSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
+      std::fputs("strongroom: cannot allocate memory for keys\n", stderr);
+      std::abort();
+    }
+    // Locking can fail for an unprivileged user over RLIMIT_MEMLOCK; keys
+    // then still never reach a core dump (MADV_DONTDUMP) but may be swapped.
+    (void)mlock(mem, kChunkSize);
+    (void)madvise(mem, kChunkSize, MADV_DONTDUMP);
+    chunks_.push_back(mem);
+    auto* base = static_cast<uint8_t*>(mem);
+    for (size_t off = 0; off + kMaxSecretSize <= kChunkSize; off += kMaxSecretSize) {
+      free_.push_back(base + off);
+    }
+  }
+
+  std::mutex mu_;
+  std::vector<uint8_t*> free_;
+  std::vector<void*> chunks_;
+};
+
+}  // namespace
+
+void Wipe(void* p, size_t n) { OPENSSL_cleanse(p, n); }
+
+void RelockSecrets() { LockedArena::Get().Relock(); }
+
+void RandomBytes(std::span<uint8_t> out) {
+  if (out.empty()) return;
+  if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1) {
+    std::fputs("strongroom: the random number generator failed\n", stderr);
+    std::abort();
+  }
+}
+
+SecretKey::SecretKey(size_t size) : size_(size) {
+  if (size > kMaxSecretSize) std::abort();
+  data_ = LockedArena::Get().Allocate();
+  std::memset(data_, 0, kMaxSecretSize);
+}
+
+SecretKey SecretKey::Random(size_t size) {
+  SecretKey key(size);
+  RandomBytes({key.data_, size});
+  return key;
+}
+
+SecretKey SecretKey::FromBytes(std::span<const uint8_t> bytes) {
+  SecretKey key(bytes.size());
+  if (!bytes.empty()) std::memcpy(key.data_, bytes.data(), bytes.size());
+  return key;
+}
+
+SecretKey::SecretKey(SecretKey&& other) noexcept : data_(other.data_), size_(other.size_) {
+  other.data_ = nullptr;
+  other.size_ = 0;
+}
+
+SecretKey& SecretKey::operator=(SecretKey&& other) noexcept {
+  if (this != &other) {
+    Release();
+    data_ = other.data_;
+    size_ = other.size_;
+    other.data_ = nullptr;
+    other.size_ = 0;
+  }
+  return *this;
+}
+
+SecretKey::~SecretKey() { Release(); }
+
+void SecretKey::Release() {
+  if (data_ != nullptr) LockedArena::Get().Free(data_);
+  data_ = nullptr;
+  size_ = 0;
+}
+
+}  // namespace strongroom::crypto

@@ -1,0 +1,434 @@
+#include "fs/vault_fs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <map>
+
+#include "fs/encrypted_file.h"
+
+namespace strongroom::fs {
+namespace {
+
+constexpr char kDirIdName[] = ".dirid";
+constexpr char kSymlinkAad[] = "strongroom/v1/symlink";
+// Backing symlink targets are limited to PATH_MAX - 1 bytes; the encrypted,
+// base64url-encoded target must fit.
+constexpr size_t kMaxSymlinkTarget = (4095 / 4) * 3 - crypto::siv::kTagSize;
+
+std::string ProcFdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+Status Errno(const char* what) { return Status::Io(errno, what); }
+
+std::string IdHex(std::span<const uint8_t> id) { return crypto::HexEncode(id); }
+
+bool IsZero(const acl::ObjectId& id) {
+  for (uint8_t b : id) {
+    if (b != 0) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+VaultFs::VaultFs(Options options, crypto::VaultKeys keys, std::unique_ptr<acl::Store> store,
+                 UniqueFd root_fd)
+    : options_(options),
+      keys_(std::move(keys)),
+      names_(keys_.names.Clone()),
+      store_(std::move(store)),
+      root_fd_(std::move(root_fd)) {}
+
+VaultFs::~VaultFs() = default;
+
+Status VaultFs::IntegrityFailure(const Inode* inode, const std::string& what) const {
+  spdlog::error("integrity failure{}: {}",
+                inode != nullptr ? fmt::format(" (inode {})", inode->ino) : std::string(), what);
+  return Status::Integrity(what);
+}
+
+Result<crypto::DirId> VaultFs::ReadDirId(int dir_fd) const {
+  UniqueFd fd(::openat(dir_fd, kDirIdName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  if (!fd.valid()) {
+    if (errno == ENOENT || errno == ELOOP) return IntegrityFailure(nullptr, "directory ID file is missing");
+    return Errno("open directory ID");
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Errno("stat directory ID");
+  crypto::DirId id;
+  if (!S_ISREG(st.st_mode) || st.st_size != static_cast<off_t>(id.size()) ||
+      ::pread(fd.get(), id.data(), id.size(), 0) != static_cast<ssize_t>(id.size())) {
+    return IntegrityFailure(nullptr, "directory ID file is malformed");
+  }
+  return id;
+}
+
+acl::Place VaultFs::PlaceOf(const crypto::DirId& dir, std::string_view name) const {
+  std::string data(dir.begin(), dir.end());
+  data.append(name);
+  uint8_t mac[32];
+  crypto::HmacSha256(keys_.binding.span(), crypto::AsBytes(data), mac);
+  acl::Place place;
+  place.parent = dir;
+  std::memcpy(place.name_tag.data(), mac, place.name_tag.size());
+  return place;
+}
+
+Result<VaultFs::BackingName> VaultFs::Encode(const Inode& dir, std::string_view name) const {
+  if (name.size() > crypto::kMaxNameLength) return Status::Io(ENAMETOOLONG, "name too long");
+  auto encoded = names_.Encrypt(dir.dir_id, name);
+  if (!encoded) return Status::Invalid("invalid name");
+  BackingName out;
+  out.backing = crypto::IsLongName(*encoded) ? crypto::LongBackingName(*encoded) : *encoded;
+  out.encoded = std::move(*encoded);
+  return out;
+}
+
+std::shared_ptr<Inode> VaultFs::Get(uint64_t ino) {
+  std::lock_guard lock(table_mu_);
+  auto it = inodes_.find(ino);
+  return it == inodes_.end() ? nullptr : it->second;
+}
+
+Result<std::shared_ptr<Inode>> VaultFs::GetDir(uint64_t ino) {
+  auto inode = Get(ino);
+  if (!inode) return Status::NotFound("stale inode");
+  if (!S_ISDIR(inode->type)) return Status::Io(ENOTDIR, "not a directory");
+  return inode;
+}
+
+Status VaultFs::CheckBinding(const acl::ObjectRow& row, const Inode& inode, acl::ObjectKind kind) {
+  if (row.kind != kind) return IntegrityFailure(&inode, "object kind does not match its key row");
+  if (inode.ino == 1) {
+    if (!IsZero(row.place.parent)) return IntegrityFailure(&inode, "root directory is not the vault's root");
+    return Status::Ok();
+  }
+  acl::Place here;
+  {
+    std::lock_guard lock(table_mu_);
+    if (!inode.parent) return Status::NotFound("object has no parent");
+    here = PlaceOf(inode.parent->dir_id, inode.name);
+  }
+  if (row.place == here || (row.previous_place && *row.previous_place == here)) return Status::Ok();
+  return IntegrityFailure(&inode, "object " + IdHex(row.id) +
+                                      " was moved or swapped in the backing directory");
+}
+
+Result<std::shared_ptr<Inode>> VaultFs::Intern(UniqueFd fd, const struct stat& st,
+                                               const std::shared_ptr<Inode>& parent,
+                                               std::string_view name, bool fresh) {
+  if (st.st_dev != backing_dev_) return IntegrityFailure(nullptr, "backing object on another filesystem");
+  const mode_t type = st.st_mode & S_IFMT;
+  if (type != S_IFREG && type != S_IFDIR && type != S_IFLNK) {
+    return IntegrityFailure(nullptr, "unexpected object type in the backing directory");
+  }
+  if (type == S_IFREG && st.st_nlink > 1) {
+    return IntegrityFailure(nullptr, "backing file has more than one link");
+  }
+  {
+    std::lock_guard lock(table_mu_);
+    auto it = by_backing_.find(st.st_ino);
+    if (it != by_backing_.end()) {
+      auto& inode = inodes_.at(it->second);
+      if ((inode->type == type)) {
+        inode->parent = parent;
+        inode->name = std::string(name);
+        if (fresh) inode->entry_durable = false;
+        inode->nlookup.fetch_add(1);
+        return inode;
+      }
+      by_backing_.erase(it);
+    }
+  }
+  auto inode = std::make_shared<Inode>();
+  inode->backing_dev = st.st_dev;
+  inode->backing_ino = st.st_ino;
+  inode->type = type;
+  if (type == S_IFDIR) {
+    Result<crypto::DirId> id = ReadDirId(fd.get());
+    if (!id.ok()) return id.status();
+    inode->dir_id = *id;
+  }
+  inode->path_fd = std::move(fd);
+  std::lock_guard lock(table_mu_);
+  auto it = by_backing_.find(st.st_ino);
+  if (it != by_backing_.end()) {  // another thread won the race
+    auto& existing = inodes_.at(it->second);
+    existing->nlookup.fetch_add(1);
+    return existing;
+  }
+  inode->parent = parent;
+  inode->name = std::string(name);
+  inode->entry_durable = !fresh;
+  inode->ino = next_ino_++;
+  inode->nlookup = 1;
+  inodes_[inode->ino] = inode;
+  by_backing_[st.st_ino] = inode->ino;
+  return inode;
+}
+
+Status VaultFs::Start() {
+  struct stat st;
+  if (::fstat(root_fd_.get(), &st) != 0) return Errno("stat the vault tree");
+  backing_dev_ = st.st_dev;
+  auto root = std::make_shared<Inode>();
+  root->ino = 1;
+  root->backing_dev = st.st_dev;
+  root->backing_ino = st.st_ino;
+  root->type = S_IFDIR;
+  root->nlookup = 1;
+  root->path_fd = UniqueFd(::openat(root_fd_.get(), ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root->path_fd.valid()) return Errno("open the vault tree");
+  Result<crypto::DirId> id = ReadDirId(root->path_fd.get());
+  if (!id.ok()) return id.status();
+  root->dir_id = *id;
+  Result<acl::ObjectRow> row = store_->GetObject(root->dir_id);
+  if (!row.ok()) return Status::Integrity("the vault's root directory has no row in the policy store");
+  SR_RETURN_IF_ERROR(CheckBinding(*row, *root, acl::ObjectKind::kDirectory));
+  {
+    std::lock_guard lock(table_mu_);
+    inodes_[1] = root;
+    by_backing_[st.st_ino] = 1;
+  }
+  Result<std::string> mounted = store_->GetMeta("mounted");
+  if (mounted.ok() && *mounted == "1") {
+    spdlog::warn("the vault was not unmounted cleanly; finishing what was in flight");
+    SR_RETURN_IF_ERROR(Recover());
+  }
+  SR_RETURN_IF_ERROR(store_->SetMeta("mounted", "1"));
+  return store_->SyncDurable();
+}
+
+void VaultFs::Stop() {
+  (void)store_->SetMeta("mounted", "0");
+  (void)store_->CheckpointTruncate();
+}
+
+// After a crash: walks the backing tree to learn where every object really
+// is, then drops key rows whose file is gone (deleted while open, or created
+// half-way) and settles renames that were in flight.
+Status VaultFs::Recover() {
+  std::map<acl::ObjectId, acl::Place> found;
+  struct Pending {
+    UniqueFd fd;
+    crypto::DirId id;
+  };
+  std::vector<Pending> stack;
+  {
+    UniqueFd fd(::openat(root_fd_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    Result<crypto::DirId> id = ReadDirId(fd.get());
+    if (!id.ok()) return id.status();
+    found[*id] = acl::Place{};
+    stack.push_back({std::move(fd), *id});
+  }
+  size_t files = 0;
+  while (!stack.empty()) {
+    Pending dir = std::move(stack.back());
+    stack.pop_back();
+    DIR* d = ::fdopendir(::dup(dir.fd.get()));
+    if (d == nullptr) return Errno("scan the vault tree");
+    while (struct dirent* e = ::readdir(d)) {
+      std::string backing = e->d_name;
+      if (backing == "." || backing == ".." || backing == kDirIdName) continue;
+      std::string encoded = backing;
+      if (crypto::IsLongBackingName(backing)) {
+        Result<std::string> full = store_->GetLongName(backing);
+        if (!full.ok()) continue;
+        encoded = *full;
+      }
+      auto name = names_.Decrypt(dir.id, encoded);
+      if (!name) continue;
+      struct stat st;
+      if (::fstatat(dir.fd.get(), backing.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      if (S_ISREG(st.st_mode)) {
+        UniqueFd f(::openat(dir.fd.get(), backing.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+        if (!f.valid()) continue;
+        Result<crypto::FileId> id = ReadFileId(f.get());
+        if (id.ok()) found[*id] = PlaceOf(dir.id, *name);
+        ++files;
+      } else if (S_ISDIR(st.st_mode)) {
+        UniqueFd f(::openat(dir.fd.get(), backing.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!f.valid()) continue;
+        Result<crypto::DirId> id = ReadDirId(f.get());
+        if (!id.ok()) continue;
+        found[*id] = PlaceOf(dir.id, *name);
+        stack.push_back({std::move(f), *id});
+      }
+    }
+    ::closedir(d);
+  }
+  Result<std::vector<acl::ObjectRow>> rows = store_->ListObjects();
+  if (!rows.ok()) return rows.status();
+  size_t dropped = 0, settled = 0;
+  for (const acl::ObjectRow& row : *rows) {
+    auto it = found.find(row.id);
+    if (it == found.end()) {
+      SR_RETURN_IF_ERROR(store_->DeleteObject(row.id));
+      ++dropped;
+    } else if (row.previous_place) {
+      SR_RETURN_IF_ERROR(it->second == row.place ? store_->FinishMove(row.id) : store_->AbortMove(row.id));
+      ++settled;
+    }
+  }
+  spdlog::info("recovery: scanned {} files, dropped {} orphaned key rows, settled {} moves", files,
+               dropped, settled);
+  return store_->CheckpointTruncate();
+}
+
+Result<struct stat> VaultFs::Stat(Inode& inode) {
+  struct stat st;
+  if (::fstat(inode.path_fd.get(), &st) != 0) return Errno("stat");
+  SR_RETURN_IF_ERROR(FixAttr(inode, &st));
+  return st;
+}
+
+// Turns a backing stat into the plaintext view's: plaintext size, and our
+// inode numbers stay the backing ones so they are stable across mounts.
+Status VaultFs::FixAttr(Inode& inode, struct stat* st) {
+  if (S_ISREG(st->st_mode)) {
+    bool open = false;
+    {
+      std::lock_guard lock(inode.open_mu);
+      open = inode.open_count > 0;
+    }
+    if (open) {
+      std::shared_lock lock(inode.content_mu);
+      st->st_size = static_cast<off_t>(inode.plain_size);
+    } else {
+      auto plain = crypto::PlainSize(static_cast<uint64_t>(st->st_size));
+      st->st_size = plain ? static_cast<off_t>(*plain) : 0;
+    }
+  } else if (S_ISLNK(st->st_mode)) {
+    Result<std::string> target = Readlink(inode.ino);
+    st->st_size = target.ok() ? static_cast<off_t>(target->size()) : 0;
+  }
+  return Status::Ok();
+}
+
+Result<Entry> VaultFs::MakeEntry(const std::shared_ptr<Inode>& inode) {
+  Result<struct stat> st = Stat(*inode);
+  if (!st.ok()) {
+    Forget(inode->ino, 1);
+    return st.status();
+  }
+  return Entry{inode->ino, *st};
+}
+
+Result<Entry> VaultFs::Lookup(uint64_t parent_ino, std::string_view name) {
+  auto parent = GetDir(parent_ino);
+  if (!parent.ok()) return parent.status();
+  auto bn = Encode(**parent, name);
+  if (!bn.ok()) return bn.status().code() == Status::Code::kInvalid ? Status::NotFound("no such name") : bn.status();
+  UniqueFd fd(::openat((*parent)->path_fd.get(), bn->backing.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return Errno("lookup");
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Errno("stat");
+  bool known = false;
+  {
+    std::lock_guard lock(table_mu_);
+    known = by_backing_.count(st.st_ino) != 0;
+  }
+  auto inode = Intern(std::move(fd), st, *parent, name, false);
+  if (!inode.ok()) return inode.status();
+  if (!known && S_ISDIR(st.st_mode)) {
+    // A directory's ID row must say it lives here: a directory moved or
+    // swapped in the backing tree is refused.
+    Result<acl::ObjectRow> row = store_->GetObject((*inode)->dir_id);
+    Status st2 = row.ok() ? CheckBinding(*row, **inode, acl::ObjectKind::kDirectory)
+                          : IntegrityFailure(inode->get(), "directory has no row in the policy store");
+    if (!st2.ok()) {
+      Forget((*inode)->ino, 1);
+      return st2;
+    }
+  }
+  return MakeEntry(*inode);
+}
+
+void VaultFs::Forget(uint64_t ino, uint64_t nlookup) {
+  if (ino == 1) return;
+  std::shared_ptr<Inode> victim;  // released outside the lock
+  std::lock_guard lock(table_mu_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return;
+  if (it->second->nlookup.fetch_sub(nlookup) > nlookup) return;
+  victim = it->second;
+  auto b = by_backing_.find(victim->backing_ino);
+  if (b != by_backing_.end() && b->second == ino) by_backing_.erase(b);
+  inodes_.erase(it);
+}
+
+Result<struct stat> VaultFs::GetAttr(uint64_t ino) {
+  auto inode = Get(ino);
+  if (!inode) return Status::NotFound("stale inode");
+  return Stat(*inode);
+}
+
+Status VaultFs::Access(uint64_t ino, int /*mask*/) {
+  // Unix permission bits are checked by the kernel (default_permissions);
+  // policy checks arrive with the grants.
+  return Get(ino) ? Status::Ok() : Status::NotFound("stale inode");
+}
+
+Result<struct stat> VaultFs::SetAttr(uint64_t ino, const struct stat& attr, int to_set, Handle* handle) {
+  auto inode = handle != nullptr ? handle->inode : Get(ino);
+  if (!inode) return Status::NotFound("stale inode");
+  const std::string proc = ProcFdPath(inode->path_fd.get());
+  const bool is_link = S_ISLNK(inode->type);
+  if (to_set & kSetMode) {
+    if (is_link) return Status::Io(EOPNOTSUPP, "chmod of a symlink");
+    if (::chmod(proc.c_str(), attr.st_mode & 07777) != 0) return Errno("chmod");
+  }
+  if (to_set & (kSetUid | kSetGid)) {
+    const uid_t uid = (to_set & kSetUid) ? attr.st_uid : static_cast<uid_t>(-1);
+    const gid_t gid = (to_set & kSetGid) ? attr.st_gid : static_cast<gid_t>(-1);
+    if (::fchownat(inode->path_fd.get(), "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
+      return Errno("chown");
+    }
+  }
+  if (to_set & kSetSize) {
+    if (!S_ISREG(inode->type)) return Status::Io(S_ISDIR(inode->type) ? EISDIR : EINVAL, "truncate");
+    SR_RETURN_IF_ERROR(OpenData(*inode));
+    Status st;
+    {
+      std::unique_lock lock(inode->content_mu);
+      EncryptedFile file(inode->data_fd.get(), inode->key, inode->file_id);
+      st = file.Truncate(static_cast<uint64_t>(attr.st_size), &inode->plain_size);
+    }
+    Status closed = CloseData(*inode);
+    if (st.ok()) st = closed;
+    if (!st.ok()) return st.code() == Status::Code::kIntegrity ? IntegrityFailure(inode.get(), st.message()) : st;
+  }
+  if (to_set & (kSetAtime | kSetMtime | kSetAtimeNow | kSetMtimeNow)) {
+    struct timespec ts[2];
+    ts[0].tv_nsec = UTIME_OMIT;
+    ts[1].tv_nsec = UTIME_OMIT;
+    if (to_set & kSetAtimeNow) ts[0].tv_nsec = UTIME_NOW;
+    else if (to_set & kSetAtime) ts[0] = attr.st_atim;
+    if (to_set & kSetMtimeNow) ts[1].tv_nsec = UTIME_NOW;
+    else if (to_set & kSetMtime) ts[1] = attr.st_mtim;
+    int rc;
+    if (is_link) {
+      std::shared_ptr<Inode> parent;
+      std::string name;
+      {
+        std::lock_guard lock(table_mu_);
+        parent = inode->parent;
+        name = inode->name;
+      }
+      if (!parent) return Status::NotFound("unlinked");
+      auto bn = Encode(*parent, name);
+      if (!bn.ok()) return bn.status();
+      rc = ::utimensat(parent->path_fd.get(), bn->backing.c_str(), ts, AT_SYMLINK_NOFOLLOW);
+    } else {
+      rc = ::utimensat(AT_FDCWD, proc.c_str(), ts, 0);
+    }
+    if (rc != 0) return Errno("utimens");
+  }
+  return Stat(*inode);
+}
+
+}  // namespace strongroom::fs

@@ -1,0 +1,613 @@
+// VaultFs: operations that create, remove, rename, open and transfer data.
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "fs/encrypted_file.h"
+#include "fs/vault_fs.h"
+
+namespace strongroom::fs {
+namespace {
+
+constexpr char kDirIdName[] = ".dirid";
+constexpr char kSymlinkAad[] = "strongroom/v1/symlink";
+constexpr size_t kMaxSymlinkTarget = (4095 / 4) * 3 - crypto::siv::kTagSize;
+
+Status Errno(const char* what) { return Status::Io(errno, what); }
+
+// Group ownership of a new object: the directory's group when it is setgid.
+gid_t NewGid(const Inode& parent, const Caller& caller) {
+  struct stat st;
+  if (::fstat(parent.path_fd.get(), &st) == 0 && (st.st_mode & S_ISGID)) return st.st_gid;
+  return caller.gid;
+}
+
+// True when a backing directory holds nothing but its ID file.
+Result<bool> BackingDirEmpty(int dir_fd) {
+  DIR* d = ::fdopendir(::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (d == nullptr) return Errno("open directory");
+  bool empty = true;
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0 ||
+        std::strcmp(e->d_name, kDirIdName) == 0) {
+      continue;
+    }
+    empty = false;
+    break;
+  }
+  ::closedir(d);
+  return empty;
+}
+
+Status WriteDirId(int dir_fd, const crypto::DirId& id) {
+  UniqueFd fd(::openat(dir_fd, kDirIdName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400));
+  if (!fd.valid()) return Errno("create directory ID");
+  if (::pwrite(fd.get(), id.data(), id.size(), 0) != static_cast<ssize_t>(id.size())) {
+    return Errno("write directory ID");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::optional<acl::ObjectId>> VaultFs::ObjectIdAt(int dir_fd, const std::string& backing,
+                                                         const struct stat& st) {
+  if (S_ISREG(st.st_mode)) {
+    UniqueFd fd(::openat(dir_fd, backing.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    if (!fd.valid()) return Errno("open");
+    Result<crypto::FileId> id = ReadFileId(fd.get());
+    if (!id.ok()) return std::optional<acl::ObjectId>();  // damaged: nothing to retire
+    return std::optional<acl::ObjectId>(*id);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    UniqueFd fd(::openat(dir_fd, backing.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) return Errno("open");
+    Result<crypto::DirId> id = ReadDirId(fd.get());
+    if (!id.ok()) return std::optional<acl::ObjectId>();
+    return std::optional<acl::ObjectId>(*id);
+  }
+  return std::optional<acl::ObjectId>();
+}
+
+Status VaultFs::DropKeyRow(const acl::ObjectId& id) { return store_->DeleteObject(id); }
+
+// Called once a file's last name is gone: its key row goes now, or at the
+// last close when it is still open (POSIX keeps it readable until then).
+void VaultFs::RetireFile(const std::shared_ptr<Inode>& inode, const acl::ObjectId& id) {
+  if (inode) {
+    std::lock_guard lock(inode->open_mu);
+    if (inode->open_count > 0) {
+      inode->unlinked = true;
+      (void)store_->MarkUnlinked(id);
+      return;
+    }
+  }
+  Status st = DropKeyRow(id);
+  if (!st.ok()) spdlog::error("cannot delete a key row: {}", st.ToString());
+}
+
+Result<Entry> VaultFs::Mkdir(uint64_t parent_ino, std::string_view name, mode_t mode, const Caller& caller) {
+  auto parent = GetDir(parent_ino);
+  if (!parent.ok()) return parent.status();
+  auto bn = Encode(**parent, name);
+  if (!bn.ok()) return bn.status();
+  const int pfd = (*parent)->path_fd.get();
+  acl::ObjectRow row;
+  crypto::RandomBytes(row.id);
+  row.kind = acl::ObjectKind::kDirectory;
+  row.place = PlaceOf((*parent)->dir_id, name);
+  SR_RETURN_IF_ERROR(store_->InsertObject(row));
+  if (crypto::IsLongName(bn->encoded)) SR_RETURN_IF_ERROR(store_->PutLongName(bn->backing, bn->encoded));
+  if (::mkdirat(pfd, bn->backing.c_str(), 0700) != 0) {
+    Status st = Errno("mkdir");
+    (void)store_->DeleteObject(row.id);
+    return st;
+  }
+  UniqueFd fd(::openat(pfd, bn->backing.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  Status st = fd.valid() ? WriteDirId(fd.get(), row.id) : Errno("open new directory");
+  if (st.ok() && ::fchmodat(pfd, bn->backing.c_str(), mode & 07777, 0) != 0) st = Errno("chmod");
+  if (st.ok() && ::fchownat(fd.get(), "", caller.uid, NewGid(**parent, caller), AT_EMPTY_PATH) != 0) {
+    st = Errno("chown");
+  }
+  struct stat sb;
+  if (st.ok() && ::fstat(fd.get(), &sb) != 0) st = Errno("stat");
+  if (!st.ok()) {
+    ::unlinkat(fd.get(), kDirIdName, 0);
+    ::unlinkat(pfd, bn->backing.c_str(), AT_REMOVEDIR);
+    (void)store_->DeleteObject(row.id);
+    return st;
+  }
+  auto inode = Intern(std::move(fd), sb, *parent, name, true);
+  if (!inode.ok()) return inode.status();
+  return MakeEntry(*inode);
+}
+
+Result<Entry> VaultFs::Symlink(std::string_view target, uint64_t parent_ino, std::string_view name,
+                               const Caller& caller) {
+  auto parent = GetDir(parent_ino);
+  if (!parent.ok()) return parent.status();
+  auto bn = Encode(**parent, name);
+  if (!bn.ok()) return bn.status();
+  if (target.empty()) return Status::Io(ENOENT, "empty symlink target");
+  if (target.size() > kMaxSymlinkTarget) return Status::Io(ENAMETOOLONG, "symlink target too long");
+  crypto::Bytes sealed;
+  if (!crypto::siv::Seal(keys_.names.span(), crypto::AsBytes(kSymlinkAad), crypto::AsBytes(target), &sealed)) {
+    return Status::Io(EIO, "encrypt symlink target");
+  }
+  const std::string encoded_target = crypto::Base64UrlEncode(sealed);
+  const int pfd = (*parent)->path_fd.get();
+  if (crypto::IsLongName(bn->encoded)) SR_RETURN_IF_ERROR(store_->PutLongName(bn->backing, bn->encoded));
+  if (::symlinkat(encoded_target.c_str(), pfd, bn->backing.c_str()) != 0) return Errno("symlink");
+  UniqueFd fd(::openat(pfd, bn->backing.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return Errno("open new symlink");
+  if (::fchownat(fd.get(), "", caller.uid, NewGid(**parent, caller), AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
+    return Errno("chown");
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Errno("stat");
+  auto inode = Intern(std::move(fd), st, *parent, name, true);
+  if (!inode.ok()) return inode.status();
+  return MakeEntry(*inode);
+}
+
+Result<std::string> VaultFs::Readlink(uint64_t ino) {
+  auto inode = Get(ino);
+  if (!inode) return Status::NotFound("stale inode");
+  if (!S_ISLNK(inode->type)) return Status::Io(EINVAL, "not a symlink");
+  char buf[4096];
+  const ssize_t n = ::readlinkat(inode->path_fd.get(), "", buf, sizeof buf);
+  if (n < 0) return Errno("readlink");
+  crypto::Bytes sealed, plain;
+  if (!crypto::Base64UrlDecode({buf, static_cast<size_t>(n)}, &sealed) ||
+      !crypto::siv::Open(keys_.names.span(), crypto::AsBytes(kSymlinkAad), sealed, &plain)) {
+    return IntegrityFailure(inode.get(), "symlink target does not authenticate");
+  }
+  return std::string(plain.begin(), plain.end());
+}
+
+Status VaultFs::Unlink(uint64_t parent, std::string_view name) { return RemoveName(parent, name, false); }
+Status VaultFs::Rmdir(uint64_t parent, std::string_view name) { return RemoveName(parent, name, true); }
+
+Status VaultFs::RemoveName(uint64_t parent_ino, std::string_view name, bool dir) {
+  auto parent = GetDir(parent_ino);
+  if (!parent.ok()) return parent.status();
+  auto bn = Encode(**parent, name);
+  if (!bn.ok()) return bn.status().code() == Status::Code::kInvalid ? Status::NotFound("no such name") : bn.status();
+  const int pfd = (*parent)->path_fd.get();
+  struct stat st;
+  if (::fstatat(pfd, bn->backing.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Errno("stat");
+  if (dir && !S_ISDIR(st.st_mode)) return Status::Io(ENOTDIR, "rmdir of a non-directory");
+  if (!dir && S_ISDIR(st.st_mode)) return Status::Io(EISDIR, "unlink of a directory");
+  auto id = ObjectIdAt(pfd, bn->backing, st);
+  if (!id.ok()) return id.status();
+  std::shared_ptr<Inode> inode;
+  {
+    std::lock_guard lock(table_mu_);
+    auto it = by_backing_.find(st.st_ino);
+    if (it != by_backing_.end()) inode = inodes_.at(it->second);
+  }
+  if (dir) {
+    UniqueFd dfd(::openat(pfd, bn->backing.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dfd.valid()) return Errno("open directory");
+    Result<bool> empty = BackingDirEmpty(dfd.get());
+    if (!empty.ok()) return empty.status();
+    if (!*empty) return Status::Io(ENOTEMPTY, "directory not empty");
+    // The ID file goes first (rmdir needs an empty backing directory) and
+    // comes back if the rmdir fails.
+    if (::unlinkat(dfd.get(), kDirIdName, 0) != 0 && errno != ENOENT) return Errno("remove directory ID");
+    if (::unlinkat(pfd, bn->backing.c_str(), AT_REMOVEDIR) != 0) {
+      Status st2 = Errno("rmdir");
+      if (*id) (void)WriteDirId(dfd.get(), **id);
+      return st2;
+    }
+    if (*id) (void)DropKeyRow(**id);
+  } else {
+    if (::unlinkat(pfd, bn->backing.c_str(), 0) != 0) return Errno("unlink");
+    if (*id) RetireFile(inode, **id);
+  }
+  if (crypto::IsLongName(bn->encoded)) (void)store_->DeleteLongName(bn->backing);
+  if (inode) {
+    std::lock_guard lock(table_mu_);
+    auto b = by_backing_.find(st.st_ino);
+    if (b != by_backing_.end() && b->second == inode->ino) by_backing_.erase(b);
+    inode->parent.reset();
+  }
+  return Status::Ok();
+}
+
+Status VaultFs::Rename(uint64_t parent_ino, std::string_view name, uint64_t new_parent_ino,
+                       std::string_view new_name, unsigned int flags) {
+  if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return Status::Io(EINVAL, "unsupported rename flags");
+  if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE)) return Status::Io(EINVAL, "rename flags");
+  const bool exchange = flags & RENAME_EXCHANGE;
+  auto from_dir = GetDir(parent_ino);
+  if (!from_dir.ok()) return from_dir.status();
+  auto to_dir = GetDir(new_parent_ino);
+  if (!to_dir.ok()) return to_dir.status();
+  auto from = Encode(**from_dir, name);
+  if (!from.ok()) return from.status().code() == Status::Code::kInvalid ? Status::NotFound("no such name") : from.status();
+  auto to = Encode(**to_dir, new_name);
+  if (!to.ok()) return to.status();
+  const int ffd = (*from_dir)->path_fd.get();
+  const int tfd = (*to_dir)->path_fd.get();
+
+  struct stat src_st, dst_st;
+  if (::fstatat(ffd, from->backing.c_str(), &src_st, AT_SYMLINK_NOFOLLOW) != 0) return Errno("stat");
+  const bool dst_exists = ::fstatat(tfd, to->backing.c_str(), &dst_st, AT_SYMLINK_NOFOLLOW) == 0;
+  if (!dst_exists && errno != ENOENT) return Errno("stat");
+  if (dst_exists && (flags & RENAME_NOREPLACE)) return Status::Io(EEXIST, "target exists");
+  if (!dst_exists && exchange) return Status::Io(ENOENT, "exchange target missing");
+  if (dst_exists && dst_st.st_ino == src_st.st_ino) return Status::Ok();
+  if (dst_exists && !exchange) {
+    if (S_ISDIR(src_st.st_mode) && !S_ISDIR(dst_st.st_mode)) return Status::Io(ENOTDIR, "rename");
+    if (!S_ISDIR(src_st.st_mode) && S_ISDIR(dst_st.st_mode)) return Status::Io(EISDIR, "rename");
+  }
+
+  auto src_id = ObjectIdAt(ffd, from->backing, src_st);
+  if (!src_id.ok()) return src_id.status();
+  std::optional<acl::ObjectId> dst_id;
+  if (dst_exists) {
+    auto r = ObjectIdAt(tfd, to->backing, dst_st);
+    if (!r.ok()) return r.status();
+    dst_id = *r;
+  }
+
+  // A directory being replaced must be empty; its ID file is set aside.
+  UniqueFd dst_dir_fd;
+  if (dst_exists && !exchange && S_ISDIR(dst_st.st_mode)) {
+    dst_dir_fd = UniqueFd(::openat(tfd, to->backing.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!dst_dir_fd.valid()) return Errno("open directory");
+    Result<bool> empty = BackingDirEmpty(dst_dir_fd.get());
+    if (!empty.ok()) return empty.status();
+    if (!*empty) return Status::Io(ENOTEMPTY, "target directory not empty");
+  }
+
+  // Write-ahead: the store learns the new places first, keeping the old
+  // ones, so a crash at any point leaves every object bound to where it is.
+  if (*src_id) SR_RETURN_IF_ERROR(store_->BeginMove(**src_id, PlaceOf((*to_dir)->dir_id, new_name)));
+  if (exchange && dst_id) {
+    Status st = store_->BeginMove(*dst_id, PlaceOf((*from_dir)->dir_id, name));
+    if (!st.ok()) {
+      if (*src_id) (void)store_->AbortMove(**src_id);
+      return st;
+    }
+  }
+  if (crypto::IsLongName(to->encoded)) (void)store_->PutLongName(to->backing, to->encoded);
+  if (exchange && crypto::IsLongName(from->encoded)) (void)store_->PutLongName(from->backing, from->encoded);
+  if (dst_dir_fd.valid()) (void)::unlinkat(dst_dir_fd.get(), kDirIdName, 0);
+
+  if (::renameat2(ffd, from->backing.c_str(), tfd, to->backing.c_str(), flags) != 0) {
+    Status st = Errno("rename");
+    if (*src_id) (void)store_->AbortMove(**src_id);
+    if (exchange && dst_id) (void)store_->AbortMove(*dst_id);
+    if (dst_dir_fd.valid() && dst_id) (void)WriteDirId(dst_dir_fd.get(), *dst_id);
+    return st;
+  }
+  if (*src_id) (void)store_->FinishMove(**src_id);
+  if (exchange && dst_id) (void)store_->FinishMove(*dst_id);
+  if (!exchange && crypto::IsLongName(from->encoded)) (void)store_->DeleteLongName(from->backing);
+
+  std::shared_ptr<Inode> src_inode, dst_inode;
+  {
+    std::lock_guard lock(table_mu_);
+    auto s = by_backing_.find(src_st.st_ino);
+    if (s != by_backing_.end()) src_inode = inodes_.at(s->second);
+    if (dst_exists) {
+      auto d = by_backing_.find(dst_st.st_ino);
+      if (d != by_backing_.end()) dst_inode = inodes_.at(d->second);
+    }
+    if (src_inode) {
+      src_inode->parent = *to_dir;
+      src_inode->name = std::string(new_name);
+      src_inode->entry_durable = false;
+    }
+    if (dst_inode) {
+      if (exchange) {
+        dst_inode->parent = *from_dir;
+        dst_inode->name = std::string(name);
+        dst_inode->entry_durable = false;
+      } else {
+        by_backing_.erase(dst_st.st_ino);
+        dst_inode->parent.reset();
+      }
+    }
+  }
+  if (dst_exists && !exchange && dst_id) {
+    if (S_ISREG(dst_st.st_mode)) {
+      RetireFile(dst_inode, *dst_id);
+    } else {
+      (void)DropKeyRow(*dst_id);
+    }
+  }
+  return Status::Ok();
+}
+
+Status VaultFs::OpenData(Inode& inode) {
+  if (!S_ISREG(inode.type)) return Status::Io(S_ISDIR(inode.type) ? EISDIR : ELOOP, "open");
+  std::lock_guard lock(inode.open_mu);
+  if (inode.open_count > 0) {
+    ++inode.open_count;
+    return Status::Ok();
+  }
+  if (inode.unlinked) return Status::NotFound("file was deleted");
+  // The magic link names exactly the inode our O_PATH descriptor holds; it
+  // is not a path lookup an attacker can redirect.
+  UniqueFd fd(::open(("/proc/self/fd/" + std::to_string(inode.path_fd.get())).c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd.valid()) return Errno("open backing file");
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Errno("stat");
+  if (!S_ISREG(st.st_mode) || st.st_ino != inode.backing_ino) return IntegrityFailure(&inode, "backing file changed type");
+  if (st.st_nlink > 1) return IntegrityFailure(&inode, "backing file has more than one link");
+  auto plain = crypto::PlainSize(static_cast<uint64_t>(st.st_size));
+  if (!plain) return IntegrityFailure(&inode, "ciphertext size is not a valid block layout");
+  Result<crypto::FileId> id = ReadFileId(fd.get());
+  if (!id.ok()) return IntegrityFailure(&inode, id.status().message());
+  Result<acl::ObjectRow> row = store_->GetObject(*id);
+  if (!row.ok()) {
+    if (row.status().code() == Status::Code::kNotFound) {
+      return IntegrityFailure(&inode, "file " + crypto::HexEncode(*id) + " has no key row");
+    }
+    return row.status();
+  }
+  SR_RETURN_IF_ERROR(CheckBinding(*row, inode, acl::ObjectKind::kFile));
+  crypto::SecretKey key;
+  if (!crypto::Unwrap(keys_.files, *id, row->wrapped_key, &key) || key.size() != crypto::kDataKeySize) {
+    return IntegrityFailure(&inode, "the data key of file " + crypto::HexEncode(*id) + " does not authenticate");
+  }
+  inode.data_fd = std::move(fd);
+  inode.key = std::move(key);
+  inode.file_id = *id;
+  {
+    std::unique_lock content(inode.content_mu);
+    inode.plain_size = *plain;
+  }
+  inode.open_count = 1;
+  return Status::Ok();
+}
+
+Status VaultFs::CloseData(Inode& inode) {
+  bool drop = false;
+  acl::ObjectId id;
+  {
+    std::lock_guard lock(inode.open_mu);
+    if (inode.open_count == 0 || --inode.open_count > 0) return Status::Ok();
+    inode.data_fd.Reset();
+    inode.key = crypto::SecretKey();  // wipes
+    drop = inode.unlinked;
+    id = inode.file_id;
+  }
+  return drop ? DropKeyRow(id) : Status::Ok();
+}
+
+Result<std::pair<Entry, Handle*>> VaultFs::Create(uint64_t parent_ino, std::string_view name, mode_t mode,
+                                                  int flags, const Caller& caller) {
+  auto parent = GetDir(parent_ino);
+  if (!parent.ok()) return parent.status();
+  auto bn = Encode(**parent, name);
+  if (!bn.ok()) return bn.status();
+  const int pfd = (*parent)->path_fd.get();
+
+  acl::ObjectRow row;
+  crypto::RandomBytes(row.id);
+  row.kind = acl::ObjectKind::kFile;
+  row.place = PlaceOf((*parent)->dir_id, name);
+  crypto::SecretKey key = crypto::SecretKey::Random(crypto::kDataKeySize);
+  row.wrapped_key = crypto::Wrap(keys_.files, row.id, key.span());
+  SR_RETURN_IF_ERROR(store_->InsertObject(row));
+  if (crypto::IsLongName(bn->encoded)) {
+    Status st = store_->PutLongName(bn->backing, bn->encoded);
+    if (!st.ok()) {
+      (void)store_->DeleteObject(row.id);
+      return st;
+    }
+  }
+  UniqueFd fd(::openat(pfd, bn->backing.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd.valid()) {
+    const int err = errno;
+    (void)store_->DeleteObject(row.id);
+    if (err == EEXIST && !(flags & O_EXCL)) {
+      // Lost a race with another creator: open what is there.
+      auto entry = Lookup(parent_ino, name);
+      if (!entry.ok()) return entry.status();
+      auto handle = Open(entry->ino, flags);
+      if (!handle.ok()) {
+        Forget(entry->ino, 1);
+        return handle.status();
+      }
+      return std::make_pair(*entry, *handle);
+    }
+    return Status::Io(err, "create");
+  }
+  uint8_t header[crypto::kHeaderSize];
+  crypto::EncodeHeader(row.id, header);
+  Status st;
+  if (::pwrite(fd.get(), header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) st = Errno("write header");
+  if (st.ok() && ::fchmod(fd.get(), mode & 07777) != 0) st = Errno("chmod");
+  if (st.ok() && ::fchown(fd.get(), caller.uid, NewGid(**parent, caller)) != 0) st = Errno("chown");
+  UniqueFd path_fd;
+  struct stat sb;
+  if (st.ok()) {
+    path_fd = UniqueFd(::openat(pfd, bn->backing.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!path_fd.valid() || ::fstat(path_fd.get(), &sb) != 0) st = Errno("reopen new file");
+  }
+  if (!st.ok()) {
+    ::unlinkat(pfd, bn->backing.c_str(), 0);
+    (void)store_->DeleteObject(row.id);
+    return st;
+  }
+  auto inode = Intern(std::move(path_fd), sb, *parent, name, true);
+  if (!inode.ok()) return inode.status();
+  {
+    std::lock_guard lock((*inode)->open_mu);
+    (*inode)->open_count = 1;
+    (*inode)->unlinked = false;
+    (*inode)->data_fd = std::move(fd);
+    (*inode)->key = std::move(key);
+    (*inode)->file_id = row.id;
+  }
+  {
+    std::unique_lock lock((*inode)->content_mu);
+    (*inode)->plain_size = 0;
+  }
+  auto entry = MakeEntry(*inode);
+  if (!entry.ok()) {
+    (void)CloseData(**inode);
+    return entry.status();
+  }
+  return std::make_pair(*entry, new Handle{*inode, (flags & O_APPEND) != 0});
+}
+
+Result<Handle*> VaultFs::Open(uint64_t ino, int flags) {
+  auto inode = Get(ino);
+  if (!inode) return Status::NotFound("stale inode");
+  SR_RETURN_IF_ERROR(OpenData(*inode));
+  return new Handle{inode, (flags & O_APPEND) != 0};
+}
+
+Result<size_t> VaultFs::Read(Handle* handle, uint64_t offset, std::span<uint8_t> out) {
+  Inode& inode = *handle->inode;
+  std::shared_lock lock(inode.content_mu);
+  EncryptedFile file(inode.data_fd.get(), inode.key, inode.file_id);
+  Result<size_t> n = file.Read(offset, out, inode.plain_size);
+  if (!n.ok() && n.status().code() == Status::Code::kIntegrity) {
+    return IntegrityFailure(&inode, "file " + crypto::HexEncode(inode.file_id) + ": " + n.status().message());
+  }
+  return n;
+}
+
+Result<size_t> VaultFs::Write(Handle* handle, uint64_t offset, std::span<const uint8_t> data) {
+  Inode& inode = *handle->inode;
+  std::unique_lock lock(inode.content_mu);
+  if (handle->append) offset = inode.plain_size;
+  EncryptedFile file(inode.data_fd.get(), inode.key, inode.file_id);
+  Status st = file.Write(offset, data, &inode.plain_size);
+  if (!st.ok()) {
+    if (st.code() == Status::Code::kIntegrity) {
+      return IntegrityFailure(&inode, "file " + crypto::HexEncode(inode.file_id) + ": " + st.message());
+    }
+    return st;
+  }
+  return data.size();
+}
+
+// Makes the names leading to `inode` durable: every entry created or moved
+// since the last sync, and the ID file of every new directory on the way.
+Status VaultFs::SyncEntries(Inode& inode) {
+  std::vector<std::shared_ptr<Inode>> dirs;  // directories to fsync
+  std::vector<std::shared_ptr<Inode>> new_dirs;
+  {
+    std::lock_guard lock(table_mu_);
+    for (Inode* n = &inode; n != nullptr && n->parent; n = n->parent.get()) {
+      if (n->entry_durable) break;
+      dirs.push_back(n->parent);
+      if (S_ISDIR(n->type)) new_dirs.push_back(inodes_.count(n->ino) ? inodes_.at(n->ino) : nullptr);
+      n->entry_durable = true;
+    }
+  }
+  for (auto& d : new_dirs) {
+    if (!d) continue;
+    UniqueFd fd(::openat(d->path_fd.get(), kDirIdName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (fd.valid() && ::fdatasync(fd.get()) != 0) return Errno("fsync directory ID");
+    UniqueFd self(::openat(d->path_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (self.valid() && ::fsync(self.get()) != 0) return Errno("fsync directory");
+  }
+  for (auto& d : dirs) {
+    UniqueFd fd(::openat(d->path_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd.valid()) return Errno("open directory");
+    if (::fsync(fd.get()) != 0) return Errno("fsync directory");
+  }
+  return Status::Ok();
+}
+
+Status VaultFs::Fsync(Handle* handle, bool datasync) {
+  Inode& inode = *handle->inode;
+  if ((datasync ? ::fdatasync(inode.data_fd.get()) : ::fsync(inode.data_fd.get())) != 0) return Errno("fsync");
+  SR_RETURN_IF_ERROR(SyncEntries(inode));
+  return store_->SyncDurable();
+}
+
+Status VaultFs::Release(Handle* handle) {
+  std::unique_ptr<Handle> owned(handle);
+  return CloseData(*owned->inode);
+}
+
+Status VaultFs::Fallocate(Handle* handle, int mode, uint64_t offset, uint64_t length) {
+  if (mode != 0) return Status::Io(EOPNOTSUPP, "fallocate mode");
+  Inode& inode = *handle->inode;
+  std::unique_lock lock(inode.content_mu);
+  if (offset + length <= inode.plain_size) return Status::Ok();
+  EncryptedFile file(inode.data_fd.get(), inode.key, inode.file_id);
+  return file.Truncate(offset + length, &inode.plain_size);
+}
+
+// Holes are stored as encrypted zeros, so the whole file is data.
+Result<uint64_t> VaultFs::Lseek(Handle* handle, uint64_t offset, int whence) {
+  Inode& inode = *handle->inode;
+  std::shared_lock lock(inode.content_mu);
+  if (offset >= inode.plain_size) return Status::Io(ENXIO, "seek past the end");
+  if (whence == SEEK_DATA) return offset;
+  if (whence == SEEK_HOLE) return inode.plain_size;
+  return Status::Io(EINVAL, "lseek whence");
+}
+
+Result<std::vector<DirEntry>> VaultFs::ReadDir(uint64_t ino) {
+  auto dir = GetDir(ino);
+  if (!dir.ok()) return dir.status();
+  DIR* d = ::fdopendir(::openat((*dir)->path_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (d == nullptr) return Errno("opendir");
+  std::vector<DirEntry> out;
+  size_t damaged = 0;
+  while (struct dirent* e = ::readdir(d)) {
+    const std::string_view backing = e->d_name;
+    if (backing == kDirIdName) continue;
+    const mode_t type = DTTOIF(e->d_type);
+    if (backing == "." || backing == "..") {
+      out.push_back({std::string(backing), e->d_ino, type});
+      continue;
+    }
+    std::string encoded(backing);
+    if (crypto::IsLongBackingName(backing)) {
+      Result<std::string> full = store_->GetLongName(encoded);
+      if (!full.ok()) {
+        ++damaged;
+        continue;
+      }
+      encoded = std::move(*full);
+    }
+    auto name = names_.Decrypt((*dir)->dir_id, encoded);
+    if (!name) {
+      ++damaged;
+      continue;
+    }
+    out.push_back({std::move(*name), e->d_ino, type});
+  }
+  ::closedir(d);
+  if (damaged > 0) {
+    IntegrityFailure(dir->get(), std::to_string(damaged) + " names in a directory do not authenticate");
+  }
+  return out;
+}
+
+Status VaultFs::FsyncDir(uint64_t ino) {
+  auto dir = GetDir(ino);
+  if (!dir.ok()) return dir.status();
+  UniqueFd fd(::openat((*dir)->path_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return Errno("open directory");
+  if (::fsync(fd.get()) != 0) return Errno("fsync directory");
+  SR_RETURN_IF_ERROR(SyncEntries(**dir));
+  return store_->SyncDurable();
+}
+
+Result<struct statvfs> VaultFs::StatFs() {
+  struct statvfs sv;
+  if (::fstatvfs(root_fd_.get(), &sv) != 0) return Errno("statfs");
+  sv.f_namemax = crypto::kMaxNameLength;
+  return sv;
+}
+
+}  // namespace strongroom::fs

@@ -1,0 +1,49 @@
+// CliError: a one-line error and the exit code that goes with it, thrown by
+// command code and turned into "strongroom: <message>" and the exit status
+// in main().
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include "crypto/status.h"
+#include "tools/exit_codes.h"
+
+namespace strongroom::tools {
+
+class CliError : public std::runtime_error {
+ public:
+  CliError(ExitCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  ExitCode code() const { return code_; }
+
+ private:
+  ExitCode code_;
+};
+
+// The exit code a Status from the lower layers stands for.
+inline ExitCode ExitCodeFor(const Status& st) {
+  switch (st.code()) {
+    case Status::Code::kOk:
+      return kOk;
+    case Status::Code::kNotFound:
+      return kNotFound;
+    case Status::Code::kDenied:
+      return kRefused;
+    case Status::Code::kExists:
+      return kConflict;
+    case Status::Code::kIntegrity:
+      return kIntegrity;
+    case Status::Code::kWrongPassphrase:
+      return kWrongPassphrase;
+    case Status::Code::kInvalid:
+      return kUsage;
+    case Status::Code::kIo:
+      return kInternal;
+  }
+  return kInternal;
+}
+
+[[noreturn]] inline void Fail(const Status& st) { throw CliError(ExitCodeFor(st), st.ToString()); }
+[[noreturn]] inline void Fail(ExitCode code, const std::string& message) { throw CliError(code, message); }
+
+}  // namespace strongroom::tools

@@ -1,0 +1,35 @@
+// The strongroom subcommands. Each throws CliError on failure.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace strongroom::tools {
+
+struct InitOptions {
+  std::string vault;
+  std::string passfile;
+  int scrypt_log_n = 17;
+};
+void RunInit(const InitOptions& opts);
+
+struct PasswdOptions {
+  std::string vault;
+  std::string passfile;
+  std::string new_passfile;
+};
+void RunPasswd(const PasswdOptions& opts);
+
+struct MountOptions {
+  std::string vault;
+  std::string mountpoint;
+  std::string passfile;
+  bool foreground = false;
+  std::vector<std::string> fuse_options;
+};
+// Returns once the mount is ready (or, with foreground, once unmounted).
+void RunMount(const MountOptions& opts);
+
+void RunUmount(const std::string& mountpoint);
+
+}  // namespace strongroom::tools

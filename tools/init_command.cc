@@ -1,0 +1,115 @@
+// strongroom init / passwd: create a vault, change its passphrase.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+
+#include "acl/store.h"
+#include "crypto/names.h"
+#include "tools/cli_error.h"
+#include "tools/commands.h"
+#include "tools/vault_files.h"
+
+namespace strongroom::tools {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+// Removes what a failed init created, so a failed init changes nothing.
+class InitRollback {
+ public:
+  explicit InitRollback(std::string dir, bool created_dir) : dir_(std::move(dir)), created_dir_(created_dir) {}
+  ~InitRollback() {
+    if (committed_) return;
+    std::error_code ec;
+    if (created_dir_) {
+      stdfs::remove_all(dir_, ec);
+    } else {
+      for (const auto& e : stdfs::directory_iterator(dir_, ec)) stdfs::remove_all(e.path(), ec);
+    }
+  }
+  void Commit() { committed_ = true; }
+
+ private:
+  std::string dir_;
+  bool created_dir_;
+  bool committed_ = false;
+};
+
+}  // namespace
+
+void RunInit(const InitOptions& opts) {
+  crypto::ScryptParams params;
+  params.log_n = opts.scrypt_log_n;
+  if (!crypto::ScryptParamsInBounds(params) || params.log_n > 20) {
+    Fail(kUsage, "--scrypt-logn must be between 10 and 20");
+  }
+  std::error_code ec;
+  const stdfs::path dir = stdfs::absolute(opts.vault, ec);
+  if (ec) Fail(kUsage, "invalid vault path " + opts.vault);
+  bool created = false;
+  struct stat st;
+  if (::lstat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) Fail(kConflict, opts.vault + " exists and is not a directory");
+    if (!stdfs::is_empty(dir, ec) || ec) Fail(kConflict, opts.vault + " is not empty");
+  } else {
+    if (!stdfs::exists(dir.parent_path())) Fail(kNotFound, "parent directory of " + opts.vault + " not found");
+    if (::mkdir(dir.c_str(), 0700) != 0) Fail(kInternal, "cannot create " + opts.vault + ": " + std::strerror(errno));
+    created = true;
+  }
+  InitRollback rollback(dir.string(), created);
+  if (::chmod(dir.c_str(), 0700) != 0) Fail(kInternal, "cannot set mode 0700 on " + opts.vault);
+
+  const std::string pass = ReadPassphrase(opts.passfile, "New passphrase", true);
+  crypto::VaultKeys keys;
+  const crypto::VaultConfig config = crypto::VaultConfig::Create(pass, params, &keys);
+  const VaultPaths paths{stdfs::weakly_canonical(dir).string()};
+
+  // The root directory: its ID file and its row (a root has no parent).
+  if (::mkdir(paths.tree().c_str(), 0700) != 0) Fail(kInternal, "cannot create " + paths.tree());
+  acl::ObjectRow root;
+  crypto::RandomBytes(root.id);
+  root.kind = acl::ObjectKind::kDirectory;
+  {
+    const std::string idfile = paths.tree() + "/.dirid";
+    const int fd = ::open(idfile.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+    if (fd < 0 || ::write(fd, root.id.data(), root.id.size()) != static_cast<ssize_t>(root.id.size()) ||
+        ::fsync(fd) != 0) {
+      Fail(kInternal, "cannot write " + idfile);
+    }
+    ::close(fd);
+  }
+  {
+    Result<std::unique_ptr<acl::Store>> store = acl::CreateSqliteStore(paths.store(), config.vault_id());
+    if (!store.ok()) Fail(store.status());
+    Status inserted = (*store)->InsertObject(root);
+    if (inserted.ok()) inserted = (*store)->SyncDurable();
+    if (!inserted.ok()) Fail(inserted);
+  }
+  SaveConfig(paths.config(), config);
+  rollback.Commit();
+  std::cout << "Created vault " << paths.dir << " (vault ID " << config.vault_id() << ")\n"
+            << "Keep the passphrase safe: without it the vault cannot be opened.\n";
+}
+
+void RunPasswd(const PasswdOptions& opts) {
+  const VaultPaths paths = FindVault(opts.vault);
+  crypto::VaultConfig config = LoadConfig(paths);
+  const std::string old_pass = ReadPassphrase(opts.passfile, "Current passphrase", false);
+  if (!opts.passfile.empty() && opts.new_passfile.empty()) {
+    Fail(kUsage, "--passfile needs --new-passfile for the new passphrase");
+  }
+  // Check the old passphrase before asking for the new one.
+  Result<crypto::VaultKeys> keys = config.Unlock(old_pass);
+  if (!keys.ok()) Fail(keys.status());
+  const std::string new_pass = ReadPassphrase(opts.new_passfile, "New passphrase", true);
+  Status st = config.ChangePassphrase(old_pass, new_pass, config.scrypt());
+  if (!st.ok()) Fail(st);
+  SaveConfig(paths.config(), config);
+  std::cout << "Passphrase changed for " << paths.dir << "\n";
+}
+
+}  // namespace strongroom::tools

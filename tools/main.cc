@@ -1,0 +1,60 @@
+// strongroom: the command line. One composition root per subcommand.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "tools/cli_error.h"
+#include "tools/commands.h"
+
+int main(int argc, char** argv) {
+  using namespace strongroom::tools;
+  CLI::App app{"Strongroom: an encrypted, policy-enforcing filesystem for confidential documents"};
+  app.require_subcommand(1);
+
+  InitOptions init;
+  auto* init_cmd = app.add_subcommand("init", "Create a new vault");
+  init_cmd->add_option("VAULT", init.vault, "Vault directory (missing or empty)")->required();
+  init_cmd->add_option("--passfile", init.passfile, "Read the passphrase from the first line of FILE");
+  init_cmd->add_option("--scrypt-logn", init.scrypt_log_n, "scrypt cost as log2(N), 10..20")->capture_default_str();
+
+  PasswdOptions passwd;
+  auto* passwd_cmd = app.add_subcommand("passwd", "Change the vault's passphrase");
+  passwd_cmd->add_option("VAULT", passwd.vault, "Vault directory")->required();
+  passwd_cmd->add_option("--passfile", passwd.passfile, "Current passphrase from FILE");
+  passwd_cmd->add_option("--new-passfile", passwd.new_passfile, "New passphrase from FILE");
+
+  MountOptions mount;
+  auto* mount_cmd = app.add_subcommand("mount", "Unlock a vault and mount it");
+  mount_cmd->add_option("VAULT", mount.vault, "Vault directory")->required();
+  mount_cmd->add_option("MOUNTPOINT", mount.mountpoint, "Where to mount it")->required();
+  mount_cmd->add_option("--passfile", mount.passfile, "Read the passphrase from the first line of FILE");
+  mount_cmd->add_flag("-f,--foreground", mount.foreground, "Stay in the foreground");
+  mount_cmd->add_option("-o", mount.fuse_options, "Extra FUSE mount options")->take_all();
+
+  std::string umount_point;
+  auto* umount_cmd = app.add_subcommand("umount", "Unmount a mounted vault");
+  umount_cmd->add_option("MOUNTPOINT", umount_point, "The mountpoint")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::cerr << "strongroom: " << e.what() << " (see --help)\n";
+    return kUsage;
+  }
+
+  try {
+    if (*init_cmd) RunInit(init);
+    if (*passwd_cmd) RunPasswd(passwd);
+    if (*mount_cmd) RunMount(mount);
+    if (*umount_cmd) RunUmount(umount_point);
+  } catch (const CliError& e) {
+    std::cerr << "strongroom: " << e.what() << "\n";
+    return e.code();
+  } catch (const std::exception& e) {
+    std::cerr << "strongroom: internal error: " << e.what() << "\n";
+    return kInternal;
+  }
+  return kOk;
+}

@@ -1,0 +1,271 @@
+// strongroom mount / umount: unlock a vault and serve it with FUSE.
+#include <fcntl.h>
+#include <spdlog/sinks/syslog_sink.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "acl/store.h"
+#include "fs/fuse_bridge.h"
+#include "fs/vault_fs.h"
+#include "tools/cli_error.h"
+#include "tools/commands.h"
+#include "tools/vault_files.h"
+
+namespace strongroom::tools {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+struct MountEntry {
+  std::string mountpoint;
+  std::string fstype;
+  std::string source;
+};
+
+// Undoes the octal escapes (\040 and friends) of /proc/self/mountinfo.
+std::string Unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size() + 0 && i + 3 <= s.size() - 1 + 1) {
+      const std::string oct = s.substr(i + 1, 3);
+      if (oct.size() == 3 && std::all_of(oct.begin(), oct.end(), [](char c) { return c >= '0' && c <= '7'; })) {
+        out += static_cast<char>(std::stoi(oct, nullptr, 8));
+        i += 3;
+        continue;
+      }
+    }
+    out += s[i];
+  }
+  return out;
+}
+
+std::optional<MountEntry> FindMount(const std::string& mountpoint) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  std::optional<MountEntry> found;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, devno, root, mp;
+    fields >> id >> parent >> devno >> root >> mp;
+    if (Unescape(mp) != mountpoint) continue;
+    std::string tok;
+    while (fields >> tok && tok != "-") {
+    }
+    MountEntry e;
+    e.mountpoint = mountpoint;
+    fields >> e.fstype >> e.source;
+    e.source = Unescape(e.source);
+    found = e;  // the last one listed is the top of the stack
+  }
+  return found;
+}
+
+constexpr char kSourcePrefix[] = "strongroom:";
+
+// Resolves MOUNTPOINT; a stale FUSE mount there (its daemon killed) is
+// detached so that it can be used again.
+std::string PrepareMountpoint(const std::string& arg) {
+  std::error_code ec;
+  const std::string abs = stdfs::absolute(arg, ec).lexically_normal().string();
+  std::string mp = abs.size() > 1 && abs.back() == '/' ? abs.substr(0, abs.size() - 1) : abs;
+  struct stat st;
+  if (::stat(mp.c_str(), &st) != 0) {
+    if (errno == ENOTCONN) {
+      spdlog::warn("{} is a stale mount left by a stopped daemon; detaching it", mp);
+      if (::umount2(mp.c_str(), MNT_DETACH) != 0) {
+        Fail(kConflict, "cannot detach the stale mount at " + mp + ": " + std::strerror(errno));
+      }
+      if (::stat(mp.c_str(), &st) != 0) Fail(kNotFound, "mountpoint " + arg + " not found");
+    } else {
+      Fail(kNotFound, "mountpoint " + arg + " not found");
+    }
+  }
+  if (!S_ISDIR(st.st_mode)) Fail(kUsage, "mountpoint " + arg + " is not a directory");
+  mp = stdfs::canonical(mp, ec).string();
+  if (FindMount(mp)) Fail(kConflict, "something is already mounted on " + mp);
+  return mp;
+}
+
+void RaiseFileLimit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  rlimit want = lim;
+  want.rlim_max = std::max<rlim_t>(lim.rlim_max, 1 << 20);
+  want.rlim_cur = want.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &want) != 0) {
+    lim.rlim_cur = lim.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+// Reports the daemon's start-up result to the waiting parent: one byte of
+// exit code, then the message.
+void ReportToParent(int fd, ExitCode code, const std::string& message) {
+  if (fd < 0) return;
+  std::string msg(1, static_cast<char>(code));
+  msg += message;
+  (void)!::write(fd, msg.data(), msg.size());
+  ::close(fd);
+}
+
+// The daemon proper: everything after the keys are unlocked. Runs in the
+// foreground process or in the forked child; `ready_fd` is the pipe to the
+// parent (or -1).
+int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultKeys keys,
+          const std::string& vault_id, const MountOptions& opts, int ready_fd) {
+  Result<std::unique_ptr<acl::Store>> store = acl::OpenSqliteStore(paths.store(), vault_id);
+  if (!store.ok()) Fail(ExitCodeFor(store.status()), store.status().message());
+  fs::UniqueFd tree(::open(paths.tree().c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!tree.valid()) Fail(kIntegrity, "the vault's tree directory is missing: " + paths.tree());
+  fs::VaultFs vault(fs::Options{}, std::move(keys), std::move(*store), std::move(tree));
+  Status st = vault.Start();
+  if (!st.ok()) Fail(st);
+
+  fs::MountConfig config;
+  config.mountpoint = mountpoint;
+  config.fsname = kSourcePrefix + paths.dir;
+  config.allow_other = ::geteuid() == 0;
+  config.extra_options = opts.fuse_options;
+  auto session = fs::FuseSession::Mount(&vault, config);
+  if (!session.ok()) {
+    vault.Stop();
+    Fail(kInternal, session.status().message());
+  }
+  spdlog::info("mounted {} on {}", paths.dir, mountpoint);
+  if (ready_fd >= 0) {
+    ReportToParent(ready_fd, kOk, "");
+    const int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    if (null > 2) ::close(null);
+  }
+  st = (*session)->Serve();
+  (*session)->Unmount();
+  session->reset();
+  vault.Stop();
+  spdlog::info("unmounted {}", mountpoint);
+  if (!st.ok()) {
+    spdlog::error("{}", st.ToString());
+    return kInternal;
+  }
+  return kOk;
+}
+
+}  // namespace
+
+void RunMount(const MountOptions& opts) {
+  // Nobody may read this process's memory (keys) through ptrace or a core.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  ::umask(0);
+  const VaultPaths paths = FindVault(opts.vault);
+  const crypto::VaultConfig config = LoadConfig(paths);
+  const std::string mountpoint = PrepareMountpoint(opts.mountpoint);
+
+  // One mount per vault: the lock is held by the daemon for its lifetime.
+  const int lock_fd = ::open(paths.lock().c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (lock_fd < 0) Fail(kInternal, "cannot open " + paths.lock() + ": " + std::strerror(errno));
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    Fail(kConflict, "the vault " + paths.dir + " is already mounted");
+  }
+
+  const std::string pass = ReadPassphrase(opts.passfile, "Passphrase", false);
+  Result<crypto::VaultKeys> keys = config.Unlock(pass);
+  if (!keys.ok()) Fail(keys.status());
+  RaiseFileLimit();
+
+  if (opts.foreground) {
+    const int rc = Serve(paths, mountpoint, std::move(keys).value(), config.vault_id(), opts, -1);
+    if (rc != kOk) Fail(static_cast<ExitCode>(rc), "the daemon stopped with an error");
+    return;
+  }
+
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) Fail(kInternal, "pipe failed");
+  const pid_t pid = ::fork();
+  if (pid < 0) Fail(kInternal, "fork failed");
+  if (pid > 0) {
+    ::close(pipefd[1]);
+    std::string reply;
+    char buf[512];
+    ssize_t n;
+    while ((n = ::read(pipefd[0], buf, sizeof buf)) > 0) reply.append(buf, static_cast<size_t>(n));
+    ::close(pipefd[0]);
+    if (reply.empty()) Fail(kInternal, "the daemon died while starting");
+    const auto code = static_cast<ExitCode>(reply[0]);
+    if (code != kOk) Fail(code, reply.substr(1));
+    std::cout << "Mounted " << paths.dir << " on " << mountpoint << "\n";
+    return;
+  }
+
+  // Child: the daemon.
+  ::close(pipefd[0]);
+  ::setsid();
+  (void)!::chdir("/");
+  crypto::RelockSecrets();
+  auto logger = spdlog::syslog_logger_mt("strongroom", "strongroom", LOG_PID, LOG_DAEMON);
+  spdlog::set_default_logger(logger);
+  int rc;
+  try {
+    rc = Serve(paths, mountpoint, std::move(keys).value(), config.vault_id(), opts, pipefd[1]);
+  } catch (const CliError& e) {
+    ReportToParent(pipefd[1], e.code(), e.what());
+    spdlog::error("{}", e.what());
+    rc = e.code();
+  }
+  ::_exit(rc);
+}
+
+void RunUmount(const std::string& arg) {
+  std::error_code ec;
+  std::string mp = stdfs::absolute(arg, ec).lexically_normal().string();
+  if (mp.size() > 1 && mp.back() == '/') mp.pop_back();
+  struct stat st;
+  if (::stat(mp.c_str(), &st) != 0 && errno == ENOTCONN) {
+    if (::umount2(mp.c_str(), MNT_DETACH) != 0) Fail(kInternal, "cannot detach " + mp + ": " + std::strerror(errno));
+    std::cout << "Detached the stale mount on " << mp << "\n";
+    return;
+  }
+  mp = stdfs::weakly_canonical(mp, ec).string();
+  auto mount = FindMount(mp);
+  if (!mount || mount->fstype != "fuse.strongroom") Fail(kNotMounted, "no strongroom vault is mounted on " + arg);
+  int rc;
+  if (::geteuid() == 0) {
+    rc = ::umount2(mp.c_str(), 0);
+  } else {
+    rc = std::system(("fusermount3 -u -- '" + mp + "'").c_str());
+  }
+  if (rc != 0) {
+    if (errno == EBUSY) Fail(kConflict, mp + " is busy (files are open there)");
+    Fail(kInternal, "cannot unmount " + mp + ": " + std::strerror(errno));
+  }
+  // Wait for the daemon to finish (it releases the vault lock when done).
+  if (mount->source.rfind(kSourcePrefix, 0) == 0) {
+    const std::string lock = mount->source.substr(std::strlen(kSourcePrefix)) + "/strongroom.lock";
+    const int fd = ::open(lock.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+      for (int i = 0; i < 600 && ::flock(fd, LOCK_EX | LOCK_NB) != 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      ::close(fd);
+    }
+  }
+  std::cout << "Unmounted " << mp << "\n";
+}
+
+}  // namespace strongroom::tools

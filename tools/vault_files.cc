@@ -1,0 +1,109 @@
+#include "tools/vault_files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "tools/cli_error.h"
+
+namespace strongroom::tools {
+
+VaultPaths FindVault(const std::string& vault) {
+  std::error_code ec;
+  const auto abs = std::filesystem::absolute(vault, ec);
+  struct stat st;
+  if (ec || ::stat(abs.c_str(), &st) != 0) Fail(kNotFound, "vault " + vault + " not found");
+  if (!S_ISDIR(st.st_mode)) Fail(kNotFound, vault + " is not a vault directory");
+  VaultPaths paths{std::filesystem::weakly_canonical(abs).string()};
+  if (::access(paths.config().c_str(), F_OK) != 0) {
+    Fail(kNotFound, vault + " is not a strongroom vault (no strongroom.conf)");
+  }
+  return paths;
+}
+
+crypto::VaultConfig LoadConfig(const VaultPaths& paths) {
+  const int fd = ::open(paths.config().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) Fail(kIntegrity, "cannot read " + paths.config() + ": " + std::strerror(errno));
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) {
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > (1 << 20)) break;
+  }
+  ::close(fd);
+  if (text.size() > (1 << 20)) Fail(kIntegrity, "corrupt config: " + paths.config() + " is too large");
+  Result<crypto::VaultConfig> config = crypto::VaultConfig::Parse(text);
+  if (!config.ok()) Fail(kIntegrity, config.status().message() + " (" + paths.config() + ")");
+  return std::move(config).value();
+}
+
+void SaveConfig(const std::string& path, const crypto::VaultConfig& config) {
+  const std::string tmp = path + ".tmp";
+  const std::string text = config.Serialize();
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) Fail(kInternal, "cannot write " + tmp + ": " + std::strerror(errno));
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    Fail(kInternal, "cannot write " + path + ": " + std::strerror(errno));
+  }
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+namespace {
+
+std::string AskHidden(const std::string& prompt) {
+  const int tty = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
+  if (tty < 0) Fail(kUsage, "no terminal to ask for the passphrase; use --passfile FILE");
+  termios old{};
+  const bool have_term = ::tcgetattr(tty, &old) == 0;
+  if (have_term) {
+    termios quiet = old;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(tty, TCSAFLUSH, &quiet);
+  }
+  (void)!::write(tty, prompt.data(), prompt.size());
+  std::string line;
+  char c;
+  while (::read(tty, &c, 1) == 1 && c != '\n') line += c;
+  if (have_term) ::tcsetattr(tty, TCSAFLUSH, &old);
+  (void)!::write(tty, "\n", 1);
+  ::close(tty);
+  return line;
+}
+
+}  // namespace
+
+std::string ReadPassphrase(const std::string& passfile, const std::string& prompt, bool confirm) {
+  std::string pass;
+  if (!passfile.empty()) {
+    std::ifstream in(passfile);
+    if (!in) Fail(kNotFound, "cannot read passphrase file " + passfile);
+    std::getline(in, pass);
+    if (!pass.empty() && pass.back() == '\r') pass.pop_back();
+  } else {
+    pass = AskHidden(prompt + ": ");
+    if (confirm && AskHidden("Repeat " + prompt + ": ") != pass) {
+      Fail(kUsage, "the passphrases do not match");
+    }
+  }
+  if (pass.empty()) Fail(kUsage, "the passphrase is empty");
+  return pass;
+}
+
+}  // namespace strongroom::tools
