@@ -33,10 +33,41 @@ const EVP_CIPHER* AesSiv(size_t key_size) {
   return key_size == 64 ? c256 : c128;
 }
 
-EVP_CIPHER_CTX* ThreadGcmCtx() {
-  thread_local CipherCtx ctx(EVP_CIPHER_CTX_new());
-  return ctx.get();
-}
+// A per-thread GCM context that keeps its key schedule between calls: when
+// consecutive blocks use the same key (every block of a read or write), only
+// the nonce is set, which saves the AES key expansion and GHASH setup.
+class ThreadGcm {
+ public:
+  static ThreadGcm& Encryptor() {
+    thread_local ThreadGcm gcm(true);
+    return gcm;
+  }
+  static ThreadGcm& Decryptor() {
+    thread_local ThreadGcm gcm(false);
+    return gcm;
+  }
+
+  // Prepares the context for one message under `key` and `nonce`.
+  EVP_CIPHER_CTX* Start(ByteView key, ByteView nonce) {
+    const bool same_key = key_.size() == key.size() && CRYPTO_memcmp(key_.data(), key.data(), key.size()) == 0;
+    int ok;
+    if (same_key) {
+      ok = encrypt_ ? EVP_EncryptInit_ex2(ctx_.get(), nullptr, nullptr, nonce.data(), nullptr)
+                    : EVP_DecryptInit_ex2(ctx_.get(), nullptr, nullptr, nonce.data(), nullptr);
+    } else {
+      ok = encrypt_ ? EVP_EncryptInit_ex2(ctx_.get(), Aes256Gcm(), key.data(), nonce.data(), nullptr)
+                    : EVP_DecryptInit_ex2(ctx_.get(), Aes256Gcm(), key.data(), nonce.data(), nullptr);
+      key_ = ok == 1 ? SecretKey::FromBytes(key) : SecretKey();
+    }
+    return ok == 1 ? ctx_.get() : nullptr;
+  }
+
+ private:
+  explicit ThreadGcm(bool encrypt) : encrypt_(encrypt), ctx_(EVP_CIPHER_CTX_new()) {}
+  bool encrypt_;
+  CipherCtx ctx_;
+  SecretKey key_;  // the key the context holds, to recognise it
+};
 
 }  // namespace
 
@@ -45,9 +76,9 @@ namespace gcm {
 bool Seal(ByteView key, ByteView nonce, ByteView aad, ByteView plain, uint8_t* out_ct,
           uint8_t* out_tag) {
   if (key.size() != kKeySize || nonce.size() != kNonceSize) return false;
-  EVP_CIPHER_CTX* ctx = ThreadGcmCtx();
+  EVP_CIPHER_CTX* ctx = ThreadGcm::Encryptor().Start(key, nonce);
   int len = 0;
-  if (EVP_EncryptInit_ex2(ctx, Aes256Gcm(), key.data(), nonce.data(), nullptr) != 1) return false;
+  if (ctx == nullptr) return false;
   if (!aad.empty() &&
       EVP_EncryptUpdate(ctx, nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) {
     return false;
@@ -63,9 +94,9 @@ bool Seal(ByteView key, ByteView nonce, ByteView aad, ByteView plain, uint8_t* o
 bool Open(ByteView key, ByteView nonce, ByteView aad, ByteView ct, ByteView tag,
           uint8_t* out_plain) {
   if (key.size() != kKeySize || nonce.size() != kNonceSize || tag.size() != kTagSize) return false;
-  EVP_CIPHER_CTX* ctx = ThreadGcmCtx();
+  EVP_CIPHER_CTX* ctx = ThreadGcm::Decryptor().Start(key, nonce);
   int len = 0;
-  if (EVP_DecryptInit_ex2(ctx, Aes256Gcm(), key.data(), nonce.data(), nullptr) != 1) return false;
+  if (ctx == nullptr) return false;
   if (!aad.empty() &&
       EVP_DecryptUpdate(ctx, nullptr, &len, aad.data(), static_cast<int>(aad.size())) != 1) {
     return false;
