@@ -398,7 +398,8 @@ Status FuseSession::Serve() {
   fuse_loop_cfg_set_max_threads(cfg, 32);
   const int rc = fuse_session_loop_mt(session_, cfg);
   fuse_loop_cfg_destroy(cfg);
-  return rc == 0 ? Status::Ok() : Status::Io(EIO, "the FUSE loop failed");
+  // A positive result is the signal that stopped the loop: a normal stop.
+  return rc >= 0 ? Status::Ok() : Status::Io(-rc, "the FUSE loop failed");
 }
 
 void FuseSession::Unmount() {

@@ -89,6 +89,9 @@ void RunInit(const InitOptions& opts) {
     if (inserted.ok()) inserted = (*store)->SyncDurable();
     if (!inserted.ok()) Fail(inserted);
   }
+  const int lock_fd = ::open(paths.lock().c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (lock_fd < 0) Fail(kInternal, "cannot create " + paths.lock());
+  ::close(lock_fd);
   SaveConfig(paths.config(), config);
   rollback.Commit();
   std::cout << "Created vault " << paths.dir << " (vault ID " << config.vault_id() << ")\n"

@@ -193,8 +193,8 @@ void RunMount(const MountOptions& opts) {
   const std::string mountpoint = PrepareMountpoint(opts.mountpoint);
 
   // One mount per vault: the lock is held by the daemon for its lifetime.
-  const int lock_fd = ::open(paths.lock().c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (lock_fd < 0) Fail(kInternal, "cannot open " + paths.lock() + ": " + std::strerror(errno));
+  const int lock_fd = ::open(paths.lock().c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (lock_fd < 0) Fail(kIntegrity, "cannot open the vault lock " + paths.lock() + ": " + std::strerror(errno));
   if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
     Fail(kConflict, "the vault " + paths.dir + " is already mounted");
   }
@@ -202,6 +202,7 @@ void RunMount(const MountOptions& opts) {
   const std::string pass = ReadPassphrase(opts.passfile, "Passphrase", false);
   Result<crypto::VaultKeys> keys = config.Unlock(pass);
   if (!keys.ok()) Fail(keys.status());
+
   RaiseFileLimit();
 
   if (opts.foreground) {
