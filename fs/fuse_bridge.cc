@@ -394,7 +394,7 @@ Status FuseSession::Serve() {
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(cfg, 1);
   fuse_loop_cfg_set_idle_threads(cfg, 8);
-  fuse_loop_cfg_set_max_threads(cfg, 32);
+  fuse_loop_cfg_set_max_threads(cfg, 16);
   const int rc = fuse_session_loop_mt(session_, cfg);
   fuse_loop_cfg_destroy(cfg);
   // A positive result is the signal that stopped the loop: a normal stop.

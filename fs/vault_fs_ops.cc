@@ -466,6 +466,19 @@ Result<Handle*> VaultFs::Open(uint64_t ino, int flags) {
   auto inode = Get(ino);
   if (!inode) return Status::NotFound("stale inode");
   SR_RETURN_IF_ERROR(OpenData(*inode));
+  if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
+    // libfuse enables atomic O_TRUNC: the kernel sends no separate truncate.
+    Status st;
+    {
+      std::unique_lock lock(inode->content_mu);
+      EncryptedFile file(inode->data_fd.get(), inode->key, inode->file_id);
+      st = file.Truncate(0, &inode->plain_size);
+    }
+    if (!st.ok()) {
+      (void)CloseData(*inode);
+      return st;
+    }
+  }
   return new Handle{inode, (flags & O_APPEND) != 0};
 }
 

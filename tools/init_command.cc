@@ -63,9 +63,10 @@ void RunInit(const InitOptions& opts) {
   InitRollback rollback(dir.string(), created);
   if (::chmod(dir.c_str(), 0700) != 0) Fail(kInternal, "cannot set mode 0700 on " + opts.vault);
 
-  const std::string pass = ReadPassphrase(opts.passfile, "New passphrase", true);
+  std::string pass = ReadPassphrase(opts.passfile, "New passphrase", true);
   crypto::VaultKeys keys;
   const crypto::VaultConfig config = crypto::VaultConfig::Create(pass, params, &keys);
+  crypto::Wipe(pass.data(), pass.size());
   const VaultPaths paths{stdfs::weakly_canonical(dir).string()};
 
   // The root directory: its ID file and its row (a root has no parent).
@@ -101,15 +102,17 @@ void RunInit(const InitOptions& opts) {
 void RunPasswd(const PasswdOptions& opts) {
   const VaultPaths paths = FindVault(opts.vault);
   crypto::VaultConfig config = LoadConfig(paths);
-  const std::string old_pass = ReadPassphrase(opts.passfile, "Current passphrase", false);
+  std::string old_pass = ReadPassphrase(opts.passfile, "Current passphrase", false);
   if (!opts.passfile.empty() && opts.new_passfile.empty()) {
     Fail(kUsage, "--passfile needs --new-passfile for the new passphrase");
   }
   // Check the old passphrase before asking for the new one.
   Result<crypto::VaultKeys> keys = config.Unlock(old_pass);
   if (!keys.ok()) Fail(keys.status());
-  const std::string new_pass = ReadPassphrase(opts.new_passfile, "New passphrase", true);
+  std::string new_pass = ReadPassphrase(opts.new_passfile, "New passphrase", true);
   Status st = config.ChangePassphrase(old_pass, new_pass, config.scrypt());
+  crypto::Wipe(old_pass.data(), old_pass.size());
+  crypto::Wipe(new_pass.data(), new_pass.size());
   if (!st.ok()) Fail(st);
   SaveConfig(paths.config(), config);
   std::cout << "Passphrase changed for " << paths.dir << "\n";

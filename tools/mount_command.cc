@@ -199,8 +199,9 @@ void RunMount(const MountOptions& opts) {
     Fail(kConflict, "the vault " + paths.dir + " is already mounted");
   }
 
-  const std::string pass = ReadPassphrase(opts.passfile, "Passphrase", false);
+  std::string pass = ReadPassphrase(opts.passfile, "Passphrase", false);
   Result<crypto::VaultKeys> keys = config.Unlock(pass);
+  crypto::Wipe(pass.data(), pass.size());
   if (!keys.ok()) Fail(keys.status());
 
   RaiseFileLimit();
