@@ -1,0 +1,548 @@
+#!/usr/bin/env bash
+# Runs the same workloads on Strongroom, gocryptfs, securefs (lite format) and
+# bindfs (plain FUSE passthrough: the ceiling), interleaving the runs, and
+# prints per workload and filesystem the median, the spread (min-max) and the
+# ratios to gocryptfs and to the best peer (best of gocryptfs and securefs).
+# Ratios are oriented so that > 1.00 means "this filesystem is better".
+#
+# usage: scripts/bench.sh [--only FS,FS,...] [--quick] [--runs N]
+#   FS: strongroom, gocryptfs, securefs, bindfs (default: all four)
+#   --quick: small sizes and short fio runs, for checking that it works
+#
+# Environment (each overrides the default and --quick):
+#   BENCH_SEQ_MB      sequential file size in MiB        (1024; quick 128)
+#   BENCH_FILES       number of 4 KiB files               (10000; quick 1000)
+#   BENCH_FIO_MB      fio file size in MiB                (256; quick 64)
+#   BENCH_FIO_SECS    fio runtime per job in seconds      (15; quick 3)
+#   BENCH_FIO_DIRECT  1 = fio with O_DIRECT               (0: buffered I/O)
+#   BENCH_RUNS        runs per filesystem                 (3)
+#   BENCH_DIR         parent of the benchmark's temp dir  (/var/tmp; not tmpfs)
+#   BENCH_OUT         where results are saved             (build/bench)
+#   STRONGROOM_BIN    strongroom binary                   (build/tools/strongroom)
+#
+# Needs root (drop_caches). Everything it mounts is unmounted on exit, on
+# error and on Ctrl-C.
+set -euo pipefail
+
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+ALL_FS=(strongroom gocryptfs securefs bindfs)
+
+die() { printf 'bench: ERROR: %s\n' "$*" >&2; exit 1; }
+log() { printf 'bench: %s\n' "$*" >&2; }
+usage() { sed -n '/^# usage:/,/^# Needs root/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
+
+# --- arguments ---------------------------------------------------------------
+only=""
+quick=0
+runs_arg=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --only) [[ $# -ge 2 ]] || { usage; exit 2; }; only=$2; shift ;;
+    --only=*) only=${1#--only=} ;;
+    --quick) quick=1 ;;
+    --runs) [[ $# -ge 2 ]] || { usage; exit 2; }; runs_arg=$2; shift ;;
+    --runs=*) runs_arg=${1#--runs=} ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "bench: unknown argument: $1" >&2; usage; exit 2 ;;
+  esac
+  shift
+done
+
+FS_LIST=()
+if [[ -z ${only} ]]; then
+  FS_LIST=("${ALL_FS[@]}")
+else
+  IFS=',' read -r -a wanted <<<"${only}"
+  for w in "${wanted[@]}"; do
+    ok=0
+    for f in "${ALL_FS[@]}"; do [[ ${w} == "${f}" ]] && ok=1; done
+    [[ ${ok} -eq 1 ]] || { echo "bench: unknown filesystem in --only: '${w}' (known: ${ALL_FS[*]})" >&2; exit 2; }
+  done
+  for f in "${ALL_FS[@]}"; do          # keep the canonical order, drop duplicates
+    for w in "${wanted[@]}"; do [[ ${w} == "${f}" ]] && { FS_LIST+=("${f}"); break; }; done
+  done
+fi
+[[ ${#FS_LIST[@]} -gt 0 ]] || { usage; exit 2; }
+
+if [[ ${quick} -eq 1 ]]; then
+  d_seq=128 d_files=1000 d_fio_mb=64 d_fio_secs=3
+else
+  d_seq=1024 d_files=10000 d_fio_mb=256 d_fio_secs=15
+fi
+SEQ_MB=${BENCH_SEQ_MB:-${d_seq}}
+NFILES=${BENCH_FILES:-${d_files}}
+FIO_MB=${BENCH_FIO_MB:-${d_fio_mb}}
+FIO_SECS=${BENCH_FIO_SECS:-${d_fio_secs}}
+FIO_DIRECT=${BENCH_FIO_DIRECT:-0}
+RUNS=${runs_arg:-${BENCH_RUNS:-3}}
+for v in SEQ_MB NFILES FIO_MB FIO_SECS RUNS; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "${v} must be a positive integer (got '${!v}')"
+done
+[[ ${FIO_DIRECT} == 0 || ${FIO_DIRECT} == 1 ]] || die "BENCH_FIO_DIRECT must be 0 or 1"
+[[ ${RUNS} -ge 3 ]] || log "warning: ${RUNS} run(s): fewer than 3, the spread means little"
+
+# --- prerequisites -----------------------------------------------------------
+[[ ${EUID} -eq 0 ]] || die "must run as root (drops the page cache, mounts FUSE as root)"
+[[ -w /proc/sys/vm/drop_caches ]] || die "/proc/sys/vm/drop_caches is not writable: cold-cache figures impossible"
+[[ -c /dev/fuse ]] || die "/dev/fuse is missing"
+
+bash "${ROOT}/scripts/setup.sh"
+
+SR=""
+for fs in "${FS_LIST[@]}"; do
+  case "${fs}" in
+    strongroom)
+      SR=${STRONGROOM_BIN:-${ROOT}/build/tools/strongroom}
+      if [[ ! -x ${SR} && -z ${STRONGROOM_BIN:-} ]]; then
+        log "strongroom binary missing at ${SR}; building it with scripts/build.sh"
+        bash "${ROOT}/scripts/build.sh" || die "scripts/build.sh failed; cannot benchmark strongroom (exclude it with --only gocryptfs,securefs,bindfs)"
+      fi
+      [[ -x ${SR} ]] || die "strongroom binary not found at ${SR}; build it with scripts/build.sh, or leave strongroom out with --only gocryptfs,securefs,bindfs"
+      ;;
+    *) command -v "${fs}" >/dev/null || die "${fs} is not installed (scripts/setup.sh should have installed it)" ;;
+  esac
+done
+for c in fio python3 dd tar fusermount3 mountpoint; do
+  command -v "${c}" >/dev/null || die "${c} is not installed"
+done
+
+PARENT=${BENCH_DIR:-/var/tmp}
+mkdir -p -- "${PARENT}"
+fstype=$(stat -f -c %T -- "${PARENT}")
+[[ ${fstype} != tmpfs && ${fstype} != ramfs ]] || die "${PARENT} is ${fstype}; set BENCH_DIR to a directory on a real disk"
+need_mb=$(( SEQ_MB + FIO_MB + 3 * NFILES * 8 / 1024 + 512 ))
+avail_mb=$(df -P -m -- "${PARENT}" | awk 'NR==2 {print $4}')
+[[ ${avail_mb} -ge ${need_mb} ]] || die "${PARENT} has ${avail_mb} MiB free, the benchmark needs about ${need_mb} MiB"
+
+# --- temp dir, cleanup --------------------------------------------------------
+BR=$(mktemp -d "${PARENT}/strongroom-bench.XXXXXX")
+chmod 0700 "${BR}"
+RESULTS="${BR}/results.tsv"     # fs, workload, run, value
+FAILURES="${BR}/failures.txt"
+DAEMONS="${BR}/daemons.txt"     # every daemon pid seen, for the cleanup
+LOGS="${BR}/logs"
+mkdir -p "${LOGS}"
+: > "${RESULTS}"; : > "${FAILURES}"; : > "${DAEMONS}"
+
+mounts_under() {  # mountpoints under $1, octal escapes decoded
+  local src mnt rest
+  while read -r src mnt rest; do
+    mnt=$(printf '%b' "${mnt}")
+    [[ ${mnt} == "$1"/* ]] && echo "${mnt}"
+  done < /proc/mounts
+}
+
+force_unmount() {  # $1 = mountpoint; strongroom's own umount first for its mounts
+  local m=$1
+  if [[ ${m} == "${BR}/strongroom/"* && -n ${SR} ]]; then
+    timeout 60 "${SR}" umount "${m}" >>"${LOGS}/cleanup.log" 2>&1 && return 0
+  fi
+  fusermount3 -u -- "${m}" 2>>"${LOGS}/cleanup.log" && return 0
+  sleep 1
+  fusermount3 -u -- "${m}" 2>>"${LOGS}/cleanup.log" && return 0
+  fusermount3 -u -z -- "${m}" 2>>"${LOGS}/cleanup.log" || umount -l -- "${m}" 2>/dev/null || true
+}
+
+# The sampler may have been started in a subshell: its pid is kept in a file.
+stop_sampler() {
+  local pid
+  pid=$(cat "${BR}/sampler.pid" 2>/dev/null || true)
+  if [[ -n ${pid} ]]; then
+    kill "${pid}" 2>/dev/null || true
+    for _ in $(seq 20); do kill -0 "${pid}" 2>/dev/null || break; sleep 0.05; done
+    rm -f "${BR}/sampler.pid"
+  fi
+}
+
+cleanup() {
+  local rc=$? m pid left
+  trap - EXIT INT TERM
+  set +e
+  stop_sampler
+  while read -r m; do
+    [[ -n ${m} ]] || continue
+    log "unmounting ${m}"
+    force_unmount "${m}"
+  done < <(mounts_under "${BR}" | sort -r)
+  # Daemons we started that are still alive after their unmount.
+  for _ in $(seq 100); do
+    left=0
+    while read -r pid; do [[ -n ${pid} ]] && kill -0 "${pid}" 2>/dev/null && left=1; done < "${DAEMONS}"
+    [[ ${left} -eq 0 ]] && break
+    sleep 0.1
+  done
+  while read -r pid; do
+    [[ -n ${pid} ]] && kill -0 "${pid}" 2>/dev/null || continue
+    log "daemon pid ${pid} still running after unmount; killing it"
+    kill -TERM "${pid}" 2>/dev/null; sleep 1; kill -KILL "${pid}" 2>/dev/null
+  done < <(sort -u "${DAEMONS}")
+  if [[ -n $(mounts_under "${BR}") ]]; then
+    log "ERROR: still mounted under ${BR}:"; mounts_under "${BR}" >&2
+    rc=1
+  else
+    rm -rf --one-file-system -- "${BR}"
+  fi
+  exit "${rc}"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'log "terminated"; exit 143' TERM
+
+# --- secrets for the encrypted filesystems ------------------------------------
+PASSFILE="${BR}/passphrase"
+KEYFILE="${BR}/securefs.key"
+( umask 077
+  printf 'bench-%s\n' "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" > "${PASSFILE}"
+  head -c 32 /dev/urandom > "${KEYFILE}" )
+
+# --- helpers -----------------------------------------------------------------
+drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+fuse_holders() {  # pids holding /dev/fuse open
+  { find /proc/[0-9]*/fd -maxdepth 1 -lname /dev/fuse -printf '%h\n' 2>/dev/null || true; } \
+    | cut -d/ -f3 | sort -u
+}
+
+# fs_init FS BACKING
+fs_init() {
+  case "$1" in
+    strongroom) "${SR}" init --passfile "${PASSFILE}" "$2" ;;
+    gocryptfs)  mkdir -p "$2"; gocryptfs -init -q -passfile "${PASSFILE}" "$2" ;;
+    securefs)   mkdir -p "$2"; securefs create --keyfile "${KEYFILE}" "$2" </dev/null ;;
+    bindfs)     mkdir -p "$2" ;;
+  esac
+}
+
+# fs_mount FS BACKING MNT: mounts, waits until ready, sets DAEMON_PID.
+DAEMON_PID=""
+fs_mount() {
+  local fs=$1 back=$2 mnt=$3 before new p cand=()
+  before=$(fuse_holders)
+  case "${fs}" in
+    strongroom) "${SR}" mount --passfile "${PASSFILE}" "${back}" "${mnt}" ;;
+    gocryptfs)  gocryptfs -q -passfile "${PASSFILE}" "${back}" "${mnt}" ;;
+    securefs)   securefs mount -b --keyfile "${KEYFILE}" "${back}" "${mnt}" </dev/null ;;
+    bindfs)     bindfs "${back}" "${mnt}" ;;
+  esac >>"${LOGS}/${fs}.log" 2>&1 || { tail -n 20 "${LOGS}/${fs}.log" >&2; return 1; }
+  for _ in $(seq 300); do mountpoint -q -- "${mnt}" && break; sleep 0.1; done
+  mountpoint -q -- "${mnt}" || { echo "${fs}: ${mnt} did not become a mountpoint" >&2; return 1; }
+  new=$(comm -13 <(echo "${before}") <(fuse_holders))
+  for p in ${new}; do
+    tr '\0' ' ' < "/proc/${p}/cmdline" 2>/dev/null | grep -qF -- "${mnt}" && cand+=("${p}")
+  done
+  if [[ ${#cand[@]} -eq 0 ]]; then
+    read -r -a cand <<<"$(echo ${new})"
+  fi
+  [[ ${#cand[@]} -eq 1 ]] || { echo "${fs}: cannot identify the daemon (candidates: ${new:-none})" >&2; return 1; }
+  DAEMON_PID=${cand[0]}
+  echo "${DAEMON_PID}" >> "${DAEMONS}"
+  echo "${DAEMON_PID}" > "${BR}/current.pid"
+}
+
+# fs_umount FS MNT: unmounts and waits for the daemon to exit.
+fs_umount() {
+  local fs=$1 mnt=$2
+  sample_hwm
+  case "${fs}" in
+    strongroom) "${SR}" umount "${mnt}" ;;
+    *)          fusermount3 -u -- "${mnt}" ;;
+  esac >>"${LOGS}/${fs}.log" 2>&1 || { tail -n 20 "${LOGS}/${fs}.log" >&2; return 1; }
+  for _ in $(seq 300); do kill -0 "${DAEMON_PID}" 2>/dev/null || break; sleep 0.1; done
+  ! kill -0 "${DAEMON_PID}" 2>/dev/null || { echo "${fs}: daemon ${DAEMON_PID} did not exit after unmount" >&2; return 1; }
+  ! mountpoint -q -- "${mnt}" || { echo "${fs}: ${mnt} still mounted" >&2; return 1; }
+}
+
+fs_remount() {
+  fs_umount "$1" "$3" || return 1
+  fs_mount "$1" "$2" "$3" || return 1
+}
+
+# Peak VmRSS of the current daemon, sampled every 0.2 s while it serves.
+start_sampler() {
+  echo 0 > "${BR}/rss.max"
+  (
+    trap - ERR
+    set +e
+    trap 'exit 0' TERM
+    max=0
+    while :; do
+      pid=$(cat "${BR}/current.pid" 2>/dev/null || true)
+      if [[ -n ${pid} ]]; then
+        kb=$(awk '/^VmRSS:/ {print $2}' "/proc/${pid}/status" 2>/dev/null || true)
+        if [[ -n ${kb} && ${kb} -gt ${max} ]]; then max=${kb}; echo "${max}" > "${BR}/rss.max"; fi
+      fi
+      sleep 0.2
+    done
+  ) &
+  echo "$!" > "${BR}/sampler.pid"
+}
+
+# VmHWM (peak RSS since start, KDF included) of the current daemon, kept as max.
+sample_hwm() {
+  local kb old
+  kb=$(awk '/^VmHWM:/ {print $2}' "/proc/${DAEMON_PID}/status" 2>/dev/null || true)
+  old=$(cat "${BR}/hwm.max" 2>/dev/null || echo 0)
+  [[ -n ${kb} && ${kb} -gt ${old} ]] && echo "${kb}" > "${BR}/hwm.max"
+  return 0
+}
+
+record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >> "${RESULTS}"; }
+
+dd_mbps() {  # MB/s (10^6 bytes) from dd's summary line on stderr in file $1
+  awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s," || $i == "s") { printf "%.1f", $1 / $(i-1) / 1e6; exit } }' "$1"
+}
+
+fio_iops() {  # $1 = json file, $2 = read|write
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+with open(sys.argv[1]) as f:
+    text = f.read()
+j = json.loads(text[text.index('{'):])   # fio may print notes before the JSON
+job = j["jobs"][0]
+if job.get("error"):
+    sys.exit("fio error %s" % job["error"])
+print("%.0f" % job[sys.argv[2]]["iops"])
+PY
+}
+
+run_fio() {  # $1 = randread|randwrite, $2 = file, $3 = output json
+  fio --name="$1" --filename="$2" --size="${FIO_MB}M" --rw="$1" --bs=4k \
+      --ioengine=psync --iodepth=1 --numjobs=1 --direct="${FIO_DIRECT}" \
+      --time_based --runtime="${FIO_SECS}" --ramp_time=1 --fallocate=none \
+      --randrepeat=1 --output-format=json --output="$3" >/dev/null
+}
+
+# --- one run of every workload on one filesystem ---------------------------------
+bench_one() {
+  local fs=$1 run=$2 base="${BR}/${fs}" back mnt t0 t1 v out="${BR}/out"
+  back="${base}/backing"; mnt="${base}/mnt"
+  rm -rf --one-file-system -- "${base}"
+  mkdir -p "${mnt}" "${out}"
+  rm -f "${BR}/hwm.max" "${BR}/current.pid"
+  fs_init "${fs}" "${back}" >>"${LOGS}/${fs}.log" 2>&1 || { tail -n 20 "${LOGS}/${fs}.log" >&2; return 1; }
+  fs_mount "${fs}" "${back}" "${mnt}"
+  start_sampler
+
+  # sequential write
+  LC_ALL=C dd if=/dev/zero of="${mnt}/big" bs=1M count="${SEQ_MB}" conv=fsync 2> "${out}/dd"
+  v=$(dd_mbps "${out}/dd"); [[ -n ${v} ]] || { cat "${out}/dd" >&2; return 1; }
+  record "${fs}" seq_write "${run}" "${v}"; printf ' seq_write=%s' "${v}"
+
+  # sequential read, cold
+  fs_remount "${fs}" "${back}" "${mnt}"
+  drop_caches
+  LC_ALL=C dd if="${mnt}/big" of=/dev/null bs=1M 2> "${out}/dd"
+  v=$(dd_mbps "${out}/dd"); [[ -n ${v} ]] || { cat "${out}/dd" >&2; return 1; }
+  record "${fs}" seq_read "${run}" "${v}"; printf ' seq_read=%s' "${v}"
+  rm -f -- "${mnt}/big"
+  sync
+
+  # random 4 KiB read and write, QD1
+  dd if=/dev/zero of="${mnt}/fio.dat" bs=1M count="${FIO_MB}" conv=fsync status=none
+  drop_caches
+  run_fio randread "${mnt}/fio.dat" "${out}/fio-r.json"
+  v=$(fio_iops "${out}/fio-r.json" read)
+  record "${fs}" rand_read "${run}" "${v}"; printf ' rand_read=%s' "${v}"
+  drop_caches
+  run_fio randwrite "${mnt}/fio.dat" "${out}/fio-w.json"
+  v=$(fio_iops "${out}/fio-w.json" write)
+  record "${fs}" rand_write "${run}" "${v}"; printf ' rand_write=%s' "${v}"
+  rm -f -- "${mnt}/fio.dat"
+  sync
+
+  # many small files: create, ls -lR cold, rm -rf
+  drop_caches
+  t0=${EPOCHREALTIME}
+  tar -xf "${TARBALL}" -C "${mnt}"
+  sync
+  t1=${EPOCHREALTIME}
+  v=$(elapsed "${t0}" "${t1}"); record "${fs}" create "${run}" "${v}"; printf ' create=%s' "${v}"
+  [[ $(find "${mnt}/files" -type f | wc -l) -eq ${NFILES} ]] || { echo "${fs}: wrong number of files after tar" >&2; return 1; }
+
+  fs_remount "${fs}" "${back}" "${mnt}"
+  drop_caches
+  t0=${EPOCHREALTIME}
+  ls -lR "${mnt}/files" > /dev/null
+  t1=${EPOCHREALTIME}
+  v=$(elapsed "${t0}" "${t1}"); record "${fs}" ls "${run}" "${v}"; printf ' ls=%s' "${v}"
+
+  t0=${EPOCHREALTIME}
+  rm -rf -- "${mnt}/files"
+  sync
+  t1=${EPOCHREALTIME}
+  v=$(elapsed "${t0}" "${t1}"); record "${fs}" rm "${run}" "${v}"; printf ' rm=%s' "${v}"
+
+  # daemon memory
+  fs_umount "${fs}" "${mnt}"
+  stop_sampler
+  v=$(awk '{ printf "%.1f", $1 / 1024 }' "${BR}/rss.max")
+  record "${fs}" rss "${run}" "${v}"; printf ' rss=%s' "${v}"
+  v=$(awk '{ printf "%.1f", $1 / 1024 }' "${BR}/hwm.max" 2>/dev/null || echo 0)
+  record "${fs}" hwm "${run}" "${v}"; printf ' hwm=%s\n' "${v}"
+  rm -rf --one-file-system -- "${base}"
+}
+
+# --- the small-files tarball ------------------------------------------------------
+TARBALL="${BR}/files.tar"
+python3 - "${TARBALL}" "${NFILES}" <<'PY'
+import io, os, sys, tarfile, time
+path, n = sys.argv[1], int(sys.argv[2])
+per_dir = 100
+now = time.time()
+with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+    def add_dir(name):
+        ti = tarfile.TarInfo(name); ti.type = tarfile.DIRTYPE; ti.mode = 0o755; ti.mtime = now
+        tar.addfile(ti)
+    add_dir("files")
+    for i in range(n):
+        if i % per_dir == 0:
+            add_dir("files/d%04d" % (i // per_dir))
+        ti = tarfile.TarInfo("files/d%04d/f%06d.dat" % (i // per_dir, i))
+        ti.size = 4096; ti.mode = 0o644; ti.mtime = now
+        tar.addfile(ti, io.BytesIO(os.urandom(4096)))
+PY
+
+# --- header ----------------------------------------------------------------------
+version_of() {
+  case "$1" in
+    strongroom) echo "strongroom ($(git -C "${ROOT}" rev-parse --short HEAD 2>/dev/null || echo '?'))" ;;
+    gocryptfs)  gocryptfs -version 2>/dev/null | head -n 1 | cut -d';' -f1 ;;
+    securefs)   echo "securefs $(dpkg-query -W -f='${Version}' securefs 2>/dev/null) (lite format 4, keyfile)" ;;
+    bindfs)     bindfs --version 2>/dev/null | head -n 1 ;;
+  esac
+}
+
+HEADER="${BR}/header.txt"
+{
+  echo "Strongroom benchmark, $(date -Iseconds)"
+  echo "host: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), kernel $(uname -r)"
+  echo "backing: ${BR} (${fstype})"
+  echo "sizes: seq ${SEQ_MB} MiB; fio ${FIO_MB} MiB file, ${FIO_SECS} s per job, direct=${FIO_DIRECT}; ${NFILES} files of 4 KiB; ${RUNS} interleaved runs"
+  for fs in "${FS_LIST[@]}"; do echo "  ${fs}: $(version_of "${fs}")"; done
+} > "${HEADER}"
+cat "${HEADER}"
+echo
+
+# --- the runs, interleaved ----------------------------------------------------------
+n=${#FS_LIST[@]}
+for (( run = 1; run <= RUNS; run++ )); do
+  for (( k = 0; k < n; k++ )); do
+    fs=${FS_LIST[$(( (k + run - 1) % n ))]}   # rotate the order between runs
+    printf 'run %d/%d %-10s' "${run}" "${RUNS}" "${fs}"
+    set +e
+    (
+      set -eE
+      trap 'rc=$?; echo; echo "bench: ${fs}: failed (exit ${rc}) at line ${LINENO}: ${BASH_COMMAND}" >&2; trap - ERR' ERR
+      bench_one "${fs}" "${run}"
+    )
+    rc=$?
+    set -e
+    if [[ ${rc} -ne 0 ]]; then
+      [[ ${rc} -eq 130 || ${rc} -eq 143 ]] && exit "${rc}"
+      echo
+      log "ERROR: run ${run} of ${fs} failed (exit ${rc}); see the messages above"
+      echo "${fs} run ${run} failed (exit ${rc})" >> "${FAILURES}"
+      stop_sampler
+      while read -r m; do [[ -n ${m} ]] && force_unmount "${m}"; done < <(mounts_under "${BR}/${fs}" | sort -r)
+      [[ -z $(mounts_under "${BR}/${fs}") ]] || die "could not unmount ${fs} after its failure"
+      rm -rf --one-file-system -- "${BR:?}/${fs}"
+    fi
+  done
+done
+
+# --- the table ---------------------------------------------------------------------
+TABLE="${BR}/table.txt"
+python3 - "${RESULTS}" "${FAILURES}" "${SEQ_MB}" "${NFILES}" "${FIO_MB}" "${FIO_DIRECT}" "${FS_LIST[@]}" > "${TABLE}" <<'PY'
+import statistics, sys
+results, failures, seq_mb, nfiles, fio_mb, fio_direct = sys.argv[1:7]
+fs_list = sys.argv[7:]
+direct = ", O_DIRECT" if fio_direct == "1" else ""
+W = [  # key, title, higher is better
+    ("seq_write", f"sequential write {seq_mb} MiB (dd bs=1M conv=fsync), MB/s", True),
+    ("seq_read", f"sequential read {seq_mb} MiB, cold (remount + drop caches), MB/s", True),
+    ("rand_read", f"random 4 KiB read, fio psync QD1{direct}, {fio_mb} MiB file, IOPS", True),
+    ("rand_write", f"random 4 KiB write, fio psync QD1{direct}, {fio_mb} MiB file, IOPS", True),
+    ("create", f"create {nfiles} x 4 KiB files (tar + sync), s", False),
+    ("ls", f"ls -lR of them, cold (remount + drop caches), s", False),
+    ("rm", f"rm -rf of them + sync, s", False),
+    ("rss", "daemon memory while serving (peak VmRSS sampled every 0.2 s), MiB", False),
+    ("hwm", "daemon peak memory since start, KDF included (VmHWM), MiB", False),
+]
+data = {}
+for line in open(results):
+    fs, w, run, v = line.rstrip("\n").split("\t")
+    data.setdefault((fs, w), []).append(float(v))
+failed = [l.strip() for l in open(failures) if l.strip()]
+
+def fmt(x):
+    if x is None: return "-"
+    a = abs(x)
+    if a >= 1000: return f"{x:,.0f}"
+    if a >= 100: return f"{x:.0f}"
+    if a >= 10: return f"{x:.1f}"
+    return f"{x:.2f}"
+
+def ratio(v, ref, higher):
+    # > 1.00 means v is better than ref, whichever direction the metric has.
+    if v is None or ref is None or v <= 0 or ref <= 0: return None
+    return v / ref if higher else ref / v
+
+peers = [p for p in ("gocryptfs", "securefs") if p in fs_list]
+out = []
+out.append("Ratios: > 1.00 means the row's filesystem is better than the reference")
+out.append("(higher MB/s or IOPS, or lower seconds or MiB); best peer = the better of gocryptfs and securefs.")
+out.append("")
+summary = []
+for key, title, higher in W:
+    med = {fs: (statistics.median(data[(fs, key)]) if (fs, key) in data else None) for fs in fs_list}
+    ref_g = med.get("gocryptfs")
+    pv = [med[p] for p in peers if med.get(p) is not None]
+    best = (max(pv) if higher else min(pv)) if pv else None
+    out.append(f"{title}  [{'higher' if higher else 'lower'} is better]")
+    out.append(f"  {'filesystem':<11} {'median':>9} {'min-max':>21} {'runs':>4}  {'vs gocryptfs':>12} {'vs best peer':>12}")
+    for fs in fs_list:
+        vals = data.get((fs, key), [])
+        m = med[fs]
+        spread = f"{fmt(min(vals))}-{fmt(max(vals))}" if vals else "-"
+        rg, rb = ratio(m, ref_g, higher), ratio(m, best, higher)
+        out.append(f"  {fs:<11} {fmt(m) if m is not None else 'FAILED':>9} {spread:>21} {len(vals):>4}  "
+                   f"{(f'{rg:.2f}x' if rg is not None else '-'):>12} {(f'{rb:.2f}x' if rb is not None else '-'):>12}")
+    out.append("")
+    summary.append((title, higher, med, best))
+
+out.append("Summary: medians" + ("; last column: best peer / bindfs (PERFORMANCE.md style)" if "bindfs" in fs_list and peers else ""))
+hdr = f"  {'workload':<44}" + "".join(f" {fs:>11}" for fs in fs_list)
+if "bindfs" in fs_list and peers: hdr += f" {'peer/bindfs':>12}"
+out.append(hdr)
+short = {"seq_write": "seq write, MB/s", "seq_read": "seq read cold, MB/s", "rand_read": "rand 4K read QD1, IOPS",
+         "rand_write": "rand 4K write QD1, IOPS", "create": f"create {nfiles} files, s", "ls": "ls -lR cold, s",
+         "rm": "rm -rf + sync, s", "rss": "daemon RSS serving, MiB", "hwm": "daemon VmHWM, MiB"}
+for (key, _, higher), (title, _, med, best) in zip(W, summary):
+    row = f"  {short[key]:<44}" + "".join(f" {fmt(med[fs]) if med[fs] is not None else 'FAILED':>11}" for fs in fs_list)
+    if "bindfs" in fs_list and peers:
+        r = ratio(best, med.get("bindfs"), higher)
+        row += f" {(f'{r:.2f}' if r is not None else '-'):>12}"
+    out.append(row)
+if failed:
+    out.append("")
+    out.append("FAILED RUNS (their figures are missing above):")
+    out += ["  " + f for f in failed]
+print("\n".join(out))
+PY
+echo
+cat "${TABLE}"
+
+OUT=${BENCH_OUT:-${ROOT}/build/bench}
+mkdir -p -- "${OUT}"
+stamp=$(date +%Y%m%d-%H%M%S)
+{ cat "${HEADER}"; echo; cat "${TABLE}"; } > "${OUT}/bench-${stamp}.txt"
+cp -- "${RESULTS}" "${OUT}/bench-${stamp}.tsv"
+echo
+echo "saved: ${OUT}/bench-${stamp}.txt and .tsv"
+
+if [[ -s ${FAILURES} ]]; then
+  log "ERROR: some runs failed:"; cat "${FAILURES}" >&2
+  exit 1
+fi

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs dependencies (scripts/setup.sh), configures with CMake + Ninja and
+# builds with all cores.
+#   scripts/build.sh              -> build/
+#   scripts/build.sh --sanitize   -> build-asan/ (ASan + UBSan)
+set -euo pipefail
+
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+
+usage() { echo "usage: scripts/build.sh [--sanitize]" >&2; }
+
+sanitize=0
+for arg in "$@"; do
+  case "${arg}" in
+    --sanitize) sanitize=1 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage; exit 2 ;;
+  esac
+done
+
+bash "${ROOT}/scripts/setup.sh"
+
+if [[ ${sanitize} -eq 1 ]]; then
+  BUILD_DIR="${ROOT}/build-asan"
+  cmake_args=(-DSTRONGROOM_SANITIZE=ON)
+else
+  BUILD_DIR="${ROOT}/build"
+  cmake_args=(-DSTRONGROOM_SANITIZE=OFF)
+fi
+
+# A build dir configured earlier with another generator cannot be reused by
+# Ninja: drop only its cache, keep everything else.
+cache="${BUILD_DIR}/CMakeCache.txt"
+if [[ -f ${cache} ]] && ! grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja$' "${cache}"; then
+  echo "build: ${BUILD_DIR} was configured with another generator; reconfiguring with Ninja" >&2
+  rm -rf -- "${cache}" "${BUILD_DIR}/CMakeFiles"
+fi
+
+cmake -S "${ROOT}" -B "${BUILD_DIR}" -G Ninja "${cmake_args[@]}"
+cmake --build "${BUILD_DIR}" -j "$(nproc)"

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs everything Strongroom needs to build, test, demo and benchmark on
+# Debian 12. Idempotent: when every package is already installed it does not
+# touch apt at all (set STRONGROOM_SETUP_FORCE=1 to run apt anyway).
+set -euo pipefail
+
+# Build and test dependencies.
+BUILD_PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  fuse3 libfuse3-dev libssl-dev libsqlite3-dev sqlite3
+  libspdlog-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev
+)
+# Benchmark peers and tools (scripts/bench.sh). python3 parses fio's JSON.
+BENCH_PACKAGES=(gocryptfs securefs bindfs fio hyperfine psmisc python3)
+
+PACKAGES=("${BUILD_PACKAGES[@]}" "${BENCH_PACKAGES[@]}")
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+SUDO=()
+if [[ ${EUID} -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+  else
+    log "not root and sudo is not available; cannot install packages"
+    exit 1
+  fi
+fi
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Abbrev}' "${pkg}" 2>/dev/null || true)
+  # "ii " = desired install, currently installed, no error.
+  if [[ ${status} != "ii "* ]]; then
+    missing+=("${pkg}")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 && ${STRONGROOM_SETUP_FORCE:-0} != 1 ]]; then
+  log "all ${#PACKAGES[@]} packages already installed"
+else
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    log "installing: ${missing[*]}"
+  fi
+  "${SUDO[@]}" apt-get update
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y "${PACKAGES[@]}"
+fi
+
+# FUSE needs the kernel module and /dev/fuse.
+if [[ ! -c /dev/fuse ]]; then
+  "${SUDO[@]}" modprobe fuse 2>/dev/null || true
+fi
+if [[ ! -c /dev/fuse ]]; then
+  log "warning: /dev/fuse is missing; mounted tests, demo and benchmark will fail"
+fi

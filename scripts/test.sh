@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Installs, builds and runs the whole test suite with ctest.
+#   scripts/test.sh              -> tests of build/
+#   scripts/test.sh --sanitize   -> tests of build-asan/ (ASan + UBSan)
+# Exit code: ctest's; if ctest passed but a FUSE mount or a strongroom daemon
+# was left behind by the tests, they are cleaned up and the exit code is 1.
+# Environment: STRONGROOM_TEST_TIMEOUT (per test, seconds, default 600),
+# CTEST_PARALLEL_LEVEL (read by ctest itself), extra args after "--" go to ctest.
+set -euo pipefail
+
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+
+usage() { echo "usage: scripts/test.sh [--sanitize] [-- CTEST_ARGS...]" >&2; }
+
+sanitize=0
+ctest_extra=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --sanitize) sanitize=1 ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; ctest_extra=("$@"); break ;;
+    *) usage; exit 2 ;;
+  esac
+  shift
+done
+
+build_args=()
+BUILD_DIR="${ROOT}/build"
+if [[ ${sanitize} -eq 1 ]]; then
+  build_args=(--sanitize)
+  BUILD_DIR="${ROOT}/build-asan"
+  # Make sanitizer findings fail the test that triggered them.
+  export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}"
+  export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+fi
+
+bash "${ROOT}/scripts/build.sh" "${build_args[@]}"
+
+# --- leftovers: FUSE mounts and strongroom daemons --------------------------
+
+# Prints "mountpoint<TAB>fstype" for each FUSE mount (octal escapes decoded).
+fuse_mounts() {
+  local src mnt fstype rest
+  while read -r src mnt fstype rest; do
+    case "${fstype}" in
+      fuse|fuse.*|fuseblk) printf '%b\t%s\n' "${mnt}" "${fstype}" ;;
+    esac
+  done < /proc/mounts
+}
+
+# PIDs of running strongroom processes (the daemon and anything else named so).
+strongroom_pids() {
+  local d pid exe comm
+  for d in /proc/[0-9]*; do
+    pid=${d#/proc/}
+    [[ ${pid} == "$$" ]] && continue
+    comm=$(cat "${d}/comm" 2>/dev/null) || continue
+    exe=$(readlink "${d}/exe" 2>/dev/null || true)
+    if [[ ${comm} == strongroom || ${exe##*/} == strongroom ]]; then
+      echo "${pid}"
+    fi
+  done
+}
+
+# Temporary directories the tests use: a private TMPDIR for this run (honoured
+# by mkdtemp/std::filesystem::temp_directory_path), plus the usual places.
+TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/strongroom-ctest.XXXXXX")
+TEMP_ROOTS=("${TEST_TMP}" /tmp /var/tmp /dev/shm "${BUILD_DIR}")
+
+under_temp_roots() {
+  local p=$1 r
+  for r in "${TEMP_ROOTS[@]}"; do
+    [[ ${p} == "${r}" || ${p} == "${r}"/* ]] && return 0
+  done
+  return 1
+}
+
+# What existed before the tests (e.g. a demo or benchmark running by hand) is
+# not the tests' doing and is left alone.
+mounts_before=$(fuse_mounts | cut -f1 | sort)
+pids_before=$(strongroom_pids | sort)
+
+echo "== ctest (${BUILD_DIR}, TMPDIR=${TEST_TMP}) =="
+set +e
+TMPDIR="${TEST_TMP}" ctest --test-dir "${BUILD_DIR}" --output-on-failure \
+  --timeout "${STRONGROOM_TEST_TIMEOUT:-600}" "${ctest_extra[@]}"
+rc=$?
+set -e
+
+leftover=0
+
+# New FUSE mounts: those under the temp dirs, and any strongroom mount anywhere.
+while IFS=$'\t' read -r mnt fstype; do
+  [[ -z ${mnt} ]] && continue
+  if grep -qxF -- "${mnt}" <<<"${mounts_before}"; then continue; fi
+  if under_temp_roots "${mnt}" || [[ ${fstype} == *strongroom* ]]; then
+    echo "test.sh: ERROR: FUSE mount left behind: ${mnt} (${fstype}); unmounting" >&2
+    leftover=1
+    fusermount3 -u -- "${mnt}" 2>/dev/null || umount -- "${mnt}" 2>/dev/null \
+      || fusermount3 -u -z -- "${mnt}" 2>/dev/null || umount -l -- "${mnt}" 2>/dev/null || true
+  fi
+done < <(fuse_mounts)
+
+# New strongroom daemons: ask them to stop, then kill what remains.
+new_pids=()
+for pid in $(strongroom_pids); do
+  grep -qxF -- "${pid}" <<<"${pids_before}" || new_pids+=("${pid}")
+done
+if [[ ${#new_pids[@]} -gt 0 ]]; then
+  leftover=1
+  for pid in "${new_pids[@]}"; do
+    echo "test.sh: ERROR: strongroom process left behind: pid ${pid}: $(tr '\0' ' ' < "/proc/${pid}/cmdline" 2>/dev/null)" >&2
+    kill -TERM "${pid}" 2>/dev/null || true
+  done
+  for _ in $(seq 50); do
+    alive=0
+    for pid in "${new_pids[@]}"; do kill -0 "${pid}" 2>/dev/null && alive=1; done
+    [[ ${alive} -eq 0 ]] && break
+    sleep 0.1
+  done
+  for pid in "${new_pids[@]}"; do kill -KILL "${pid}" 2>/dev/null || true; done
+fi
+
+# Remove the private TMPDIR, never crossing into anything still mounted.
+if ! fuse_mounts | cut -f1 | grep -q -- "^${TEST_TMP}"; then
+  rm -rf --one-file-system -- "${TEST_TMP}"
+else
+  echo "test.sh: ERROR: ${TEST_TMP} still has a mount; left in place" >&2
+  leftover=1
+fi
+
+if [[ ${rc} -ne 0 ]]; then
+  echo "test.sh: ctest failed (exit ${rc})" >&2
+  exit "${rc}"
+fi
+if [[ ${leftover} -ne 0 ]]; then
+  echo "test.sh: FAILED: the tests left FUSE mounts or strongroom processes behind" >&2
+  exit 1
+fi
+echo "test.sh: all tests passed, no mounts or daemons left behind"
