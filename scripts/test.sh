@@ -89,36 +89,55 @@ set -e
 
 leftover=0
 
-# New FUSE mounts: those under the temp dirs, and any strongroom mount anywhere.
+# New FUSE mounts under the temp dirs, and any strongroom mount anywhere.
+new_mounts() {
+  local mnt fstype
+  while IFS=$'\t' read -r mnt fstype; do
+    [[ -z ${mnt} ]] && continue
+    grep -qxF -- "${mnt}" <<<"${mounts_before}" && continue
+    if under_temp_roots "${mnt}" || [[ ${fstype} == *strongroom* ]]; then
+      printf '%s\t%s\n' "${mnt}" "${fstype}"
+    fi
+  done < <(fuse_mounts)
+}
+# New strongroom processes.
+new_pids() {
+  local pid
+  for pid in $(strongroom_pids); do
+    grep -qxF -- "${pid}" <<<"${pids_before}" || echo "${pid}"
+  done
+}
+
+# A daemon may still be exiting right after its test ended: give it 3 s.
+for _ in $(seq 30); do
+  [[ -z $(new_mounts) && -z $(new_pids) ]] && break
+  sleep 0.1
+done
+
 while IFS=$'\t' read -r mnt fstype; do
   [[ -z ${mnt} ]] && continue
-  if grep -qxF -- "${mnt}" <<<"${mounts_before}"; then continue; fi
-  if under_temp_roots "${mnt}" || [[ ${fstype} == *strongroom* ]]; then
-    echo "test.sh: ERROR: FUSE mount left behind: ${mnt} (${fstype}); unmounting" >&2
-    leftover=1
-    fusermount3 -u -- "${mnt}" 2>/dev/null || umount -- "${mnt}" 2>/dev/null \
-      || fusermount3 -u -z -- "${mnt}" 2>/dev/null || umount -l -- "${mnt}" 2>/dev/null || true
-  fi
-done < <(fuse_mounts)
-
-# New strongroom daemons: ask them to stop, then kill what remains.
-new_pids=()
-for pid in $(strongroom_pids); do
-  grep -qxF -- "${pid}" <<<"${pids_before}" || new_pids+=("${pid}")
-done
-if [[ ${#new_pids[@]} -gt 0 ]]; then
+  echo "test.sh: ERROR: FUSE mount left behind: ${mnt} (${fstype}); unmounting" >&2
   leftover=1
-  for pid in "${new_pids[@]}"; do
-    echo "test.sh: ERROR: strongroom process left behind: pid ${pid}: $(tr '\0' ' ' < "/proc/${pid}/cmdline" 2>/dev/null)" >&2
+  fusermount3 -u -- "${mnt}" 2>/dev/null || umount -- "${mnt}" 2>/dev/null \
+    || fusermount3 -u -z -- "${mnt}" 2>/dev/null || umount -l -- "${mnt}" 2>/dev/null || true
+done < <(new_mounts)
+
+# Leftover strongroom daemons: ask them to stop, then kill what remains.
+left_pids=()
+for pid in $(new_pids); do kill -0 "${pid}" 2>/dev/null && left_pids+=("${pid}"); done
+if [[ ${#left_pids[@]} -gt 0 ]]; then
+  leftover=1
+  for pid in "${left_pids[@]}"; do
+    echo "test.sh: ERROR: strongroom process left behind: pid ${pid}: $(tr '\0' ' ' 2>/dev/null < "/proc/${pid}/cmdline")" >&2
     kill -TERM "${pid}" 2>/dev/null || true
   done
   for _ in $(seq 50); do
     alive=0
-    for pid in "${new_pids[@]}"; do kill -0 "${pid}" 2>/dev/null && alive=1; done
+    for pid in "${left_pids[@]}"; do kill -0 "${pid}" 2>/dev/null && alive=1; done
     [[ ${alive} -eq 0 ]] && break
     sleep 0.1
   done
-  for pid in "${new_pids[@]}"; do kill -KILL "${pid}" 2>/dev/null || true; done
+  for pid in "${left_pids[@]}"; do kill -KILL "${pid}" 2>/dev/null || true; done
 fi
 
 # Remove the private TMPDIR, never crossing into anything still mounted.
