@@ -29,7 +29,7 @@ ALL_FS=(strongroom gocryptfs securefs bindfs)
 
 die() { printf 'bench: ERROR: %s\n' "$*" >&2; exit 1; }
 log() { printf 'bench: %s\n' "$*" >&2; }
-usage() { sed -n '/^# usage:/,/^# Needs root/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
+usage() { sed -n '/^# usage:/,/^# error and on Ctrl-C/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; }
 
 # --- arguments ---------------------------------------------------------------
 only=""

@@ -8,6 +8,11 @@ set -euo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 
+if [[ $# -gt 0 ]]; then
+  echo "usage: scripts/demo.sh   (no arguments; STRONGROOM_BIN=... to use a given binary)" >&2
+  exit 2
+fi
+
 if [[ -t 1 ]]; then B=$'\033[1m' N=$'\033[0m'; else B='' N=''; fi
 section() { printf '\n%s=== %s ===%s\n' "${B}" "$*" "${N}"; }
 run() { printf '$'; printf ' %q' "$@"; printf '\n'; "$@"; }
