@@ -33,7 +33,8 @@ CREATE TABLE objects (
   prev_parent   BLOB,
   prev_name_tag BLOB,
   wrapped_key   BLOB,
-  unlinked      INTEGER NOT NULL DEFAULT 0
+  unlinked      INTEGER NOT NULL DEFAULT 0,
+  mac           BLOB NOT NULL
 ) STRICT, WITHOUT ROWID;
 CREATE TABLE long_names (
   backing TEXT PRIMARY KEY,
@@ -42,22 +43,17 @@ CREATE TABLE long_names (
 )sql";
 
 constexpr const char* kInsertObject =
-    "INSERT INTO objects (id, kind, parent, name_tag, wrapped_key) VALUES (?1, ?2, ?3, ?4, ?5)";
+    "INSERT INTO objects (id, kind, parent, name_tag, wrapped_key, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 constexpr const char* kGetObject =
-    "SELECT id, kind, parent, name_tag, prev_parent, prev_name_tag, wrapped_key, unlinked "
+    "SELECT id, kind, parent, name_tag, prev_parent, prev_name_tag, wrapped_key, unlinked, mac "
     "FROM objects WHERE id = ?1";
 constexpr const char* kListObjects =
-    "SELECT id, kind, parent, name_tag, prev_parent, prev_name_tag, wrapped_key, unlinked "
+    "SELECT id, kind, parent, name_tag, prev_parent, prev_name_tag, wrapped_key, unlinked, mac "
     "FROM objects";
-constexpr const char* kBeginMove =
-    "UPDATE objects SET prev_parent = parent, prev_name_tag = name_tag, parent = ?2, "
-    "name_tag = ?3 WHERE id = ?1";
-constexpr const char* kFinishMove =
-    "UPDATE objects SET prev_parent = NULL, prev_name_tag = NULL WHERE id = ?1";
-constexpr const char* kAbortMove =
-    "UPDATE objects SET parent = prev_parent, name_tag = prev_name_tag, prev_parent = NULL, "
-    "prev_name_tag = NULL WHERE id = ?1 AND prev_parent IS NOT NULL";
-constexpr const char* kMarkUnlinked = "UPDATE objects SET unlinked = 1 WHERE id = ?1";
+constexpr const char* kRebind =
+    "UPDATE objects SET parent = ?2, name_tag = ?3, prev_parent = ?4, prev_name_tag = ?5, mac = ?6 "
+    "WHERE id = ?1";
+constexpr const char* kSetUnlinked = "UPDATE objects SET unlinked = ?2 WHERE id = ?1";
 constexpr const char* kDeleteObject = "DELETE FROM objects WHERE id = ?1";
 constexpr const char* kPutLongName =
     "INSERT INTO long_names (backing, encoded) VALUES (?1, ?2) "
@@ -131,6 +127,7 @@ class SqliteStore final : public Store {
     } else {
       BindBlob(s, 5, row.wrapped_key);
     }
+    BindBlob(s, 6, row.mac);
     return StepDone(s, "insert object");
   }
 
@@ -169,19 +166,30 @@ class SqliteStore final : public Store {
     return rows;
   }
 
-  Status BeginMove(const ObjectId& id, const Place& to) override {
+  Status Rebind(const ObjectId& id, const Place& place, const std::optional<Place>& previous,
+                const Blob& mac) override {
     std::lock_guard lock(mu_);
-    sqlite3_stmt* s = Prepare(kBeginMove);
+    sqlite3_stmt* s = Prepare(kRebind);
     BindBlob(s, 1, id);
-    BindBlob(s, 2, to.parent);
-    BindBlob(s, 3, to.name_tag);
+    BindBlob(s, 2, place.parent);
+    BindBlob(s, 3, place.name_tag);
+    if (previous) {
+      BindBlob(s, 4, previous->parent);
+      BindBlob(s, 5, previous->name_tag);
+    } else {
+      sqlite3_bind_null(s, 4);
+      sqlite3_bind_null(s, 5);
+    }
+    BindBlob(s, 6, mac);
     return StepDone(s, "rebind object");
   }
 
-  Status FinishMove(const ObjectId& id) override { return ExecId(kFinishMove, id, "finish move"); }
-  Status AbortMove(const ObjectId& id) override { return ExecId(kAbortMove, id, "abort move"); }
-  Status MarkUnlinked(const ObjectId& id) override {
-    return ExecId(kMarkUnlinked, id, "mark unlinked");
+  Status SetUnlinked(const ObjectId& id, bool unlinked) override {
+    std::lock_guard lock(mu_);
+    sqlite3_stmt* s = Prepare(kSetUnlinked);
+    BindBlob(s, 1, id);
+    sqlite3_bind_int(s, 2, unlinked ? 1 : 0);
+    return StepDone(s, "mark unlinked");
   }
 
   Status DeleteObject(const ObjectId& id) override {
@@ -388,6 +396,9 @@ class SqliteStore final : public Store {
       row->wrapped_key.assign(p, p + sqlite3_column_bytes(s, 6));
     }
     row->unlinked = sqlite3_column_int(s, 7) != 0;
+    if (sqlite3_column_type(s, 8) != SQLITE_BLOB) return false;
+    const auto* mac = static_cast<const uint8_t*>(sqlite3_column_blob(s, 8));
+    row->mac.assign(mac, mac + sqlite3_column_bytes(s, 8));
     return true;
   }
 

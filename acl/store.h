@@ -38,7 +38,12 @@ struct ObjectRow {
   // Set while a rename is in flight: the place the object is moving from.
   std::optional<Place> previous_place;
   Blob wrapped_key;  // files only
+  // Set (write-ahead) before the object's last name is removed; the row goes
+  // once the name is gone and no handle is open.
   bool unlinked = false;
+  // A MAC by the caller over id, kind and places, so that rows edited in the
+  // store (a swapped place, say) are detected. The store keeps it opaque.
+  Blob mac;
 };
 
 class Store {
@@ -47,14 +52,11 @@ class Store {
 
   virtual Status InsertObject(const ObjectRow& row) = 0;
   virtual Result<ObjectRow> GetObject(const ObjectId& id) = 0;
-  // Rebinds the object to `to`, remembering its current place as previous.
-  virtual Status BeginMove(const ObjectId& id, const Place& to) = 0;
-  // Forgets the previous place once the backing rename is done.
-  virtual Status FinishMove(const ObjectId& id) = 0;
-  // Restores the previous place after a failed backing rename.
-  virtual Status AbortMove(const ObjectId& id) = 0;
-  // Marks an object whose last name is gone but which is still open.
-  virtual Status MarkUnlinked(const ObjectId& id) = 0;
+  // Binds the object to `place`; `previous` is kept while a rename is in
+  // flight (write-ahead), and cleared once it is done or undone.
+  virtual Status Rebind(const ObjectId& id, const Place& place, const std::optional<Place>& previous,
+                        const Blob& mac) = 0;
+  virtual Status SetUnlinked(const ObjectId& id, bool unlinked) = 0;
   // Deletes the row (and with it the wrapped key); a missing row is fine.
   virtual Status DeleteObject(const ObjectId& id) = 0;
   virtual Result<std::vector<ObjectRow>> ListObjects() = 0;

@@ -16,13 +16,14 @@ void BuildAad(const FileId& id, uint64_t block, bool last, uint8_t aad[kAadSize]
 }  // namespace
 
 uint64_t CipherSize(uint64_t plain_size) {
-  if (plain_size == 0) return kHeaderSize;
+  if (plain_size == 0) return kHeaderSize + kBlockOverhead;  // one empty final block
   return kHeaderSize + plain_size + BlockCount(plain_size) * kBlockOverhead;
 }
 
 std::optional<uint64_t> PlainSize(uint64_t cipher_size) {
-  if (cipher_size < kHeaderSize) return std::nullopt;
+  if (cipher_size < kHeaderSize + kBlockOverhead) return std::nullopt;
   const uint64_t body = cipher_size - kHeaderSize;
+  if (body == kBlockOverhead) return 0;
   const uint64_t full = body / kCipherBlockSize;
   const uint64_t rest = body % kCipherBlockSize;
   if (rest == 0) return full * kBlockSize;
@@ -55,7 +56,7 @@ void EncryptBlock(const SecretKey& key, const FileId& id, uint64_t block, bool l
 
 bool DecryptBlock(const SecretKey& key, const FileId& id, uint64_t block, bool last,
                   std::span<const uint8_t> cipher, uint8_t* out) {
-  if (cipher.size() <= kBlockOverhead || cipher.size() > kCipherBlockSize) return false;
+  if (cipher.size() < kBlockOverhead || cipher.size() > kCipherBlockSize) return false;
   uint8_t aad[kAadSize];
   BuildAad(id, block, last, aad);
   const size_t n = cipher.size() - kBlockOverhead;

@@ -4,9 +4,12 @@
 //   header  = "SRF1" (4 bytes) || file ID (16 bytes)
 //   block i = nonce (12) || AES-256-GCM(plaintext block, <= 4096 bytes) || tag (16)
 // with associated data  file ID || block number (u64 big-endian) || last flag (1 byte),
-// where the last flag is 1 exactly for the file's final block. Holes are
-// stored as encrypted zeros, so every block authenticates; a block that does
-// not (an all-zero one included) is tampering. docs/format.md has the details.
+// where the last flag is 1 for the file's final block. Every file has a
+// final block: an empty file's is an empty block (28 bytes), so cutting a
+// file down to its header is detected like any other cut at a block
+// boundary. Holes are stored as encrypted zeros, so every block
+// authenticates; a block that does not (an all-zero one included) is
+// tampering. docs/format.md has the details.
 // Stateless and thread-safe.
 #pragma once
 
@@ -42,7 +45,7 @@ std::optional<FileId> DecodeHeader(std::span<const uint8_t> header);
 // Encrypts one block; `out` receives plain.size() + kBlockOverhead bytes.
 void EncryptBlock(const SecretKey& key, const FileId& id, uint64_t block, bool last,
                   std::span<const uint8_t> plain, uint8_t* out);
-// Decrypts one block of `cipher` (kBlockOverhead < size <= kCipherBlockSize)
+// Decrypts one block of `cipher` (kBlockOverhead <= size <= kCipherBlockSize)
 // into `out` (cipher.size() - kBlockOverhead bytes). False on tampering.
 bool DecryptBlock(const SecretKey& key, const FileId& id, uint64_t block, bool last,
                   std::span<const uint8_t> cipher, uint8_t* out);

@@ -62,6 +62,12 @@ class ThreadGcm {
     return ok == 1 ? ctx_.get() : nullptr;
   }
 
+  void Forget() {
+    if (key_.empty()) return;
+    EVP_CIPHER_CTX_reset(ctx_.get());  // frees (and cleanses) the key schedule
+    key_ = SecretKey();
+  }
+
  private:
   explicit ThreadGcm(bool encrypt) : encrypt_(encrypt), ctx_(EVP_CIPHER_CTX_new()) {}
   bool encrypt_;
@@ -89,6 +95,11 @@ bool Seal(ByteView key, ByteView nonce, ByteView aad, ByteView plain, uint8_t* o
   }
   if (EVP_EncryptFinal_ex(ctx, out_ct + plain.size(), &len) != 1) return false;
   return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, kTagSize, out_tag) == 1;
+}
+
+void ForgetThreadKeys() {
+  ThreadGcm::Encryptor().Forget();
+  ThreadGcm::Decryptor().Forget();
 }
 
 bool Open(ByteView key, ByteView nonce, ByteView aad, ByteView ct, ByteView tag,

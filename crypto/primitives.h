@@ -33,6 +33,10 @@ bool Seal(ByteView key, ByteView nonce, ByteView aad, ByteView plain, uint8_t* o
 // Decrypts and authenticates; false on any mismatch (out_plain then undefined).
 bool Open(ByteView key, ByteView nonce, ByteView aad, ByteView ct, ByteView tag,
           uint8_t* out_plain);
+
+// Erases the key schedules this thread's GCM contexts keep between blocks
+// (they outlive a request otherwise). Cheap when nothing is cached.
+void ForgetThreadKeys();
 }  // namespace gcm
 
 namespace siv {

@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -31,7 +32,9 @@ class LockedArena {
 
   void Relock() {
     std::lock_guard lock(mu_);
-    for (void* chunk : chunks_) (void)mlock(chunk, kChunkSize);
+    for (void* chunk : chunks_) {
+      if (mlock(chunk, kChunkSize) != 0) locked_ = false;
+    }
   }
 
   void Free(uint8_t* p) {
@@ -51,7 +54,7 @@ class LockedArena {
     }
     // Locking can fail for an unprivileged user over RLIMIT_MEMLOCK; keys
     // then still never reach a core dump (MADV_DONTDUMP) but may be swapped.
-    (void)mlock(mem, kChunkSize);
+    if (mlock(mem, kChunkSize) != 0) locked_ = false;
     (void)madvise(mem, kChunkSize, MADV_DONTDUMP);
     chunks_.push_back(mem);
     auto* base = static_cast<uint8_t*>(mem);
@@ -63,6 +66,9 @@ class LockedArena {
   std::mutex mu_;
   std::vector<uint8_t*> free_;
   std::vector<void*> chunks_;
+
+ public:
+  std::atomic<bool> locked_{true};
 };
 
 }  // namespace
@@ -70,6 +76,8 @@ class LockedArena {
 void Wipe(void* p, size_t n) { OPENSSL_cleanse(p, n); }
 
 void RelockSecrets() { LockedArena::Get().Relock(); }
+
+bool SecretsLocked() { return LockedArena::Get().locked_.load(); }
 
 void RandomBytes(std::span<uint8_t> out) {
   if (out.empty()) return;

@@ -42,6 +42,8 @@ class SecretKey {
 // Locks the key arena's pages again in a child process (memory locks are
 // not inherited across fork).
 void RelockSecrets();
+// False when the OS refused to lock key memory (then it may be swapped).
+bool SecretsLocked();
 
 // Overwrites memory in a way the compiler cannot elide.
 void Wipe(void* p, size_t n);

@@ -35,12 +35,22 @@ std::string NowUtc() {
   return buf;
 }
 
+// The string at `key`, or "" when it is missing or not a string (an edited
+// config must fail cleanly, never throw).
+std::string GetString(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 bool GetB64(const json& j, const char* key, Bytes* out) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() && Base64UrlDecode(it->get<std::string>(), out);
 }
 
-void DeriveBinding(VaultKeys* keys) { keys->binding = Hkdf(keys->names, "strongroom/v1/binding", 32); }
+void DeriveKeys(VaultKeys* keys) {
+  keys->binding = Hkdf(keys->names, "strongroom/v1/binding", 32);
+  keys->rows = Hkdf(keys->files, "strongroom/v1/object-rows", 32);
+}
 
 }  // namespace
 
@@ -81,7 +91,7 @@ VaultConfig VaultConfig::Create(std::string_view passphrase, const ScryptParams&
     config.wrapped_subkeys_[spec.label] =
         Wrap(keys->master, AsBytes(SubkeyAad(spec.label)), (keys->*spec.member).span());
   }
-  DeriveBinding(keys);
+  DeriveKeys(keys);
   config.WrapMaster(passphrase, keys->master);
   return config;
 }
@@ -90,7 +100,7 @@ Result<VaultConfig> VaultConfig::Parse(std::string_view text) {
   const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return Status::Integrity("the config is not valid JSON");
   auto bad = [](const char* what) { return Status::Integrity(std::string("corrupt config: ") + what); };
-  if (j.value("format", "") != kFormat) return bad("not a strongroom vault config");
+  if (GetString(j, "format") != kFormat) return bad("not a strongroom vault config");
   if (!j.contains("version") || !j["version"].is_number_integer() || j["version"] != kVersion) {
     return bad("unsupported version");
   }
@@ -101,7 +111,7 @@ Result<VaultConfig> VaultConfig::Parse(std::string_view text) {
   c.created_ = j["created"];
   if (!j.contains("kdf") || !j["kdf"].is_object()) return bad("kdf");
   const json& kdf = j["kdf"];
-  if (kdf.value("alg", "") != "scrypt") return bad("kdf algorithm");
+  if (GetString(kdf, "alg") != "scrypt") return bad("kdf algorithm");
   for (const char* k : {"log_n", "r", "p"}) {
     if (!kdf.contains(k) || !kdf[k].is_number_integer()) return bad("kdf parameters");
   }
@@ -148,7 +158,7 @@ Result<VaultKeys> VaultConfig::Unlock(std::string_view passphrase) const {
       return Status::Integrity(std::string("the ") + spec.label + " subkey does not authenticate");
     }
   }
-  DeriveBinding(&keys);
+  DeriveKeys(&keys);
   return keys;
 }
 

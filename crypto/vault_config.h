@@ -29,6 +29,7 @@ struct VaultKeys {
   SecretKey audit;         // 32 bytes
   SecretKey certificates;  // 32 bytes
   SecretKey binding;       // 32 bytes, HKDF(names, "strongroom/v1/binding")
+  SecretKey rows;          // 32 bytes, HKDF(files, "strongroom/v1/object-rows")
 };
 
 class VaultConfig {

@@ -29,11 +29,20 @@ class EncryptedFile {
   Status Write(uint64_t offset, std::span<const uint8_t> data, uint64_t* size);
   // Sets the plaintext size to `new_size`, growing with zeros.
   Status Truncate(uint64_t new_size, uint64_t* size);
+  // Checks that the final block of a file of `size` bytes authenticates as
+  // final (detects a file cut down at a block boundary, e.g. to its header).
+  Status Verify(uint64_t size) const;
+
+  // Writes the header and the empty final block of a new, empty file.
+  static Status Initialize(int fd, const crypto::SecretKey& key, const crypto::FileId& id);
 
  private:
   // Writes `length` bytes at `offset`, taken from `data`, or zeros when data is null.
   Status WriteRange(uint64_t offset, uint64_t length, const uint8_t* data, uint64_t* size);
-  Status ReadBlock(uint64_t block, uint64_t plain_len, bool last, uint8_t* out) const;
+  Status EncodeBlocks(uint64_t from_block, uint64_t to_block, uint64_t offset, uint64_t length,
+                      const uint8_t* data, uint64_t old_size, uint64_t new_size);
+  Status ReadBlock(uint64_t block, uint64_t plain_len, bool final, uint8_t* out) const;
+  bool Decrypt(uint64_t block, bool final, std::span<const uint8_t> cipher, uint8_t* out) const;
 
   int fd_;
   const crypto::SecretKey& key_;

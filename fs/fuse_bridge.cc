@@ -8,6 +8,7 @@
 #include <exception>
 #include <vector>
 
+#include "crypto/primitives.h"
 #include "fs/errno_map.h"
 
 namespace strongroom::fs {
@@ -26,6 +27,8 @@ void ReplyStatus(fuse_req_t req, const Status& st) { fuse_reply_err(req, ToErrno
 
 // Runs one request body; any exception becomes EIO so every request gets
 // exactly one reply.
+// Keys used by the request are wiped from this thread's cipher contexts
+// afterwards, so no data key outlives its request there.
 template <typename Fn>
 void Guard(fuse_req_t req, Fn&& fn) {
   try {
@@ -34,6 +37,7 @@ void Guard(fuse_req_t req, Fn&& fn) {
     spdlog::error("internal error: {}", e.what());
     fuse_reply_err(req, EIO);
   }
+  crypto::gcm::ForgetThreadKeys();
 }
 
 fuse_entry_param ToEntryParam(VaultFs* fs, const Entry& e) {

@@ -6,19 +6,16 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include <cstring>
 #include <map>
 
 #include "fs/encrypted_file.h"
+#include "fs/vault_layout.h"
 
 namespace strongroom::fs {
 namespace {
-
-constexpr char kDirIdName[] = ".dirid";
-constexpr char kSymlinkAad[] = "strongroom/v1/symlink";
-// Backing symlink targets are limited to PATH_MAX - 1 bytes; the encrypted,
-// base64url-encoded target must fit.
-constexpr size_t kMaxSymlinkTarget = (4095 / 4) * 3 - crypto::siv::kTagSize;
 
 std::string ProcFdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
@@ -101,7 +98,30 @@ Result<std::shared_ptr<Inode>> VaultFs::GetDir(uint64_t ino) {
   return inode;
 }
 
+acl::Blob VaultFs::RowMac(const acl::ObjectId& id, acl::ObjectKind kind, const acl::Place& place,
+                          const std::optional<acl::Place>& previous) const {
+  return ObjectRowMac(keys_.rows, id, kind, place, previous);
+}
+
+acl::ObjectRow VaultFs::NewRow(acl::ObjectKind kind, const acl::Place& place) const {
+  acl::ObjectRow row;
+  crypto::RandomBytes(row.id);
+  row.kind = kind;
+  row.place = place;
+  row.mac = RowMac(row.id, kind, place, std::nullopt);
+  return row;
+}
+
+Status VaultFs::Rebind(const acl::ObjectId& id, acl::ObjectKind kind, const acl::Place& place,
+                       const std::optional<acl::Place>& previous) {
+  return store_->Rebind(id, place, previous, RowMac(id, kind, place, previous));
+}
+
 Status VaultFs::CheckBinding(const acl::ObjectRow& row, const Inode& inode, acl::ObjectKind kind) {
+  const acl::Blob mac = RowMac(row.id, row.kind, row.place, row.previous_place);
+  if (row.mac.size() != mac.size() || CRYPTO_memcmp(row.mac.data(), mac.data(), mac.size()) != 0) {
+    return IntegrityFailure(&inode, "the policy store's row for object " + IdHex(row.id) + " was modified");
+  }
   if (row.kind != kind) return IntegrityFailure(&inode, "object kind does not match its key row");
   if (inode.ino == 1) {
     if (!IsZero(row.place.parent)) return IntegrityFailure(&inode, "root directory is not the vault's root");
@@ -194,88 +214,112 @@ Status VaultFs::Start() {
     inodes_[1] = root;
     by_backing_[st.st_ino] = 1;
   }
-  Result<std::string> mounted = store_->GetMeta("mounted");
-  if (mounted.ok() && *mounted == "1") {
-    spdlog::warn("the vault was not unmounted cleanly; finishing what was in flight");
-    SR_RETURN_IF_ERROR(Recover());
-  }
+  SR_RETURN_IF_ERROR(Recover());
   SR_RETURN_IF_ERROR(store_->SetMeta("mounted", "1"));
   return store_->SyncDurable();
 }
 
 void VaultFs::Stop() {
+  // Files deleted while still open lose their key rows now: the kernel sends
+  // no more releases once unmounted.
+  std::vector<acl::ObjectId> doomed;
+  {
+    std::lock_guard lock(table_mu_);
+    for (auto& [ino, inode] : inodes_) {
+      std::lock_guard open_lock(inode->open_mu);
+      if (inode->unlinked && inode->open_count > 0) doomed.push_back(inode->file_id);
+    }
+  }
+  for (const auto& id : doomed) (void)DropKeyRow(id);
   (void)store_->SetMeta("mounted", "0");
   (void)store_->CheckpointTruncate();
 }
 
-// After a crash: walks the backing tree to learn where every object really
-// is, then drops key rows whose file is gone (deleted while open, or created
-// half-way) and settles renames that were in flight.
+// Finishes what a stop left in flight, from the rows' write-ahead marks:
+// rows marked unlinked lose their key once the name is confirmed gone, and
+// renames in flight are settled where the object really is. That needs a
+// walk of the backing tree; if the walk cannot account for every entry
+// (damage, I/O errors), nothing is deleted, so recovery never destroys the
+// key of a file that still exists.
 Status VaultFs::Recover() {
+  Result<std::string> mounted = store_->GetMeta("mounted");
+  if (mounted.ok() && *mounted == "1") spdlog::warn("the vault was not unmounted cleanly");
+  Result<std::vector<acl::ObjectRow>> rows = store_->ListObjects();
+  if (!rows.ok()) return rows.status();
+  std::vector<const acl::ObjectRow*> pending;
+  for (const acl::ObjectRow& row : *rows) {
+    if (row.unlinked || row.previous_place) pending.push_back(&row);
+  }
+  if (pending.empty()) return Status::Ok();
+
   std::map<acl::ObjectId, acl::Place> found;
+  size_t unaccounted = 0;
   struct Pending {
     UniqueFd fd;
     crypto::DirId id;
   };
   std::vector<Pending> stack;
-  {
-    UniqueFd fd(::openat(root_fd_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    Result<crypto::DirId> id = ReadDirId(fd.get());
-    if (!id.ok()) return id.status();
-    found[*id] = acl::Place{};
-    stack.push_back({std::move(fd), *id});
-  }
-  size_t files = 0;
+  stack.push_back({UniqueFd(::openat(root_fd_.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)),
+                   Get(1)->dir_id});
   while (!stack.empty()) {
     Pending dir = std::move(stack.back());
     stack.pop_back();
-    DIR* d = ::fdopendir(::dup(dir.fd.get()));
-    if (d == nullptr) return Errno("scan the vault tree");
+    DIR* d = dir.fd.valid() ? ::fdopendir(::dup(dir.fd.get())) : nullptr;
+    if (d == nullptr) {
+      ++unaccounted;
+      continue;
+    }
     while (struct dirent* e = ::readdir(d)) {
       std::string backing = e->d_name;
       if (backing == "." || backing == ".." || backing == kDirIdName) continue;
       std::string encoded = backing;
       if (crypto::IsLongBackingName(backing)) {
         Result<std::string> full = store_->GetLongName(backing);
-        if (!full.ok()) continue;
-        encoded = *full;
+        if (full.ok()) encoded = *full;
       }
       auto name = names_.Decrypt(dir.id, encoded);
-      if (!name) continue;
       struct stat st;
-      if (::fstatat(dir.fd.get(), backing.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-      if (S_ISREG(st.st_mode)) {
-        UniqueFd f(::openat(dir.fd.get(), backing.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
-        if (!f.valid()) continue;
-        Result<crypto::FileId> id = ReadFileId(f.get());
-        if (id.ok()) found[*id] = PlaceOf(dir.id, *name);
-        ++files;
-      } else if (S_ISDIR(st.st_mode)) {
-        UniqueFd f(::openat(dir.fd.get(), backing.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (!f.valid()) continue;
-        Result<crypto::DirId> id = ReadDirId(f.get());
-        if (!id.ok()) continue;
-        found[*id] = PlaceOf(dir.id, *name);
-        stack.push_back({std::move(f), *id});
+      if (!name || ::fstatat(dir.fd.get(), backing.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        ++unaccounted;
+        continue;
+      }
+      Result<std::optional<acl::ObjectId>> id = ObjectIdAt(dir.fd.get(), backing, st);
+      if (!id.ok() || !*id) {
+        ++unaccounted;
+        continue;
+      }
+      found[**id] = PlaceOf(dir.id, *name);
+      if (S_ISDIR(st.st_mode)) {
+        stack.push_back({UniqueFd(::openat(dir.fd.get(), backing.c_str(),
+                                           O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)),
+                         **id});
       }
     }
     ::closedir(d);
   }
-  Result<std::vector<acl::ObjectRow>> rows = store_->ListObjects();
-  if (!rows.ok()) return rows.status();
-  size_t dropped = 0, settled = 0;
-  for (const acl::ObjectRow& row : *rows) {
-    auto it = found.find(row.id);
+
+  size_t dropped = 0, kept = 0, settled = 0;
+  for (const acl::ObjectRow* row : pending) {
+    auto it = found.find(row->id);
     if (it == found.end()) {
-      SR_RETURN_IF_ERROR(store_->DeleteObject(row.id));
-      ++dropped;
-    } else if (row.previous_place) {
-      SR_RETURN_IF_ERROR(it->second == row.place ? store_->FinishMove(row.id) : store_->AbortMove(row.id));
+      if (row->unlinked && unaccounted == 0) {
+        SR_RETURN_IF_ERROR(DropKeyRow(row->id));
+        ++dropped;
+      } else {
+        ++kept;
+      }
+      continue;
+    }
+    if (row->unlinked) SR_RETURN_IF_ERROR(store_->SetUnlinked(row->id, false));
+    if (row->previous_place && (it->second == row->place || it->second == *row->previous_place)) {
+      SR_RETURN_IF_ERROR(Rebind(row->id, row->kind, it->second, std::nullopt));
       ++settled;
     }
   }
-  spdlog::info("recovery: scanned {} files, dropped {} orphaned key rows, settled {} moves", files,
-               dropped, settled);
+  if (unaccounted > 0) {
+    spdlog::warn("recovery: {} backing entries could not be read; {} pending changes kept", unaccounted, kept);
+  }
+  spdlog::info("recovery: dropped {} key rows of deleted files, settled {} renames", dropped, settled);
   return store_->CheckpointTruncate();
 }
 

@@ -156,7 +156,14 @@ class VaultFs {
   Result<struct stat> Stat(Inode& inode);
   Status FixAttr(Inode& inode, struct stat* st);
   Result<Entry> MakeEntry(const std::shared_ptr<Inode>& inode);
+  // Checks a row's MAC and that it binds the object to where the inode is.
   Status CheckBinding(const acl::ObjectRow& row, const Inode& inode, acl::ObjectKind kind);
+  acl::Blob RowMac(const acl::ObjectId& id, acl::ObjectKind kind, const acl::Place& place,
+                   const std::optional<acl::Place>& previous) const;
+  // A fresh row (random ID, MAC) for a new object at `place`.
+  acl::ObjectRow NewRow(acl::ObjectKind kind, const acl::Place& place) const;
+  Status Rebind(const acl::ObjectId& id, acl::ObjectKind kind, const acl::Place& place,
+                const std::optional<acl::Place>& previous);
   // Opens the backing file and unwraps its key on first use; counted.
   Status OpenData(Inode& inode);
   Status CloseData(Inode& inode);

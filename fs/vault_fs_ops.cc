@@ -10,13 +10,10 @@
 
 #include "fs/encrypted_file.h"
 #include "fs/vault_fs.h"
+#include "fs/vault_layout.h"
 
 namespace strongroom::fs {
 namespace {
-
-constexpr char kDirIdName[] = ".dirid";
-constexpr char kSymlinkAad[] = "strongroom/v1/symlink";
-constexpr size_t kMaxSymlinkTarget = (4095 / 4) * 3 - crypto::siv::kTagSize;
 
 Status Errno(const char* what) { return Status::Io(errno, what); }
 
@@ -71,19 +68,25 @@ Result<std::optional<acl::ObjectId>> VaultFs::ObjectIdAt(int dir_fd, const std::
     if (!id.ok()) return std::optional<acl::ObjectId>();
     return std::optional<acl::ObjectId>(*id);
   }
+  if (S_ISLNK(st.st_mode)) {
+    char buf[4096];
+    const ssize_t n = ::readlinkat(dir_fd, backing.c_str(), buf, sizeof buf);
+    if (n < 0) return Errno("readlink");
+    return SymlinkObjectId({buf, static_cast<size_t>(n)});
+  }
   return std::optional<acl::ObjectId>();
 }
 
 Status VaultFs::DropKeyRow(const acl::ObjectId& id) { return store_->DeleteObject(id); }
 
-// Called once a file's last name is gone: its key row goes now, or at the
-// last close when it is still open (POSIX keeps it readable until then).
+// Called once an object's last name is gone (its row was marked unlinked
+// before): the row and key go now, or at the last close when the file is
+// still open (POSIX keeps it readable until then).
 void VaultFs::RetireFile(const std::shared_ptr<Inode>& inode, const acl::ObjectId& id) {
   if (inode) {
     std::lock_guard lock(inode->open_mu);
     if (inode->open_count > 0) {
       inode->unlinked = true;
-      (void)store_->MarkUnlinked(id);
       return;
     }
   }
@@ -97,14 +100,11 @@ Result<Entry> VaultFs::Mkdir(uint64_t parent_ino, std::string_view name, mode_t 
   auto bn = Encode(**parent, name);
   if (!bn.ok()) return bn.status();
   const int pfd = (*parent)->path_fd.get();
-  acl::ObjectRow row;
-  crypto::RandomBytes(row.id);
-  row.kind = acl::ObjectKind::kDirectory;
-  row.place = PlaceOf((*parent)->dir_id, name);
+  const acl::ObjectRow row = NewRow(acl::ObjectKind::kDirectory, PlaceOf((*parent)->dir_id, name));
   SR_RETURN_IF_ERROR(store_->InsertObject(row));
-  if (crypto::IsLongName(bn->encoded)) SR_RETURN_IF_ERROR(store_->PutLongName(bn->backing, bn->encoded));
-  if (::mkdirat(pfd, bn->backing.c_str(), 0700) != 0) {
-    Status st = Errno("mkdir");
+  Status named = crypto::IsLongName(bn->encoded) ? store_->PutLongName(bn->backing, bn->encoded) : Status::Ok();
+  if (!named.ok() || ::mkdirat(pfd, bn->backing.c_str(), 0700) != 0) {
+    Status st = named.ok() ? Errno("mkdir") : named;
     (void)store_->DeleteObject(row.id);
     return st;
   }
@@ -135,22 +135,25 @@ Result<Entry> VaultFs::Symlink(std::string_view target, uint64_t parent_ino, std
   if (!bn.ok()) return bn.status();
   if (target.empty()) return Status::Io(ENOENT, "empty symlink target");
   if (target.size() > kMaxSymlinkTarget) return Status::Io(ENAMETOOLONG, "symlink target too long");
-  crypto::Bytes sealed;
-  if (!crypto::siv::Seal(keys_.names.span(), crypto::AsBytes(kSymlinkAad), crypto::AsBytes(target), &sealed)) {
-    return Status::Io(EIO, "encrypt symlink target");
-  }
-  const std::string encoded_target = crypto::Base64UrlEncode(sealed);
+  const acl::ObjectRow row = NewRow(acl::ObjectKind::kSymlink, PlaceOf((*parent)->dir_id, name));
+  auto encoded_target = EncodeSymlinkTarget(keys_.names, row.id, target);
+  if (!encoded_target) return Status::Io(EIO, "encrypt symlink target");
   const int pfd = (*parent)->path_fd.get();
-  if (crypto::IsLongName(bn->encoded)) SR_RETURN_IF_ERROR(store_->PutLongName(bn->backing, bn->encoded));
-  if (::symlinkat(encoded_target.c_str(), pfd, bn->backing.c_str()) != 0) return Errno("symlink");
+  SR_RETURN_IF_ERROR(store_->InsertObject(row));
+  Status st = crypto::IsLongName(bn->encoded) ? store_->PutLongName(bn->backing, bn->encoded) : Status::Ok();
+  if (st.ok() && ::symlinkat(encoded_target->c_str(), pfd, bn->backing.c_str()) != 0) st = Errno("symlink");
+  if (!st.ok()) {
+    (void)store_->DeleteObject(row.id);
+    return st;
+  }
   UniqueFd fd(::openat(pfd, bn->backing.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) return Errno("open new symlink");
   if (::fchownat(fd.get(), "", caller.uid, NewGid(**parent, caller), AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
     return Errno("chown");
   }
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return Errno("stat");
-  auto inode = Intern(std::move(fd), st, *parent, name, true);
+  struct stat sb;
+  if (::fstat(fd.get(), &sb) != 0) return Errno("stat");
+  auto inode = Intern(std::move(fd), sb, *parent, name, true);
   if (!inode.ok()) return inode.status();
   return MakeEntry(*inode);
 }
@@ -162,12 +165,18 @@ Result<std::string> VaultFs::Readlink(uint64_t ino) {
   char buf[4096];
   const ssize_t n = ::readlinkat(inode->path_fd.get(), "", buf, sizeof buf);
   if (n < 0) return Errno("readlink");
-  crypto::Bytes sealed, plain;
-  if (!crypto::Base64UrlDecode({buf, static_cast<size_t>(n)}, &sealed) ||
-      !crypto::siv::Open(keys_.names.span(), crypto::AsBytes(kSymlinkAad), sealed, &plain)) {
-    return IntegrityFailure(inode.get(), "symlink target does not authenticate");
+  const std::string_view backing(buf, static_cast<size_t>(n));
+  auto id = SymlinkObjectId(backing);
+  if (!id) return IntegrityFailure(inode.get(), "symlink target is not an encrypted target");
+  Result<acl::ObjectRow> row = store_->GetObject(*id);
+  if (!row.ok()) {
+    if (row.status().code() == Status::Code::kNotFound) return IntegrityFailure(inode.get(), "symlink has no row");
+    return row.status();
   }
-  return std::string(plain.begin(), plain.end());
+  SR_RETURN_IF_ERROR(CheckBinding(*row, *inode, acl::ObjectKind::kSymlink));
+  auto target = DecodeSymlinkTarget(keys_.names, backing);
+  if (!target) return IntegrityFailure(inode.get(), "symlink target does not authenticate");
+  return *target;
 }
 
 Status VaultFs::Unlink(uint64_t parent, std::string_view name) { return RemoveName(parent, name, false); }
@@ -207,7 +216,14 @@ Status VaultFs::RemoveName(uint64_t parent_ino, std::string_view name, bool dir)
     }
     if (*id) (void)DropKeyRow(**id);
   } else {
-    if (::unlinkat(pfd, bn->backing.c_str(), 0) != 0) return Errno("unlink");
+    // Write-ahead: the row is marked before the name goes, so a crash in
+    // between leaves a mark that the next mount settles.
+    if (*id) SR_RETURN_IF_ERROR(store_->SetUnlinked(**id, true));
+    if (::unlinkat(pfd, bn->backing.c_str(), 0) != 0) {
+      Status st2 = Errno("unlink");
+      if (*id) (void)store_->SetUnlinked(**id, false);
+      return st2;
+    }
     if (*id) RetireFile(inode, **id);
   }
   if (crypto::IsLongName(bn->encoded)) (void)store_->DeleteLongName(bn->backing);
@@ -269,13 +285,18 @@ Status VaultFs::Rename(uint64_t parent_ino, std::string_view name, uint64_t new_
 
   // Write-ahead: the store learns the new places first, keeping the old
   // ones, so a crash at any point leaves every object bound to where it is.
-  if (*src_id) SR_RETURN_IF_ERROR(store_->BeginMove(**src_id, PlaceOf((*to_dir)->dir_id, new_name)));
-  if (exchange && dst_id) {
-    Status st = store_->BeginMove(*dst_id, PlaceOf((*from_dir)->dir_id, name));
-    if (!st.ok()) {
-      if (*src_id) (void)store_->AbortMove(**src_id);
-      return st;
-    }
+  const acl::Place src_place = PlaceOf((*from_dir)->dir_id, name);
+  const acl::Place dst_place = PlaceOf((*to_dir)->dir_id, new_name);
+  const acl::ObjectKind src_kind = KindOf(src_st.st_mode);
+  const acl::ObjectKind dst_kind = dst_exists ? KindOf(dst_st.st_mode) : src_kind;
+  const bool replacing = dst_exists && !exchange && dst_id;
+  if (*src_id) SR_RETURN_IF_ERROR(Rebind(**src_id, src_kind, dst_place, src_place));
+  Status marked;
+  if (exchange && dst_id) marked = Rebind(*dst_id, dst_kind, src_place, dst_place);
+  if (replacing && !S_ISDIR(dst_st.st_mode)) marked = store_->SetUnlinked(*dst_id, true);
+  if (!marked.ok()) {
+    if (*src_id) (void)Rebind(**src_id, src_kind, src_place, std::nullopt);
+    return marked;
   }
   if (crypto::IsLongName(to->encoded)) (void)store_->PutLongName(to->backing, to->encoded);
   if (exchange && crypto::IsLongName(from->encoded)) (void)store_->PutLongName(from->backing, from->encoded);
@@ -283,13 +304,14 @@ Status VaultFs::Rename(uint64_t parent_ino, std::string_view name, uint64_t new_
 
   if (::renameat2(ffd, from->backing.c_str(), tfd, to->backing.c_str(), flags) != 0) {
     Status st = Errno("rename");
-    if (*src_id) (void)store_->AbortMove(**src_id);
-    if (exchange && dst_id) (void)store_->AbortMove(*dst_id);
+    if (*src_id) (void)Rebind(**src_id, src_kind, src_place, std::nullopt);
+    if (exchange && dst_id) (void)Rebind(*dst_id, dst_kind, dst_place, std::nullopt);
+    if (replacing && !S_ISDIR(dst_st.st_mode)) (void)store_->SetUnlinked(*dst_id, false);
     if (dst_dir_fd.valid() && dst_id) (void)WriteDirId(dst_dir_fd.get(), *dst_id);
     return st;
   }
-  if (*src_id) (void)store_->FinishMove(**src_id);
-  if (exchange && dst_id) (void)store_->FinishMove(*dst_id);
+  if (*src_id) (void)Rebind(**src_id, src_kind, dst_place, std::nullopt);
+  if (exchange && dst_id) (void)Rebind(*dst_id, dst_kind, src_place, std::nullopt);
   if (!exchange && crypto::IsLongName(from->encoded)) (void)store_->DeleteLongName(from->backing);
 
   std::shared_ptr<Inode> src_inode, dst_inode;
@@ -317,11 +339,11 @@ Status VaultFs::Rename(uint64_t parent_ino, std::string_view name, uint64_t new_
       }
     }
   }
-  if (dst_exists && !exchange && dst_id) {
-    if (S_ISREG(dst_st.st_mode)) {
-      RetireFile(dst_inode, *dst_id);
-    } else {
+  if (replacing) {
+    if (S_ISDIR(dst_st.st_mode)) {
       (void)DropKeyRow(*dst_id);
+    } else {
+      RetireFile(dst_inode, *dst_id);
     }
   }
   return Status::Ok();
@@ -359,6 +381,12 @@ Status VaultFs::OpenData(Inode& inode) {
   if (!crypto::Unwrap(keys_.files, *id, row->wrapped_key, &key) || key.size() != crypto::kDataKeySize) {
     return IntegrityFailure(&inode, "the data key of file " + crypto::HexEncode(*id) + " does not authenticate");
   }
+  if (*plain == 0) {
+    // An empty file's one block must authenticate: a longer file cut down to
+    // its first bytes would otherwise pass for an empty one.
+    Status verified = EncryptedFile(fd.get(), key, *id).Verify(0);
+    if (!verified.ok()) return IntegrityFailure(&inode, "file " + crypto::HexEncode(*id) + ": " + verified.message());
+  }
   inode.data_fd = std::move(fd);
   inode.key = std::move(key);
   inode.file_id = *id;
@@ -392,10 +420,7 @@ Result<std::pair<Entry, Handle*>> VaultFs::Create(uint64_t parent_ino, std::stri
   if (!bn.ok()) return bn.status();
   const int pfd = (*parent)->path_fd.get();
 
-  acl::ObjectRow row;
-  crypto::RandomBytes(row.id);
-  row.kind = acl::ObjectKind::kFile;
-  row.place = PlaceOf((*parent)->dir_id, name);
+  acl::ObjectRow row = NewRow(acl::ObjectKind::kFile, PlaceOf((*parent)->dir_id, name));
   crypto::SecretKey key = crypto::SecretKey::Random(crypto::kDataKeySize);
   row.wrapped_key = crypto::Wrap(keys_.files, row.id, key.span());
   SR_RETURN_IF_ERROR(store_->InsertObject(row));
@@ -423,10 +448,7 @@ Result<std::pair<Entry, Handle*>> VaultFs::Create(uint64_t parent_ino, std::stri
     }
     return Status::Io(err, "create");
   }
-  uint8_t header[crypto::kHeaderSize];
-  crypto::EncodeHeader(row.id, header);
-  Status st;
-  if (::pwrite(fd.get(), header, sizeof header, 0) != static_cast<ssize_t>(sizeof header)) st = Errno("write header");
+  Status st = EncryptedFile::Initialize(fd.get(), key, row.id);
   if (st.ok() && ::fchmod(fd.get(), mode & 07777) != 0) st = Errno("chmod");
   if (st.ok() && ::fchown(fd.get(), caller.uid, NewGid(**parent, caller)) != 0) st = Errno("chown");
   UniqueFd path_fd;
@@ -511,28 +533,33 @@ Result<size_t> VaultFs::Write(Handle* handle, uint64_t offset, std::span<const u
 // Makes the names leading to `inode` durable: every entry created or moved
 // since the last sync, and the ID file of every new directory on the way.
 Status VaultFs::SyncEntries(Inode& inode) {
-  std::vector<std::shared_ptr<Inode>> dirs;  // directories to fsync
-  std::vector<std::shared_ptr<Inode>> new_dirs;
+  std::vector<std::shared_ptr<Inode>> chain;  // inodes whose entries are not yet durable
   {
     std::lock_guard lock(table_mu_);
-    for (Inode* n = &inode; n != nullptr && n->parent; n = n->parent.get()) {
-      if (n->entry_durable) break;
-      dirs.push_back(n->parent);
-      if (S_ISDIR(n->type)) new_dirs.push_back(inodes_.count(n->ino) ? inodes_.at(n->ino) : nullptr);
-      n->entry_durable = true;
+    for (Inode* n = &inode; n != nullptr && n->parent && !n->entry_durable; n = n->parent.get()) {
+      auto it = inodes_.find(n->ino);
+      if (it != inodes_.end()) chain.push_back(it->second);
     }
   }
-  for (auto& d : new_dirs) {
-    if (!d) continue;
-    UniqueFd fd(::openat(d->path_fd.get(), kDirIdName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (fd.valid() && ::fdatasync(fd.get()) != 0) return Errno("fsync directory ID");
-    UniqueFd self(::openat(d->path_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (self.valid() && ::fsync(self.get()) != 0) return Errno("fsync directory");
-  }
-  for (auto& d : dirs) {
-    UniqueFd fd(::openat(d->path_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!fd.valid()) return Errno("open directory");
-    if (::fsync(fd.get()) != 0) return Errno("fsync directory");
+  for (auto& n : chain) {
+    if (S_ISDIR(n->type)) {
+      UniqueFd id(::openat(n->path_fd.get(), kDirIdName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      if (id.valid() && ::fdatasync(id.get()) != 0) return Errno("fsync directory ID");
+      UniqueFd self(::openat(n->path_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (self.valid() && ::fsync(self.get()) != 0) return Errno("fsync directory");
+    }
+    std::shared_ptr<Inode> parent;
+    {
+      std::lock_guard lock(table_mu_);
+      parent = n->parent;
+    }
+    if (parent) {
+      UniqueFd fd(::openat(parent->path_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!fd.valid()) return Errno("open directory");
+      if (::fsync(fd.get()) != 0) return Errno("fsync directory");
+    }
+    std::lock_guard lock(table_mu_);
+    n->entry_durable = true;  // only once synced, so a failed sync is retried
   }
   return Status::Ok();
 }

@@ -9,6 +9,7 @@
 
 #include "acl/store.h"
 #include "crypto/names.h"
+#include "fs/vault_layout.h"
 #include "tools/cli_error.h"
 #include "tools/commands.h"
 #include "tools/vault_files.h"
@@ -74,6 +75,7 @@ void RunInit(const InitOptions& opts) {
   acl::ObjectRow root;
   crypto::RandomBytes(root.id);
   root.kind = acl::ObjectKind::kDirectory;
+  root.mac = fs::ObjectRowMac(keys.rows, root.id, root.kind, root.place, std::nullopt);
   {
     const std::string idfile = paths.tree() + "/.dirid";
     const int fd = ::open(idfile.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
@@ -82,6 +84,9 @@ void RunInit(const InitOptions& opts) {
       Fail(kInternal, "cannot write " + idfile);
     }
     ::close(fd);
+    const int tree_fd = ::open(paths.tree().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (tree_fd < 0 || ::fsync(tree_fd) != 0) Fail(kInternal, "cannot sync " + paths.tree());
+    ::close(tree_fd);
   }
   {
     Result<std::unique_ptr<acl::Store>> store = acl::CreateSqliteStore(paths.store(), config.vault_id());

@@ -1,4 +1,6 @@
 // strongroom: the command line. One composition root per subcommand.
+#include <sys/prctl.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -7,6 +9,9 @@
 
 int main(int argc, char** argv) {
   using namespace strongroom::tools;
+  // Every subcommand may hold a passphrase or keys: no core dumps, no ptrace
+  // by the same user.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   CLI::App app{"Strongroom: an encrypted, policy-enforcing filesystem for confidential documents"};
   app.require_subcommand(1);
 

