@@ -1,4 +1,6 @@
-// SqliteStore: the embedded Store. One connection, serialised by a mutex;
+// SqliteStore: the embedded Store. One connection, serialised by a mutex,
+// holding the database exclusively (the daemon is its only user while
+// mounted: no file-lock calls per transaction, no shared-memory index);
 // WAL with synchronous=NORMAL so commits are cheap (no fsync each), made
 // durable on demand by SyncDurable(); secure_delete on, and deleted key rows
 // purged from the WAL by a batched TRUNCATE checkpoint on a background thread.
@@ -91,7 +93,7 @@ class SqliteStore final : public Store {
   Status Init(const std::string& vault_id, bool create) {
     std::lock_guard lock(mu_);
     for (const char* pragma :
-         {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA secure_delete=ON",
+         {"PRAGMA locking_mode=EXCLUSIVE", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA secure_delete=ON",
           "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000", "PRAGMA trusted_schema=OFF"}) {
       SR_RETURN_IF_ERROR(ExecLocked(pragma));
     }
