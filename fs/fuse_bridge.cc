@@ -230,6 +230,7 @@ void OpLseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* 
 
 struct DirHandle {
   std::vector<DirEntry> entries;
+  bool served = false;  // a later read from offset 0 is a rewinddir
 };
 
 void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -245,7 +246,7 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi, bool plus) {
   Guard(req, [&] {
     auto* dh = reinterpret_cast<DirHandle*>(fi->fh);
-    if (off == 0 && !dh->entries.empty()) {
+    if (off == 0 && dh->served) {
       // rewinddir: list the directory afresh.
       auto fresh = Fs(req)->ReadDir(ino);
       if (fresh.ok()) dh->entries = std::move(*fresh);
@@ -282,6 +283,7 @@ void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
       }
       used += n;
     }
+    dh->served = true;
     fuse_reply_buf(req, buf.data(), used);
   });
 }
