@@ -88,4 +88,20 @@ inline bool Contains(std::span<const uint8_t> haystack, std::span<const uint8_t>
          haystack.end();
 }
 
+// "" when equal, else where they first differ: for REQUIRE(Diff(a, b).empty()),
+// which stays readable (and fast) when the buffers are megabytes long.
+inline std::string Diff(std::span<const uint8_t> got, std::span<const uint8_t> want) {
+  const size_t n = std::min(got.size(), want.size());
+  const auto mismatch = std::mismatch(got.begin(), got.begin() + static_cast<ptrdiff_t>(n), want.begin());
+  const size_t at = static_cast<size_t>(mismatch.first - got.begin());
+  if (at == n && got.size() == want.size()) return "";
+  std::string out = "got " + std::to_string(got.size()) + " bytes, want " +
+                    std::to_string(want.size());
+  if (at < n) {
+    out += "; first difference at byte " + std::to_string(at) + " (got " +
+           std::to_string(got[at]) + ", want " + std::to_string(want[at]) + ")";
+  }
+  return out;
+}
+
 }  // namespace strongroom::testing

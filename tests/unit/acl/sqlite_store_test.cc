@@ -36,6 +36,7 @@ ObjectRow MakeRow(ObjectKind kind = ObjectKind::kFile) {
   row.kind = kind;
   row.place = {RandomArray<16>(), RandomArray<16>()};
   if (kind == ObjectKind::kFile) row.wrapped_key = RandomBlob(32 + 28);
+  row.mac = RandomBlob(32);
   return row;
 }
 
@@ -86,6 +87,7 @@ TEST_CASE("store: insert, get, list and delete object rows", "[store]") {
   CHECK(got->place == file.place);
   CHECK_FALSE(got->previous_place.has_value());
   CHECK(got->wrapped_key == file.wrapped_key);
+  CHECK(got->mac == file.mac);
   CHECK_FALSE(got->unlinked);
 
   got = store->GetObject(directory.id);
@@ -108,8 +110,11 @@ TEST_CASE("store: insert, get, list and delete object rows", "[store]") {
   REQUIRE(all.ok());
   CHECK(all->size() == 3);
 
-  REQUIRE(store->MarkUnlinked(file.id).ok());
+  REQUIRE(store->SetUnlinked(file.id, true).ok());
   CHECK(store->GetObject(file.id)->unlinked);
+  REQUIRE(store->SetUnlinked(file.id, false).ok());
+  CHECK_FALSE(store->GetObject(file.id)->unlinked);
+  REQUIRE(store->SetUnlinked(file.id, true).ok());
 
   REQUIRE(store->DeleteObject(file.id).ok());
   Result<ObjectRow> gone = store->GetObject(file.id);
@@ -125,7 +130,7 @@ TEST_CASE("store: insert, get, list and delete object rows", "[store]") {
   CHECK(missing.status().code() == Status::Code::kNotFound);
 }
 
-TEST_CASE("store: BeginMove, FinishMove and AbortMove", "[store][move]") {
+TEST_CASE("store: Rebind begins, finishes and undoes a move", "[store][move]") {
   TempDir dir;
   auto store = MustCreate(dir.Sub("policy.db"));
   const ObjectRow row = MakeRow();
@@ -133,62 +138,64 @@ TEST_CASE("store: BeginMove, FinishMove and AbortMove", "[store][move]") {
   const Place from = row.place;
   const Place to{RandomArray<16>(), RandomArray<16>()};
 
-  REQUIRE(store->BeginMove(row.id, to).ok());
+  // Begin: bound to the new place, the old one remembered (write-ahead).
+  const Blob moving_mac = RandomBlob(32);
+  REQUIRE(store->Rebind(row.id, to, from, moving_mac).ok());
   Result<ObjectRow> got = store->GetObject(row.id);
   REQUIRE(got.ok());
   CHECK(got->place == to);
   REQUIRE(got->previous_place.has_value());
   CHECK(*got->previous_place == from);
+  CHECK(got->mac == moving_mac);
   CHECK(got->wrapped_key == row.wrapped_key);
+  CHECK(got->kind == row.kind);
 
   SECTION("finish forgets the previous place") {
-    REQUIRE(store->FinishMove(row.id).ok());
+    const Blob done_mac = RandomBlob(32);
+    REQUIRE(store->Rebind(row.id, to, std::nullopt, done_mac).ok());
     got = store->GetObject(row.id);
     REQUIRE(got.ok());
     CHECK(got->place == to);
     CHECK_FALSE(got->previous_place.has_value());
-    // An abort after the finish has nothing to restore.
-    REQUIRE(store->AbortMove(row.id).ok());
-    got = store->GetObject(row.id);
-    CHECK(got->place == to);
-    CHECK_FALSE(got->previous_place.has_value());
+    CHECK(got->mac == done_mac);
+    CHECK(got->wrapped_key == row.wrapped_key);
   }
-  SECTION("abort restores the previous place") {
-    REQUIRE(store->AbortMove(row.id).ok());
+  SECTION("undo restores the previous place") {
+    REQUIRE(store->Rebind(row.id, from, std::nullopt, row.mac).ok());
     got = store->GetObject(row.id);
     REQUIRE(got.ok());
     CHECK(got->place == from);
     CHECK_FALSE(got->previous_place.has_value());
-    // A second abort changes nothing.
-    REQUIRE(store->AbortMove(row.id).ok());
-    CHECK(store->GetObject(row.id)->place == from);
+    CHECK(got->mac == row.mac);
   }
   SECTION("the in-flight move survives reopening") {
     store.reset();
     Result<std::unique_ptr<Store>> reopened = OpenSqliteStore(dir.Sub("policy.db"), kVaultId);
+    INFO(reopened.status().ToString());
     REQUIRE(reopened.ok());
     got = (*reopened)->GetObject(row.id);
     REQUIRE(got.ok());
     CHECK(got->place == to);
     REQUIRE(got->previous_place.has_value());
     CHECK(*got->previous_place == from);
-    REQUIRE((*reopened)->AbortMove(row.id).ok());
+    CHECK(got->mac == moving_mac);
+    REQUIRE((*reopened)->Rebind(row.id, from, std::nullopt, row.mac).ok());
     CHECK((*reopened)->GetObject(row.id)->place == from);
   }
 }
 
-TEST_CASE("store: an abort without a move in flight changes nothing", "[store][move]") {
+TEST_CASE("store: Rebind of one object leaves the others alone", "[store][move]") {
   TempDir dir;
   auto store = MustCreate(dir.Sub("policy.db"));
-  const ObjectRow row = MakeRow();
-  REQUIRE(store->InsertObject(row).ok());
-  REQUIRE(store->AbortMove(row.id).ok());
-  Result<ObjectRow> got = store->GetObject(row.id);
+  const ObjectRow a = MakeRow(), b = MakeRow(ObjectKind::kDirectory);
+  REQUIRE(store->InsertObject(a).ok());
+  REQUIRE(store->InsertObject(b).ok());
+  REQUIRE(store->Rebind(a.id, b.place, a.place, RandomBlob(32)).ok());
+  Result<ObjectRow> got = store->GetObject(b.id);
   REQUIRE(got.ok());
-  CHECK(got->place == row.place);
+  CHECK(got->place == b.place);
   CHECK_FALSE(got->previous_place.has_value());
-  REQUIRE(store->FinishMove(row.id).ok());
-  CHECK(store->GetObject(row.id)->place == row.place);
+  CHECK(got->mac == b.mac);
 }
 
 TEST_CASE("store: long names put, get, replace and delete", "[store][long]") {

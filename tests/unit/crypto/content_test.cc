@@ -24,7 +24,7 @@ TEST_CASE("content: format constants", "[content]") {
 
 TEST_CASE("content: CipherSize and PlainSize at block boundaries", "[content][size]") {
   const std::pair<uint64_t, uint64_t> cases[] = {
-      {0, 20},
+      {0, 20 + 28},  // header and one empty final block
       {1, 20 + 1 + 28},
       {4095, 20 + 4095 + 28},
       {4096, 20 + 4124},
@@ -51,12 +51,17 @@ TEST_CASE("content: PlainSize inverts CipherSize for every size up to 3 blocks",
 }
 
 TEST_CASE("content: impossible cipher sizes give nullopt", "[content][size]") {
-  for (uint64_t c = 0; c < kHeaderSize; ++c) {
+  // Up to and including the bare header: every file has a final block.
+  for (uint64_t c = 0; c <= kHeaderSize; ++c) {
     INFO("cipher size " << c);
     CHECK_FALSE(PlainSize(c).has_value());
   }
+  // An empty file is exactly the header and one empty block.
+  CHECK(PlainSize(kHeaderSize + kBlockOverhead) == 0);
   for (uint64_t full = 0; full < 4; ++full) {
     for (uint64_t rest = 1; rest <= kBlockOverhead; ++rest) {
+      // Only the empty file ends in an empty block.
+      if (full == 0 && rest == kBlockOverhead) continue;
       const uint64_t c = kHeaderSize + full * kCipherBlockSize + rest;
       INFO("cipher size " << c << " (" << full << " blocks + " << rest << ")");
       CHECK_FALSE(PlainSize(c).has_value());
@@ -116,6 +121,29 @@ TEST_CASE("content: EncryptBlock/DecryptBlock round trip", "[content][block]") {
       CHECK(cipher2 != cipher);
     }
   }
+}
+
+TEST_CASE("content: an empty final block authenticates like any other", "[content][block]") {
+  BlockFixture f;
+  Bytes cipher(kBlockOverhead);
+  EncryptBlock(f.key, f.id, 0, true, {}, cipher.data());
+  uint8_t unused = 0;
+  CHECK(DecryptBlock(f.key, f.id, 0, true, cipher, &unused));
+  CHECK_FALSE(DecryptBlock(f.key, f.id, 0, false, cipher, &unused));
+  CHECK_FALSE(DecryptBlock(f.key, f.id, 1, true, cipher, &unused));
+  FileId other = f.id;
+  other[0] ^= 1;
+  CHECK_FALSE(DecryptBlock(f.key, other, 0, true, cipher, &unused));
+  CHECK_FALSE(DecryptBlock(f.key, f.id, 0, true, Bytes(kBlockOverhead, 0), &unused));
+  for (size_t i = 0; i < cipher.size(); ++i) {
+    Bytes t = cipher;
+    t[i] ^= 1;
+    INFO("byte " << i);
+    CHECK_FALSE(DecryptBlock(f.key, f.id, 0, true, t, &unused));
+  }
+  // Shorter than a nonce and a tag is never a block.
+  CHECK_FALSE(DecryptBlock(f.key, f.id, 0, true, std::span(cipher).first(kBlockOverhead - 1),
+                           &unused));
 }
 
 TEST_CASE("content: a block bound to another position, file, flag or key fails",

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "crypto/primitives.h"
 #include "tests/unit/test_util.h"
@@ -83,6 +84,35 @@ TEST_CASE("gcm: vectors stay correct when keys, AAD and direction alternate", "[
     Bytes plain(vs[i].ct.size());
     CHECK_FALSE(gcm::Open(vs[i].key, vs[i].iv, vs[i].aad, vs[i].ct, bad_tag, plain.data()));
   }
+}
+
+TEST_CASE("gcm: vectors stay correct after ForgetThreadKeys", "[crypto][gcm]") {
+  const auto vs = GcmVectors();
+  gcm::ForgetThreadKeys();  // nothing cached yet on a fresh thread is fine too
+  for (int round = 0; round < 3; ++round) {
+    for (const GcmVector& v : vs) {
+      CheckGcmSeal(v);
+      gcm::ForgetThreadKeys();
+      CheckGcmOpen(v);
+      gcm::ForgetThreadKeys();
+      gcm::ForgetThreadKeys();
+    }
+  }
+  // On another thread, with its own contexts (Catch2 asserts on this one only).
+  int good = 0;
+  std::thread t([&] {
+    for (const GcmVector& v : vs) {
+      Bytes plain(v.ct.size()), ct(v.plain.size()), tag(gcm::kTagSize);
+      if (gcm::Open(v.key, v.iv, v.aad, v.ct, v.tag, plain.data()) && plain == v.plain) ++good;
+      gcm::ForgetThreadKeys();
+      if (gcm::Seal(v.key, v.iv, v.aad, v.plain, ct.data(), tag.data()) && ct == v.ct &&
+          tag == v.tag) {
+        ++good;
+      }
+    }
+  });
+  t.join();
+  CHECK(good == 2 * static_cast<int>(vs.size()));
 }
 
 TEST_CASE("gcm: flipping any bit of ciphertext, tag, AAD or nonce makes Open fail",
@@ -413,6 +443,10 @@ TEST_CASE("base64url: non-canonical and invalid encodings are rejected", "[crypt
   // Impossible lengths.
   CHECK_FALSE(Base64UrlDecode("Z", &out));
   CHECK_FALSE(Base64UrlDecode("Zm9vY", &out));
+  // ...even when the lone character carries no bits that would be stray.
+  CHECK_FALSE(Base64UrlDecode("A", &out));
+  CHECK_FALSE(Base64UrlDecode("AAAAA", &out));
+  CHECK_FALSE(Base64UrlDecode("Zm9vYmFyA", &out));
   // Characters outside the url-safe alphabet: standard alphabet, padding,
   // whitespace, NUL, high bytes.
   CHECK_FALSE(Base64UrlDecode("Zg==", &out));

@@ -27,6 +27,7 @@ void CheckSameKeys(const VaultKeys& a, const VaultKeys& b) {
   CHECK(KeyBytes(a.audit) == KeyBytes(b.audit));
   CHECK(KeyBytes(a.certificates) == KeyBytes(b.certificates));
   CHECK(KeyBytes(a.binding) == KeyBytes(b.binding));
+  CHECK(KeyBytes(a.rows) == KeyBytes(b.rows));
 }
 
 struct ConfigFixture {
@@ -58,7 +59,10 @@ TEST_CASE("vault_config: Create gives distinct keys of the documented sizes", "[
   CHECK(f.keys.audit.size() == 32);
   CHECK(f.keys.certificates.size() == 32);
   CHECK(f.keys.binding.size() == 32);
+  CHECK(f.keys.rows.size() == 32);
   CHECK(KeyBytes(f.keys.binding) == KeyBytes(Hkdf(f.keys.names, "strongroom/v1/binding", 32)));
+  CHECK(KeyBytes(f.keys.rows) == KeyBytes(Hkdf(f.keys.files, "strongroom/v1/object-rows", 32)));
+  CHECK(KeyBytes(f.keys.rows) != KeyBytes(f.keys.binding));
   CHECK(KeyBytes(f.keys.files) != KeyBytes(f.keys.audit));
   CHECK(KeyBytes(f.keys.master) != KeyBytes(f.keys.files));
   CHECK(f.config.vault_id().size() == 32);

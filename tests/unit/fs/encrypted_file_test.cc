@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -56,9 +58,13 @@ class ModelFile {
     path_ = dir.Sub(name);
     fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     REQUIRE(fd_ >= 0);
+    Status st = EncryptedFile::Initialize(fd_, key_, id_);
+    INFO(st.ToString());
+    REQUIRE(st.ok());
+    // The file starts with the header of content.h.
     uint8_t header[kHeaderSize];
     crypto::EncodeHeader(id_, header);
-    REQUIRE(::pwrite(fd_, header, sizeof header, 0) == static_cast<ssize_t>(kHeaderSize));
+    REQUIRE(RawRead(0, kHeaderSize) == Bytes(header, header + kHeaderSize));
     file_ = std::make_unique<EncryptedFile>(fd_, key_, id_);
   }
   ~ModelFile() { ::close(fd_); }
@@ -113,18 +119,17 @@ class ModelFile {
 
   void CheckRead(uint64_t offset, size_t length) const {
     INFO("read " << length << " bytes at " << offset << " of " << size_);
-    const Bytes got = Read(offset, length);
-    REQUIRE(got.size() == Expected(offset, length).size());
-    REQUIRE(got == Expected(offset, length));
+    REQUIRE(testing::Diff(Read(offset, length), Expected(offset, length)).empty());
   }
 
   // The whole plaintext matches the model and the backing size matches the format.
   void Verify() const {
     REQUIRE(BackingSize() == CipherSize(size_));
     REQUIRE(PlainSize(BackingSize()) == size_);
-    const Bytes all = Read(0, static_cast<size_t>(size_) + 7);
-    REQUIRE(all.size() == model_.size());
-    REQUIRE(all == model_);
+    const Status final_ok = file_->Verify(size_);
+    INFO(final_ok.ToString());
+    REQUIRE(final_ok.ok());
+    REQUIRE(testing::Diff(Read(0, static_cast<size_t>(size_) + 7), model_).empty());
   }
 
   // A whole-file read that must fail with kIntegrity; `size` defaults to ours.
@@ -189,7 +194,8 @@ TEST_CASE("encrypted_file: an empty file has only its header and reads nothing",
   TempDir dir;
   ModelFile f(dir, "f");
   f.Verify();
-  CHECK(f.BackingSize() == kHeaderSize);
+  // The header and one empty final block.
+  CHECK(f.BackingSize() == kHeaderSize + kBlockOverhead);
   CHECK(f.Read(0, 10).empty());
   CHECK(f.Read(5000, 10).empty());
   // An empty write changes nothing.
@@ -439,6 +445,52 @@ TEST_CASE("encrypted_file: concurrent reads of one file agree with the model",
   CHECK(mismatches == 0);
 }
 
+TEST_CASE("encrypted_file: a growing write that fails half-way leaves the file as it was",
+          "[encrypted_file][enospc]") {
+  // RLIMIT_FSIZE makes the backing file refuse to grow past a limit (EFBIG),
+  // standing in for a full disk: the new blocks fail to write after some of
+  // them did.
+  for (uint64_t old_size : {uint64_t{0}, uint64_t{1000}, uint64_t{4096}, uint64_t{10000}}) {
+    INFO("old size " << old_size);
+    TempDir dir;
+    ModelFile f(dir, "f");
+    f.Write(0, Pattern(old_size, 54));
+    const Bytes before = f.RawRead(0, f.BackingSize());
+
+    struct sigaction ignore {}, old_action {};
+    ignore.sa_handler = SIG_IGN;
+    REQUIRE(::sigaction(SIGXFSZ, &ignore, &old_action) == 0);
+    struct rlimit old_limit {};
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+    struct rlimit limit = old_limit;
+    limit.rlim_cur = CipherSize(old_size) + 3 * kCipherBlockSize + 100;
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &limit) == 0);
+
+    uint64_t size = f.size();
+    const Status grow = f.file().Write(old_size == 0 ? 0 : old_size - 1,
+                                       Pattern(10 * kBlockSize, 55), &size);
+    const Status grow_hole = f.file().Write(old_size + 9 * kBlockSize, Pattern(5, 56), &size);
+    const Status truncate_up = f.file().Truncate(old_size + 20 * kBlockSize, &size);
+
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+    REQUIRE(::sigaction(SIGXFSZ, &old_action, nullptr) == 0);
+
+    for (const Status* st : {&grow, &grow_hole, &truncate_up}) {
+      INFO(st->ToString());
+      REQUIRE_FALSE(st->ok());
+      CHECK(st->code() == Status::Code::kIo);
+      CHECK(st->sys_errno() == EFBIG);
+    }
+    CHECK(size == old_size);
+    // Byte for byte the old ciphertext, and it still reads back.
+    CHECK(testing::Diff(f.RawRead(0, f.BackingSize()), before).empty());
+    f.Verify();
+    // And it still grows once there is room.
+    f.Write(old_size + 5000, Pattern(5 * kBlockSize, 57));
+    f.Verify();
+  }
+}
+
 TEST_CASE("encrypted_file: ReadFileId reads the header and refuses a bad one",
           "[encrypted_file][header]") {
   TempDir dir;
@@ -541,11 +593,53 @@ TEST_CASE("encrypted_file: chopping the tail at a block boundary is kIntegrity",
       REQUIRE(new_size.has_value());
       REQUIRE(*new_size == keep * kBlockSize);
       RequireIntegrity(f.ReadAllStatus(*new_size));
+      RequireIntegrity(f.file().Verify(*new_size));
       // Reading only the new final block fails as well.
       Bytes last(kBlockSize);
       RequireIntegrity(f.file().Read((keep - 1) * kBlockSize, last, *new_size).status());
     }
   }
+}
+
+TEST_CASE("encrypted_file: cutting a file down to its header is detected",
+          "[encrypted_file][tamper]") {
+  for (uint64_t original : {uint64_t{0}, uint64_t{1}, uint64_t{4096}, kTamperSize}) {
+    for (bool keep_28 : {false, true}) {
+      if (original == 0 && keep_28) continue;  // that is the intact empty file
+      INFO("file of " << original << " bytes cut to the header"
+                      << (keep_28 ? " and 28 bytes (an empty file's size)" : ""));
+      TempDir dir;
+      ModelFile f(dir, "f");
+      f.Write(0, Pattern(original, 52));
+      f.Verify();
+      const uint64_t cut = kHeaderSize + (keep_28 ? kBlockOverhead : 0);
+      REQUIRE(::ftruncate(f.fd(), static_cast<off_t>(cut)) == 0);
+      if (keep_28) {
+        REQUIRE(PlainSize(cut) == 0);
+      } else {
+        // No plaintext size has this length.
+        CHECK_FALSE(PlainSize(cut).has_value());
+      }
+      // Either way the final block of an empty file is not there.
+      RequireIntegrity(f.file().Verify(0));
+    }
+  }
+}
+
+TEST_CASE("encrypted_file: Verify checks only the final block", "[encrypted_file]") {
+  TempDir dir;
+  ModelFile f(dir, "f");
+  f.Write(0, Pattern(kTamperSize, 53));
+  CHECK(f.file().Verify(f.size()).ok());
+  // Damage in the final block is found.
+  f.FlipRawByte(BlockOffset(3) + 40);
+  RequireIntegrity(f.file().Verify(f.size()));
+  f.FlipRawByte(BlockOffset(3) + 40);
+  CHECK(f.file().Verify(f.size()).ok());
+  // A size that does not match the file is found.
+  RequireIntegrity(f.file().Verify(f.size() - 1));
+  RequireIntegrity(f.file().Verify(3 * kBlockSize));
+  RequireIntegrity(f.file().Verify(0));
 }
 
 TEST_CASE("encrypted_file: chopping bytes off a partial last block is kIntegrity",
