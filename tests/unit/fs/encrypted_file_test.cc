@@ -567,6 +567,24 @@ TEST_CASE("encrypted_file: a zeroed block is kIntegrity", "[encrypted_file][tamp
   }
 }
 
+TEST_CASE("encrypted_file: truncating a damaged file to zero needs no decryption",
+          "[encrypted_file][tamper]") {
+  // O_TRUNC must work on a file whose content no longer authenticates, so a
+  // damaged file can be overwritten.
+  for (uint64_t b : {uint64_t{0}, uint64_t{3}}) {
+    INFO("damaged block " << b);
+    TempDir dir;
+    ModelFile f(dir, "f");
+    f.Write(0, Pattern(kTamperSize, 58));
+    f.RawWrite(BlockOffset(b), Bytes(f.CipherBlockLen(b), 0));
+    RequireIntegrity(f.ReadAllStatus());
+    f.Truncate(0);
+    f.Verify();
+    f.Write(0, Pattern(5000, 59));
+    f.Verify();
+  }
+}
+
 TEST_CASE("encrypted_file: a sparse (all-zero) region from ftruncate is kIntegrity",
           "[encrypted_file][tamper]") {
   // Growing the backing file behind EncryptedFile's back, by whole blocks.
