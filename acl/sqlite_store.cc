@@ -421,8 +421,18 @@ Result<std::unique_ptr<Store>> OpenImpl(const std::string& path, const std::stri
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return Status::Io(errno, "create " + path);
     ::close(fd);
-  } else if (::access(path.c_str(), F_OK) != 0) {
-    return Status::Integrity("the policy store " + path + " is missing");
+  } else {
+    // Only a file that looks like an SQLite database is opened read-write:
+    // SQLite would otherwise turn an empty or foreign file into a new
+    // database, modifying what it was asked to check.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return Status::Integrity("the policy store " + path + " is missing or unreadable");
+    char magic[16] = {};
+    const ssize_t n = ::pread(fd, magic, sizeof magic, 0);
+    ::close(fd);
+    if (n != static_cast<ssize_t>(sizeof magic) || std::memcmp(magic, "SQLite format 3", 16) != 0) {
+      return Status::Integrity("the policy store " + path + " is not an SQLite database");
+    }
   }
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);

@@ -97,6 +97,8 @@ VaultConfig VaultConfig::Create(std::string_view passphrase, const ScryptParams&
 }
 
 Result<VaultConfig> VaultConfig::Parse(std::string_view text) {
+  // Serialize() ends the file with a newline; without it the file was cut short.
+  if (text.empty() || text.back() != '\n') return Status::Integrity("corrupt config: the file is truncated");
   const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return Status::Integrity("the config is not valid JSON");
   auto bad = [](const char* what) { return Status::Integrity(std::string("corrupt config: ") + what); };

@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,6 +80,20 @@ std::optional<MountEntry> FindMount(const std::string& mountpoint) {
 
 constexpr char kSourcePrefix[] = "strongroom:";
 
+// True when the FUSE mount on `mp` has lost its daemon. statfs always goes
+// to the daemon (stat may be answered from the kernel's attribute cache).
+bool IsStaleMount(const std::string& mp) {
+  struct statfs sf;
+  return ::statfs(mp.c_str(), &sf) != 0 && errno == ENOTCONN;
+}
+
+void DetachStale(const std::string& mp) {
+  spdlog::warn("{} is a stale mount left by a stopped daemon; detaching it", mp);
+  if (::umount2(mp.c_str(), MNT_DETACH) != 0) {
+    Fail(kConflict, "cannot detach the stale mount at " + mp + ": " + std::strerror(errno));
+  }
+}
+
 // Resolves MOUNTPOINT; a stale FUSE mount there (its daemon killed) is
 // detached so that it can be used again.
 std::string PrepareMountpoint(const std::string& arg) {
@@ -87,19 +102,16 @@ std::string PrepareMountpoint(const std::string& arg) {
   std::string mp = abs.size() > 1 && abs.back() == '/' ? abs.substr(0, abs.size() - 1) : abs;
   struct stat st;
   if (::stat(mp.c_str(), &st) != 0) {
-    if (errno == ENOTCONN) {
-      spdlog::warn("{} is a stale mount left by a stopped daemon; detaching it", mp);
-      if (::umount2(mp.c_str(), MNT_DETACH) != 0) {
-        Fail(kConflict, "cannot detach the stale mount at " + mp + ": " + std::strerror(errno));
-      }
-      if (::stat(mp.c_str(), &st) != 0) Fail(kNotFound, "mountpoint " + arg + " not found");
-    } else {
-      Fail(kNotFound, "mountpoint " + arg + " not found");
-    }
+    if (errno != ENOTCONN) Fail(kNotFound, "mountpoint " + arg + " not found");
+    DetachStale(mp);
+    if (::stat(mp.c_str(), &st) != 0) Fail(kNotFound, "mountpoint " + arg + " not found");
   }
   if (!S_ISDIR(st.st_mode)) Fail(kUsage, "mountpoint " + arg + " is not a directory");
   mp = stdfs::canonical(mp, ec).string();
-  if (FindMount(mp)) Fail(kConflict, "something is already mounted on " + mp);
+  if (FindMount(mp)) {
+    if (!IsStaleMount(mp)) Fail(kConflict, "something is already mounted on " + mp);
+    DetachStale(mp);
+  }
   return mp;
 }
 
@@ -251,15 +263,17 @@ void RunUmount(const std::string& arg) {
   std::error_code ec;
   std::string mp = stdfs::absolute(arg, ec).lexically_normal().string();
   if (mp.size() > 1 && mp.back() == '/') mp.pop_back();
-  struct stat st;
-  if (::stat(mp.c_str(), &st) != 0 && errno == ENOTCONN) {
+  auto mount = FindMount(mp);
+  if (!mount) {
+    mp = stdfs::weakly_canonical(mp, ec).string();
+    mount = FindMount(mp);
+  }
+  if (!mount || mount->fstype != "fuse.strongroom") Fail(kNotMounted, "no strongroom vault is mounted on " + arg);
+  if (IsStaleMount(mp)) {
     if (::umount2(mp.c_str(), MNT_DETACH) != 0) Fail(kInternal, "cannot detach " + mp + ": " + std::strerror(errno));
     std::cout << "Detached the stale mount on " << mp << "\n";
     return;
   }
-  mp = stdfs::weakly_canonical(mp, ec).string();
-  auto mount = FindMount(mp);
-  if (!mount || mount->fstype != "fuse.strongroom") Fail(kNotMounted, "no strongroom vault is mounted on " + arg);
   int rc;
   if (::geteuid() == 0) {
     rc = ::umount2(mp.c_str(), 0);
