@@ -387,6 +387,10 @@ Result<std::unique_ptr<FuseSession>> FuseSession::Mount(VaultFs* fs, const Mount
   s->session_ = fuse_session_new(&fargs, &kOps, sizeof kOps, fs);
   fuse_opt_free_args(&fargs);
   if (s->session_ == nullptr) return Status::Invalid("cannot create the FUSE session (bad mount options?)");
+  // Signals stop the session from before the mount exists, so a SIGTERM
+  // that arrives as soon as the mount appears still unmounts cleanly.
+  if (fuse_set_signal_handlers(s->session_) != 0) return Status::Io(EIO, "cannot install signal handlers");
+  s->signals_ = true;
   if (fuse_session_mount(s->session_, config.mountpoint.c_str()) != 0) {
     return Status::Io(EIO, "cannot mount on " + config.mountpoint);
   }
@@ -395,8 +399,6 @@ Result<std::unique_ptr<FuseSession>> FuseSession::Mount(VaultFs* fs, const Mount
 }
 
 Status FuseSession::Serve() {
-  if (fuse_set_signal_handlers(session_) != 0) return Status::Io(EIO, "cannot install signal handlers");
-  signals_ = true;
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(cfg, 1);
   fuse_loop_cfg_set_idle_threads(cfg, 8);

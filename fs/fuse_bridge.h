@@ -22,7 +22,8 @@ struct MountConfig {
 
 class FuseSession {
  public:
-  // Creates the session and mounts it; the mount is live when this returns.
+  // Creates the session, installs SIGTERM/SIGINT/SIGHUP handlers that stop
+  // it, and mounts it; the mount is live when this returns.
   static Result<std::unique_ptr<FuseSession>> Mount(VaultFs* fs, const MountConfig& config);
   ~FuseSession();
 

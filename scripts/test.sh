@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, builds and runs the whole test suite with ctest.
-#   scripts/test.sh              -> tests of build/
-#   scripts/test.sh --sanitize   -> tests of build-asan/ (ASan + UBSan)
+#   scripts/test.sh              -> the suite on build/, then on build-asan/ (ASan + UBSan)
+#   scripts/test.sh --plain      -> tests of build/ only
+#   scripts/test.sh --sanitize   -> tests of build-asan/ only
 # Exit code: ctest's; if ctest passed but a FUSE mount or a strongroom daemon
 # was left behind by the tests, they are cleaned up and the exit code is 1.
 # Environment: STRONGROOM_TEST_TIMEOUT (per test, seconds, default 600),
@@ -10,12 +11,19 @@ set -euo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 
-usage() { echo "usage: scripts/test.sh [--sanitize] [-- CTEST_ARGS...]" >&2; }
+usage() { echo "usage: scripts/test.sh [--plain|--sanitize] [-- CTEST_ARGS...]" >&2; }
+
+if [[ $# -eq 0 ]]; then
+  # The whole suite: once as built, once under the sanitizers.
+  bash "${BASH_SOURCE[0]}" --plain
+  exec bash "${BASH_SOURCE[0]}" --sanitize
+fi
 
 sanitize=0
 ctest_extra=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --plain) sanitize=0 ;;
     --sanitize) sanitize=1 ;;
     -h|--help) usage; exit 0 ;;
     --) shift; ctest_extra=("$@"); break ;;
