@@ -53,9 +53,9 @@ constexpr const char* kListObjects =
     "SELECT id, kind, parent, name_tag, prev_parent, prev_name_tag, wrapped_key, unlinked, mac "
     "FROM objects";
 constexpr const char* kRebind =
-    "UPDATE objects SET parent = ?2, name_tag = ?3, prev_parent = ?4, prev_name_tag = ?5, mac = ?6 "
-    "WHERE id = ?1";
-constexpr const char* kSetUnlinked = "UPDATE objects SET unlinked = ?2 WHERE id = ?1";
+    "UPDATE objects SET parent = ?2, name_tag = ?3, prev_parent = ?4, prev_name_tag = ?5, mac = ?6, "
+    "unlinked = 0 WHERE id = ?1";
+constexpr const char* kSetUnlinked = "UPDATE objects SET unlinked = ?2, mac = ?3 WHERE id = ?1";
 constexpr const char* kDeleteObject = "DELETE FROM objects WHERE id = ?1";
 constexpr const char* kPutLongName =
     "INSERT INTO long_names (backing, encoded) VALUES (?1, ?2) "
@@ -186,11 +186,12 @@ class SqliteStore final : public Store {
     return StepDone(s, "rebind object");
   }
 
-  Status SetUnlinked(const ObjectId& id, bool unlinked) override {
+  Status SetUnlinked(const ObjectId& id, bool unlinked, const Blob& mac) override {
     std::lock_guard lock(mu_);
     sqlite3_stmt* s = Prepare(kSetUnlinked);
     BindBlob(s, 1, id);
     sqlite3_bind_int(s, 2, unlinked ? 1 : 0);
+    BindBlob(s, 3, mac);
     return StepDone(s, "mark unlinked");
   }
 
@@ -199,6 +200,7 @@ class SqliteStore final : public Store {
     if (st.ok()) {
       std::lock_guard lock(mu_);
       deletions_pending_ = true;
+      ++deletions_;
       cv_.notify_all();
     }
     return st;
@@ -269,14 +271,20 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
-  // Batches the checkpoints that follow key deletions: at most one every
-  // 200 ms, so rm -rf of many files does not pay one fsync per file.
+  // Batches the checkpoints that follow key deletions: one once deletions
+  // pause for 250 ms, and at least one every 2 s while they go on, so rm -rf
+  // of many files does not stall on a checkpoint's fsyncs every few files.
   void CheckpointLoop() {
+    using std::chrono::milliseconds;
     std::unique_lock lock(mu_);
     while (!stopping_) {
       cv_.wait(lock, [this] { return stopping_ || deletions_pending_; });
-      if (stopping_) break;
-      cv_.wait_for(lock, std::chrono::milliseconds(200), [this] { return stopping_; });
+      const auto deadline = std::chrono::steady_clock::now() + milliseconds(2000);
+      uint64_t seen;
+      do {
+        seen = deletions_;
+        if (cv_.wait_for(lock, milliseconds(250), [this] { return stopping_; })) break;
+      } while (deletions_ != seen && std::chrono::steady_clock::now() < deadline);
       if (stopping_) break;
       if (deletions_pending_) (void)CheckpointLocked();
     }
@@ -410,6 +418,7 @@ class SqliteStore final : public Store {
   std::map<const char*, sqlite3_stmt*> stmts_;
   bool dirty_ = false;
   bool deletions_pending_ = false;
+  uint64_t deletions_ = 0;
   bool stopping_ = false;
   std::thread checkpointer_;
 };

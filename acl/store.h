@@ -56,7 +56,8 @@ class Store {
   // flight (write-ahead), and cleared once it is done or undone.
   virtual Status Rebind(const ObjectId& id, const Place& place, const std::optional<Place>& previous,
                         const Blob& mac) = 0;
-  virtual Status SetUnlinked(const ObjectId& id, bool unlinked) = 0;
+  // Binding also clears the unlinked mark.
+  virtual Status SetUnlinked(const ObjectId& id, bool unlinked, const Blob& mac) = 0;
   // Deletes the row (and with it the wrapped key); a missing row is fine.
   virtual Status DeleteObject(const ObjectId& id) = 0;
   virtual Result<std::vector<ObjectRow>> ListObjects() = 0;

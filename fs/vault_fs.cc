@@ -98,9 +98,9 @@ Result<std::shared_ptr<Inode>> VaultFs::GetDir(uint64_t ino) {
   return inode;
 }
 
-acl::Blob VaultFs::RowMac(const acl::ObjectId& id, acl::ObjectKind kind, const acl::Place& place,
-                          const std::optional<acl::Place>& previous) const {
-  return ObjectRowMac(keys_.rows, id, kind, place, previous);
+bool VaultFs::RowMacValid(const acl::ObjectRow& row) const {
+  const acl::Blob mac = ObjectRowMac(keys_.rows, row);
+  return row.mac.size() == mac.size() && CRYPTO_memcmp(row.mac.data(), mac.data(), mac.size()) == 0;
 }
 
 acl::ObjectRow VaultFs::NewRow(acl::ObjectKind kind, const acl::Place& place) const {
@@ -108,18 +108,25 @@ acl::ObjectRow VaultFs::NewRow(acl::ObjectKind kind, const acl::Place& place) co
   crypto::RandomBytes(row.id);
   row.kind = kind;
   row.place = place;
-  row.mac = RowMac(row.id, kind, place, std::nullopt);
+  row.mac = ObjectRowMac(keys_.rows, row);
   return row;
 }
 
 Status VaultFs::Rebind(const acl::ObjectId& id, acl::ObjectKind kind, const acl::Place& place,
                        const std::optional<acl::Place>& previous) {
-  return store_->Rebind(id, place, previous, RowMac(id, kind, place, previous));
+  acl::ObjectRow row{id, kind, place, previous};
+  return store_->Rebind(id, place, previous, ObjectRowMac(keys_.rows, row));
+}
+
+Status VaultFs::MarkUnlinked(const acl::ObjectId& id, acl::ObjectKind kind, const acl::Place& place,
+                             bool unlinked) {
+  acl::ObjectRow row{id, kind, place, std::nullopt};
+  row.unlinked = unlinked;
+  return store_->SetUnlinked(id, unlinked, ObjectRowMac(keys_.rows, row));
 }
 
 Status VaultFs::CheckBinding(const acl::ObjectRow& row, const Inode& inode, acl::ObjectKind kind) {
-  const acl::Blob mac = RowMac(row.id, row.kind, row.place, row.previous_place);
-  if (row.mac.size() != mac.size() || CRYPTO_memcmp(row.mac.data(), mac.data(), mac.size()) != 0) {
+  if (!RowMacValid(row)) {
     return IntegrityFailure(&inode, "the policy store's row for object " + IdHex(row.id) + " was modified");
   }
   if (row.kind != kind) return IntegrityFailure(&inode, "object kind does not match its key row");
@@ -247,9 +254,18 @@ Status VaultFs::Recover() {
   Result<std::vector<acl::ObjectRow>> rows = store_->ListObjects();
   if (!rows.ok()) return rows.status();
   std::vector<const acl::ObjectRow*> pending;
+  size_t forged = 0;
   for (const acl::ObjectRow& row : *rows) {
-    if (row.unlinked || row.previous_place) pending.push_back(&row);
+    if (!row.unlinked && !row.previous_place) continue;
+    // Only authentic marks are acted on: a row edited in the store could
+    // otherwise make recovery delete a key or settle a swap.
+    if (RowMacValid(row)) {
+      pending.push_back(&row);
+    } else {
+      ++forged;
+    }
   }
+  if (forged > 0) spdlog::error("integrity failure: {} rows in the policy store were modified; left as they are", forged);
   if (pending.empty()) return Status::Ok();
 
   std::map<acl::ObjectId, acl::Place> found;
@@ -310,8 +326,9 @@ Status VaultFs::Recover() {
       }
       continue;
     }
-    if (row->unlinked) SR_RETURN_IF_ERROR(store_->SetUnlinked(row->id, false));
-    if (row->previous_place && (it->second == row->place || it->second == *row->previous_place)) {
+    // Still in the tree: the unlink or rename stopped before or after the
+    // backing call; bind the row to where the object is.
+    if (it->second == row->place || (row->previous_place && it->second == *row->previous_place)) {
       SR_RETURN_IF_ERROR(Rebind(row->id, row->kind, it->second, std::nullopt));
       ++settled;
     }

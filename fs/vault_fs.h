@@ -158,12 +158,15 @@ class VaultFs {
   Result<Entry> MakeEntry(const std::shared_ptr<Inode>& inode);
   // Checks a row's MAC and that it binds the object to where the inode is.
   Status CheckBinding(const acl::ObjectRow& row, const Inode& inode, acl::ObjectKind kind);
-  acl::Blob RowMac(const acl::ObjectId& id, acl::ObjectKind kind, const acl::Place& place,
-                   const std::optional<acl::Place>& previous) const;
+  bool RowMacValid(const acl::ObjectRow& row) const;
   // A fresh row (random ID, MAC) for a new object at `place`.
   acl::ObjectRow NewRow(acl::ObjectKind kind, const acl::Place& place) const;
+  // Binds an object to `place` (clearing any unlinked mark), keeping
+  // `previous` while a rename is in flight.
   Status Rebind(const acl::ObjectId& id, acl::ObjectKind kind, const acl::Place& place,
                 const std::optional<acl::Place>& previous);
+  // Sets or clears the write-ahead mark of an object bound to `place`.
+  Status MarkUnlinked(const acl::ObjectId& id, acl::ObjectKind kind, const acl::Place& place, bool unlinked);
   // Opens the backing file and unwraps its key on first use; counted.
   Status OpenData(Inode& inode);
   Status CloseData(Inode& inode);

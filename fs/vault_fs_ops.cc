@@ -141,18 +141,26 @@ Result<Entry> VaultFs::Symlink(std::string_view target, uint64_t parent_ino, std
   const int pfd = (*parent)->path_fd.get();
   SR_RETURN_IF_ERROR(store_->InsertObject(row));
   Status st = crypto::IsLongName(bn->encoded) ? store_->PutLongName(bn->backing, bn->encoded) : Status::Ok();
-  if (st.ok() && ::symlinkat(encoded_target->c_str(), pfd, bn->backing.c_str()) != 0) st = Errno("symlink");
-  if (!st.ok()) {
+  if (st.ok() && ::symlinkat(encoded_target->c_str(), pfd, bn->backing.c_str()) != 0) {
+    st = Errno("symlink");
     (void)store_->DeleteObject(row.id);
     return st;
   }
-  UniqueFd fd(::openat(pfd, bn->backing.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd.valid()) return Errno("open new symlink");
-  if (::fchownat(fd.get(), "", caller.uid, NewGid(**parent, caller), AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
-    return Errno("chown");
-  }
+  UniqueFd fd;
   struct stat sb;
-  if (::fstat(fd.get(), &sb) != 0) return Errno("stat");
+  if (st.ok()) {
+    fd = UniqueFd(::openat(pfd, bn->backing.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd.valid()) st = Errno("open new symlink");
+  }
+  if (st.ok() && ::fchownat(fd.get(), "", caller.uid, NewGid(**parent, caller), AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0) {
+    st = Errno("chown");
+  }
+  if (st.ok() && ::fstat(fd.get(), &sb) != 0) st = Errno("stat");
+  if (!st.ok()) {
+    ::unlinkat(pfd, bn->backing.c_str(), 0);
+    (void)store_->DeleteObject(row.id);
+    return st;
+  }
   auto inode = Intern(std::move(fd), sb, *parent, name, true);
   if (!inode.ok()) return inode.status();
   return MakeEntry(*inode);
@@ -218,10 +226,11 @@ Status VaultFs::RemoveName(uint64_t parent_ino, std::string_view name, bool dir)
   } else {
     // Write-ahead: the row is marked before the name goes, so a crash in
     // between leaves a mark that the next mount settles.
-    if (*id) SR_RETURN_IF_ERROR(store_->SetUnlinked(**id, true));
+    const acl::Place place = PlaceOf((*parent)->dir_id, name);
+    if (*id) SR_RETURN_IF_ERROR(MarkUnlinked(**id, KindOf(st.st_mode), place, true));
     if (::unlinkat(pfd, bn->backing.c_str(), 0) != 0) {
       Status st2 = Errno("unlink");
-      if (*id) (void)store_->SetUnlinked(**id, false);
+      if (*id) (void)MarkUnlinked(**id, KindOf(st.st_mode), place, false);
       return st2;
     }
     if (*id) RetireFile(inode, **id);
@@ -293,7 +302,7 @@ Status VaultFs::Rename(uint64_t parent_ino, std::string_view name, uint64_t new_
   if (*src_id) SR_RETURN_IF_ERROR(Rebind(**src_id, src_kind, dst_place, src_place));
   Status marked;
   if (exchange && dst_id) marked = Rebind(*dst_id, dst_kind, src_place, dst_place);
-  if (replacing && !S_ISDIR(dst_st.st_mode)) marked = store_->SetUnlinked(*dst_id, true);
+  if (replacing && !S_ISDIR(dst_st.st_mode)) marked = MarkUnlinked(*dst_id, dst_kind, dst_place, true);
   if (!marked.ok()) {
     if (*src_id) (void)Rebind(**src_id, src_kind, src_place, std::nullopt);
     return marked;
@@ -306,7 +315,7 @@ Status VaultFs::Rename(uint64_t parent_ino, std::string_view name, uint64_t new_
     Status st = Errno("rename");
     if (*src_id) (void)Rebind(**src_id, src_kind, src_place, std::nullopt);
     if (exchange && dst_id) (void)Rebind(*dst_id, dst_kind, dst_place, std::nullopt);
-    if (replacing && !S_ISDIR(dst_st.st_mode)) (void)store_->SetUnlinked(*dst_id, false);
+    if (replacing && !S_ISDIR(dst_st.st_mode)) (void)MarkUnlinked(*dst_id, dst_kind, dst_place, false);
     if (dst_dir_fd.valid() && dst_id) (void)WriteDirId(dst_dir_fd.get(), *dst_id);
     return st;
   }

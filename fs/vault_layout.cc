@@ -51,13 +51,14 @@ std::optional<std::string> DecodeSymlinkTarget(const crypto::SecretKey& names_ke
   return std::string(plain.begin(), plain.end());
 }
 
-acl::Blob ObjectRowMac(const crypto::SecretKey& key, const acl::ObjectId& id, acl::ObjectKind kind,
-                       const acl::Place& place, const std::optional<acl::Place>& previous) {
+acl::Blob ObjectRowMac(const crypto::SecretKey& key, const acl::ObjectRow& row) {
+  const acl::Place& place = row.place;
+  const std::optional<acl::Place>& previous = row.previous_place;
   crypto::Bytes data;
   data.reserve(16 + 1 + 4 * 16 + 1);
   auto put = [&data](std::span<const uint8_t> b) { data.insert(data.end(), b.begin(), b.end()); };
-  put(id);
-  data.push_back(static_cast<uint8_t>(kind));
+  put(row.id);
+  data.push_back(static_cast<uint8_t>(row.kind));
   put(place.parent);
   put(place.name_tag);
   data.push_back(previous ? 1 : 0);
@@ -65,6 +66,7 @@ acl::Blob ObjectRowMac(const crypto::SecretKey& key, const acl::ObjectId& id, ac
     put(previous->parent);
     put(previous->name_tag);
   }
+  data.push_back(row.unlinked ? 1 : 0);
   acl::Blob mac(32);
   crypto::HmacSha256(key.span(), data, mac.data());
   return mac;

@@ -29,9 +29,9 @@ std::optional<std::string> DecodeSymlinkTarget(const crypto::SecretKey& names_ke
                                                std::string_view backing_target);
 
 // The MAC that authenticates a row of the objects table: HMAC-SHA256 under
-// the vault's row key over id, kind, place and previous place.
-acl::Blob ObjectRowMac(const crypto::SecretKey& key, const acl::ObjectId& id, acl::ObjectKind kind,
-                       const acl::Place& place, const std::optional<acl::Place>& previous);
+// the vault's row key over id, kind, place, previous place and the unlinked
+// mark (the wrapped key has its own authentication, bound to the id).
+acl::Blob ObjectRowMac(const crypto::SecretKey& key, const acl::ObjectRow& row);
 
 inline acl::ObjectKind KindOf(mode_t mode) {
   if (S_ISDIR(mode)) return acl::ObjectKind::kDirectory;

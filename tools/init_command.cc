@@ -75,7 +75,7 @@ void RunInit(const InitOptions& opts) {
   acl::ObjectRow root;
   crypto::RandomBytes(root.id);
   root.kind = acl::ObjectKind::kDirectory;
-  root.mac = fs::ObjectRowMac(keys.rows, root.id, root.kind, root.place, std::nullopt);
+  root.mac = fs::ObjectRowMac(keys.rows, root);
   {
     const std::string idfile = paths.tree() + "/.dirid";
     const int fd = ::open(idfile.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);

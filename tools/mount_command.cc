@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "acl/store.h"
+#include "crypto/primitives.h"
 #include "fs/fuse_bridge.h"
 #include "fs/vault_fs.h"
 #include "tools/cli_error.h"
@@ -214,6 +215,10 @@ void RunMount(const MountOptions& opts) {
   Result<crypto::VaultKeys> keys = config.Unlock(pass);
   crypto::Wipe(pass.data(), pass.size());
   if (!keys.ok()) Fail(keys.status());
+  // The daemon needs the subkeys only: the master key goes, and so does the
+  // key schedule that unwrapping them left in this thread's cipher context.
+  keys->master = crypto::SecretKey();
+  crypto::gcm::ForgetThreadKeys();
 
   RaiseFileLimit();
 

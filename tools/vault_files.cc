@@ -11,7 +11,9 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <string_view>
 
+#include "crypto/secret.h"
 #include "tools/cli_error.h"
 
 namespace strongroom::tools {
@@ -92,9 +94,17 @@ std::string AskHidden(const std::string& prompt) {
 std::string ReadPassphrase(const std::string& passfile, const std::string& prompt, bool confirm) {
   std::string pass;
   if (!passfile.empty()) {
-    std::ifstream in(passfile);
-    if (!in) Fail(kNotFound, "cannot read passphrase file " + passfile);
-    std::getline(in, pass);
+    // Read with plain read(2) into a buffer we wipe, not through a stream
+    // whose internal buffer would keep a copy.
+    const int fd = ::open(passfile.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) Fail(kNotFound, "cannot read passphrase file " + passfile);
+    char buf[4096];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    ::close(fd);
+    if (n < 0) Fail(kNotFound, "cannot read passphrase file " + passfile);
+    const std::string_view text(buf, static_cast<size_t>(n));
+    pass.assign(text.substr(0, text.find('\n')));
+    crypto::Wipe(buf, sizeof buf);
     if (!pass.empty() && pass.back() == '\r') pass.pop_back();
   } else {
     pass = AskHidden(prompt + ": ");

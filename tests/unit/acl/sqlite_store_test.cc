@@ -110,11 +110,18 @@ TEST_CASE("store: insert, get, list and delete object rows", "[store]") {
   REQUIRE(all.ok());
   CHECK(all->size() == 3);
 
-  REQUIRE(store->SetUnlinked(file.id, true).ok());
+  const Blob marked_mac = RandomBlob(32);
+  REQUIRE(store->SetUnlinked(file.id, true, marked_mac).ok());
   CHECK(store->GetObject(file.id)->unlinked);
-  REQUIRE(store->SetUnlinked(file.id, false).ok());
+  CHECK(store->GetObject(file.id)->mac == marked_mac);
+  REQUIRE(store->SetUnlinked(file.id, false, file.mac).ok());
   CHECK_FALSE(store->GetObject(file.id)->unlinked);
-  REQUIRE(store->SetUnlinked(file.id, true).ok());
+  CHECK(store->GetObject(file.id)->mac == file.mac);
+  // Rebinding clears the mark.
+  REQUIRE(store->SetUnlinked(file.id, true, marked_mac).ok());
+  REQUIRE(store->Rebind(file.id, file.place, std::nullopt, file.mac).ok());
+  CHECK_FALSE(store->GetObject(file.id)->unlinked);
+  REQUIRE(store->SetUnlinked(file.id, true, marked_mac).ok());
 
   REQUIRE(store->DeleteObject(file.id).ok());
   Result<ObjectRow> gone = store->GetObject(file.id);
