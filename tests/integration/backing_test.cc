@@ -4,6 +4,7 @@
 // followed or trusted.
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -14,12 +15,15 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <sqlite3.h>
 
 #include "integration_assert.h"
 #include "mount_fixture.h"
@@ -233,6 +237,58 @@ std::vector<std::string> FindMarkers(const std::string& root,
   return found;
 }
 
+// The 16-byte file ID in a backing file's header (after the 4-byte magic).
+std::string FileId(const std::string& backing_path) {
+  std::string raw = ReadRaw(backing_path);
+  REQUIRE(raw.size() >= 20);
+  return raw.substr(4, 16);
+}
+
+// Minimal access to the policy store (docs/format.md §8), only while the
+// vault is not mounted (the daemon holds it in exclusive locking mode).
+class Store {
+ public:
+  explicit Store(const std::string& path) {
+    int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr);
+    INFO("sqlite3_open_v2(" << path << "): " << sqlite3_errstr(rc));
+    REQUIRE(rc == SQLITE_OK);
+  }
+  ~Store() { sqlite3_close(db_); }
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Runs `sql` with `id` bound to ?1; returns the first column of the first
+  // row as bytes (nullopt if no row).
+  std::optional<std::string> Query(const std::string& sql, const std::string& id,
+                                   const std::optional<std::string>& blob2 = std::nullopt) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr);
+    INFO(sql << ": " << sqlite3_errmsg(db_));
+    REQUIRE(rc == SQLITE_OK);
+    sqlite3_bind_blob(stmt, 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
+    if (blob2) {
+      sqlite3_bind_blob(stmt, 2, blob2->data(), static_cast<int>(blob2->size()), SQLITE_TRANSIENT);
+    }
+    std::optional<std::string> result;
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW && sqlite3_column_count(stmt) > 0) {
+      const char* p = static_cast<const char*>(sqlite3_column_blob(stmt, 0));
+      result = std::string(p ? p : "", static_cast<size_t>(sqlite3_column_bytes(stmt, 0)));
+    }
+    CHECK((rc == SQLITE_ROW || rc == SQLITE_DONE));
+    sqlite3_finalize(stmt);
+    return result;
+  }
+  int Changes() { return sqlite3_changes(db_); }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
 }  // namespace
 
 TEST_CASE("no plaintext marker from content or names anywhere in the vault", "[backing]") {
@@ -334,6 +390,13 @@ TEST_CASE("no plaintext marker from content or names anywhere in the vault", "[b
     v.Mount();
     for (const auto& [rel, content] : written) CHECK_BYTES(ReadOrDie(v.Path(rel)), content);
   }
+  SECTION("the daemon's log") {
+    std::string log = v.DaemonLog();
+    for (const auto& m : markers) {
+      INFO("marker " << m << " in the daemon log:\n" << log);
+      CHECK_FALSE(Contains(log, m));
+    }
+  }
 }
 
 TEST_CASE("tampered ciphertext reads as EIO, never as wrong plaintext", "[backing]") {
@@ -355,6 +418,19 @@ TEST_CASE("tampered ciphertext reads as EIO, never as wrong plaintext", "[backin
   const std::string d_backing = LocateDir(v, v.tree(), "d");
   plain["d/victim"] = RandomBytes(kSize, rng);
   backing["d/victim"] = LocateFile(v, d_backing, "d/victim", plain["d/victim"]);
+  plain["chop-to-empty"] = RandomBytes(kSize, rng);
+  backing["chop-to-empty"] = LocateFile(v, v.tree(), "chop-to-empty", plain["chop-to-empty"]);
+  // Symlinks and directories are bound to their places too.
+  std::map<std::string, std::string> link_backing;
+  for (std::string name : {"sym-a", "sym-b", "sym-c"}) {
+    link_backing[name] = Locate(v.tree(), [&] {
+      REQUIRE(symlink(("target-of-" + name).c_str(), v.Path(name).c_str()) == 0);
+    });
+  }
+  const std::string dir_a = LocateDir(v, v.tree(), "dir-a");
+  const std::string dir_b = LocateDir(v, v.tree(), "dir-b");
+  WriteOrDie(v.Path("dir-a/fa"), "content-a");
+  WriteOrDie(v.Path("dir-b/fb"), "content-b");
   for (const auto& [name, path] : backing) {
     INFO(name << " backing size");
     size_t size = plain[name].size();
@@ -411,6 +487,20 @@ TEST_CASE("tampered ciphertext reads as EIO, never as wrong plaintext", "[backin
                     RENAME_EXCHANGE) == 0);
   WriteRaw(backing["copy-over"], ReadRaw(backing["copy-src"]));
   REQUIRE(rename(backing["mover"].c_str(), backing["d/victim"].c_str()) == 0);
+  REQUIRE(truncate(backing["chop-to-empty"].c_str(), static_cast<off_t>(l.header + l.overhead)) == 0);
+  REQUIRE(renameat2(AT_FDCWD, link_backing["sym-a"].c_str(), AT_FDCWD,
+                    link_backing["sym-b"].c_str(), RENAME_EXCHANGE) == 0);
+  {
+    // sym-c: its stored target replaced by another symlink's (valid) one.
+    char buf[PATH_MAX];
+    ssize_t n = readlink(link_backing["sym-a"].c_str(), buf, sizeof buf);
+    REQUIRE(n > 0);
+    REQUIRE(unlink(link_backing["sym-c"].c_str()) == 0);
+    REQUIRE(symlink(std::string(buf, static_cast<size_t>(n)).c_str(),
+                    link_backing["sym-c"].c_str()) == 0);
+  }
+  REQUIRE(renameat2(AT_FDCWD, dir_a.c_str(), AT_FDCWD, dir_b.c_str(), RENAME_EXCHANGE) == 0);
+  const size_t log_before = v.DaemonLog().size();
 
   v.Mount();
   CHECK_BYTES(ReadOrDie(v.Path("control")), plain["control"]);
@@ -439,6 +529,46 @@ TEST_CASE("tampered ciphertext reads as EIO, never as wrong plaintext", "[backin
   ExpectEio("ciphertext moved into another directory", v.Path("d/victim"), plain["d/victim"],
             {0, 1, 2, 3});
   CHECK_ERRNO(access(v.Path("mover").c_str(), F_OK), ENOENT);
+  {
+    auto r = ReadFile(v.Path("chop-to-empty"));
+    INFO("file cut to header + one empty block: errno " << r.err << ", " << r.data.size() << " bytes");
+    CHECK(r.err == EIO);
+  }
+  for (const char* name : {"sym-a", "sym-b", "sym-c"}) {
+    INFO("readlink " << name);
+    char buf[PATH_MAX];
+    errno = 0;
+    ssize_t n = readlink(v.Path(name).c_str(), buf, sizeof buf);
+    int err = errno;
+    INFO("returned " << (n >= 0 ? std::string(buf, static_cast<size_t>(n)) : strerror(err)));
+    CHECK(n == -1);
+    CHECK(err == EIO);
+  }
+  for (const char* name : {"dir-a", "dir-b"}) {
+    INFO("swapped directory " << name);
+    struct stat st {};
+    CHECK_ERRNO(lstat(v.Path(name).c_str(), &st), EIO);
+    auto listing = ListDir(v.Path(name));
+    if (listing) CHECK(listing->empty());
+  }
+  CHECK(ReadFile(v.Path("dir-a/fb")).err != 0);
+  CHECK(ReadFile(v.Path("dir-b/fa")).err != 0);
+  CHECK(ReadFile(v.Path("dir-a/fa")).err != 0);
+  // Integrity failures are logged, without plaintext names.
+  {
+    std::string log = v.DaemonLog();
+    std::string new_part = log.size() > log_before ? log.substr(log_before) : log;
+    INFO("daemon log:\n" << new_part);
+    CHECK_FALSE(new_part.empty());
+    for (const auto& [name, path] : plain) {
+      if (name.find('-') == std::string::npos || name == "d/victim") continue;
+      INFO("plaintext name " << name << " in the log");
+      CHECK_FALSE(Contains(log, name));
+    }
+    CHECK_FALSE(Contains(log, "sym-a"));
+    CHECK_FALSE(Contains(log, "dir-a"));
+    CHECK_FALSE(Contains(log, "target-of-"));
+  }
   // Untouched files still read, and the daemon is alive.
   CHECK_BYTES(ReadOrDie(v.Path("copy-src")), plain["copy-src"]);
   CHECK_BYTES(ReadOrDie(v.Path("block-donor")), plain["block-donor"]);
@@ -456,8 +586,13 @@ TEST_CASE("symlinks planted in the backing tree are never followed", "[backing]"
   const std::string last2_backing = LocateFile(v, v.tree(), "lastfile2", "lastfile2-content");
   const std::string dir_backing = LocateDir(v, v.tree(), "victimdir");
   LocateFile(v, dir_backing, "victimdir/inner.txt", "inner-content");
+  const std::string dir2_backing = LocateDir(v, v.tree(), "victimdir2");
+  WriteOrDie(v.Path("victimdir2/inner2.txt"), "inner2-content");
   WriteOrDie(v.Path("control"), "control");
   v.Unmount();
+  // A directory's .dirid replaced by a symlink to an identical copy outside.
+  REQUIRE_SYS(rename((dir2_backing + "/.dirid").c_str(), (outside + "/copied-dirid").c_str()));
+  REQUIRE_SYS(symlink((outside + "/copied-dirid").c_str(), (dir2_backing + "/.dirid").c_str()));
 
   // Last component: the file's ciphertext moved outside with a symlink in its
   // place (valid ciphertext, so following it would decrypt), and a symlink to
@@ -483,6 +618,8 @@ TEST_CASE("symlinks planted in the backing tree are never followed", "[backing]"
   must_not_read("lastfile", "lastfile-content");
   must_not_read("lastfile2", "lastfile2-content");
   must_not_read("victimdir/inner.txt", "inner-content");
+  must_not_read("victimdir2/inner2.txt", "inner2-content");
+  CHECK(WriteFile(v.Path("victimdir2/new-file"), "new") != 0);
   {
     int err = 0;
     auto listing = ListDir(v.Path("victimdir"), &err);
@@ -576,6 +713,130 @@ TEST_CASE("hard links planted in the backing tree are refused with EIO", "[backi
   }
   v.Unmount();
   CHECK(ReadRaw(outside + "/hardlink") == outside_copy);
+}
+
+TEST_CASE("missing or modified key rows read as EIO", "[backing]") {
+  MountedVault v;
+  std::map<std::string, std::string> id;
+  for (std::string name : {"row-deleted", "row-mac", "row-wrapped-key", "row-moved", "row-kind",
+                           "control"}) {
+    id[name] = FileId(LocateFile(v, v.tree(), name, "content of " + name));
+  }
+  v.Unmount();
+  {
+    Store store(v.vault() + "/strongroom.db");
+    for (const auto& [name, file_id] : id) {
+      INFO(name);
+      REQUIRE(store.Query("SELECT wrapped_key FROM objects WHERE id = ?1", file_id));
+    }
+    store.Query("DELETE FROM objects WHERE id = ?1", id["row-deleted"]);
+    CHECK(store.Changes() == 1);
+    store.Query("UPDATE objects SET mac = zeroblob(32) WHERE id = ?1", id["row-mac"]);
+    CHECK(store.Changes() == 1);
+    std::string key = *store.Query("SELECT wrapped_key FROM objects WHERE id = ?1",
+                                   id["row-wrapped-key"]);
+    key[key.size() / 2] = static_cast<char>(key[key.size() / 2] ^ 0x01);
+    store.Query("UPDATE objects SET wrapped_key = ?2 WHERE id = ?1", id["row-wrapped-key"], key);
+    CHECK(store.Changes() == 1);
+    // Bound to another file's place (and so the MAC no longer matches).
+    store.Query(
+        "UPDATE objects SET name_tag = (SELECT name_tag FROM objects WHERE id = "
+        "(SELECT id FROM objects WHERE kind = 1 AND id <> ?1 LIMIT 1)) WHERE id = ?1",
+        id["row-moved"]);
+    CHECK(store.Changes() == 1);
+    store.Query("UPDATE objects SET kind = 3 WHERE id = ?1", id["row-kind"]);
+    CHECK(store.Changes() == 1);
+  }
+  v.Mount();
+  CHECK(ReadOrDie(v.Path("control")) == "content of control");
+  for (const char* name : {"row-deleted", "row-mac", "row-wrapped-key", "row-moved", "row-kind"}) {
+    INFO(name);
+    auto r = ReadFile(v.Path(name));
+    CHECK(r.err == EIO);
+    CHECK(r.data.empty());
+  }
+  CHECK(ReadOrDie(v.Path("control")) == "content of control");
+}
+
+TEST_CASE("removed files are crypto-shredded: key row and its bytes gone", "[backing]") {
+  MountedVault v;
+  std::map<std::string, std::string> id;
+  const std::string dir_backing = LocateDir(v, v.tree(), "dir");
+  for (std::string name : {"unlinked", "open-unlinked", "replaced", "replacer", "crash-orphan",
+                           "kept"}) {
+    id[name] = FileId(LocateFile(v, dir_backing, "dir/" + name, std::string(5000, 'x')));
+  }
+  {
+    int dfd = OpenOrDie(v.Path("dir"), O_RDONLY | O_DIRECTORY);
+    CHECK_SYS(fsync(dfd));
+    close(dfd);
+  }
+  v.Unmount();
+  std::map<std::string, std::string> wrapped;
+  {
+    Store store(v.vault() + "/strongroom.db");
+    for (const auto& [name, file_id] : id) {
+      auto key = store.Query("SELECT wrapped_key FROM objects WHERE id = ?1", file_id);
+      INFO(name);
+      REQUIRE(key);
+      REQUIRE(key->size() >= 32);
+      wrapped[name] = *key;
+    }
+  }
+  v.Mount();
+  REQUIRE_SYS(unlink(v.Path("dir/unlinked").c_str()));
+  {
+    int fd = OpenOrDie(v.Path("dir/open-unlinked"), O_RDONLY);
+    REQUIRE_SYS(unlink(v.Path("dir/open-unlinked").c_str()));
+    CHECK(PRead(fd, 0, 10).data == "xxxxxxxxxx");
+    close(fd);
+  }
+  REQUIRE_SYS(rename(v.Path("dir/replacer").c_str(), v.Path("dir/replaced").c_str()));
+  // Key deletions are checkpointed out of the WAL shortly after (format §8.1).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto scan = [&](const std::vector<std::string>& names, const std::string& when) {
+    for (const char* file : {"strongroom.db", "strongroom.db-wal", "strongroom.db-shm"}) {
+      auto r = ReadFile(v.vault() + "/" + file);
+      if (r.err == ENOENT) continue;
+      REQUIRE(r.err == 0);
+      for (const auto& name : names) {
+        INFO(when << ": wrapped key of " << name << " in " << file);
+        CHECK_FALSE(Contains(r.data, wrapped[name]));
+        CHECK_FALSE(Contains(r.data, wrapped[name].substr(12, 32)));
+      }
+    }
+  };
+  scan({"unlinked", "open-unlinked", "replaced"}, "while mounted");
+  {
+    struct stat st {};
+    if (stat((v.vault() + "/strongroom.db-wal").c_str(), &st) == 0) {
+      INFO("WAL size after key deletions");
+      CHECK(st.st_size == 0);
+    }
+  }
+  // A file unlinked while open when the daemon dies: finished at the next mount.
+  int fd = OpenOrDie(v.Path("dir/crash-orphan"), O_RDONLY);
+  REQUIRE_SYS(unlink(v.Path("dir/crash-orphan").c_str()));
+  v.KillDaemon(SIGKILL);
+  close(fd);
+  REQUIRE(RunCommand({"/usr/bin/fusermount3", "-u", v.mnt()}, std::chrono::seconds(10)).exit_code == 0);
+  v.Mount();
+  CHECK(ReadOrDie(v.Path("dir/kept")) == std::string(5000, 'x'));
+  CHECK(ReadOrDie(v.Path("dir/replaced")) == std::string(5000, 'x'));
+  CHECK(Names(*ListDir(v.Path("dir"))) == std::vector<std::string>{"kept", "replaced"});
+  v.Unmount();
+  {
+    Store store(v.vault() + "/strongroom.db");
+    for (const char* name : {"unlinked", "open-unlinked", "replaced", "crash-orphan"}) {
+      INFO("key row of " << name);
+      CHECK_FALSE(store.Query("SELECT wrapped_key FROM objects WHERE id = ?1", id[name]));
+    }
+    for (const char* name : {"replacer", "kept"}) {
+      INFO("key row of " << name);
+      CHECK(store.Query("SELECT wrapped_key FROM objects WHERE id = ?1", id[name]));
+    }
+  }
+  scan({"unlinked", "open-unlinked", "replaced", "crash-orphan"}, "after unmount");
 }
 
 }  // namespace strongroom::test

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <random>
@@ -513,6 +514,37 @@ TEST_CASE("strongroom umount on something that is not mounted exits 6", "[cli]")
   ExpectFailure(r, {kNotMounted}, {}, "");
   r = RunStrongroom({"umount", v.root() + "/missing"}, 20s);
   ExpectFailure(r, {kNotMounted, kNotFound}, {}, "");
+}
+
+TEST_CASE("the mount is nosuid nodev allow_other and the daemon locks its memory", "[cli]") {
+  MountedVault v;
+  std::string options;
+  {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.find(" " + v.mnt() + " ") != std::string::npos) options = line;
+    }
+  }
+  INFO("mountinfo: " << options);
+  REQUIRE_FALSE(options.empty());
+  CHECK(options.find("nosuid") != std::string::npos);
+  CHECK(options.find("nodev") != std::string::npos);
+  CHECK(options.find("allow_other") != std::string::npos);
+  // Keys live in locked memory (mlock): VmLck is not zero.
+  std::ifstream status("/proc/" + std::to_string(v.daemon_pid()) + "/status");
+  std::string line;
+  long locked_kb = -1;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmLck:", 0) == 0) locked_kb = std::atol(line.c_str() + 6);
+  }
+  INFO("daemon VmLck: " << locked_kb << " kB");
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer turns mlock() into a no-op; this build's daemon has it too.
+  WARN("ASan build: not checking that the daemon's memory is locked");
+#else
+  CHECK(locked_kb > 0);
+#endif
 }
 
 }  // namespace strongroom::test

@@ -6,6 +6,7 @@
 // run> (and optionally STRONGROOM_TEST_OPS=<count>).
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -88,11 +89,18 @@ std::string Rc(const char* what, long rc, int err) {
   return s + "=" + std::to_string(rc) + " ";
 }
 
+// A difference between the mount and the plain directory.
+struct Mismatch {
+  std::string what;
+};
+
+// Runs the random sequence on `mount_root` and `plain_root` (both existing,
+// empty directories).  With a fixture, it also unmounts and remounts half-way.
+// Uses no Catch2 assertions, so it can run in a forked child.
 class Differential {
  public:
-  Differential(MountedVault& v, uint64_t seed)
-      : v_(v), rng_(seed), roots_{v.mnt(), v.root() + "/plain"} {
-    REQUIRE(mkdir(roots_[1].c_str(), 0755) == 0);
+  Differential(MountedVault* v, std::string mount_root, std::string plain_root, uint64_t seed)
+      : v_(v), rng_(seed), roots_{std::move(mount_root), std::move(plain_root)} {
     for (auto& side : fds_) side.fill(-1);
     // Long names exceed the backing name limit once encrypted.
     file_names_ = {"f0", "f1", "f2", "f3", "f4", "file-" + std::string(235, 'n')};
@@ -104,43 +112,66 @@ class Differential {
   Differential(const Differential&) = delete;
   Differential& operator=(const Differential&) = delete;
 
-  void Run(int ops) {
+  // Returns "" if mount and plain directory agreed throughout, else what
+  // differed (and the operations leading to it).
+  std::string Run(int ops, bool verbose) {
+    try {
+      RunSteps(ops, verbose);
+    } catch (const Mismatch& m) {
+      return m.what;
+    }
+    return "";
+  }
+
+ private:
+  static void Expect(bool ok, const std::function<std::string()>& what) {
+    if (!ok) throw Mismatch{what()};
+  }
+
+  void RunSteps(int ops, bool verbose) {
     std::deque<std::string> recent;
     for (int step = 0; step < ops; ++step) {
-      if (step == ops / 2) Remount();
+      if (v_ && step == ops / 2) Remount();
       Op op = Generate();
       recent.push_back(std::to_string(step) + ": " + op.Describe());
       if (recent.size() > 15) recent.pop_front();
       Outcome mounted = Apply(op, 0);
       Outcome plain = Apply(op, 1);
-      std::string history;
-      for (const auto& r : recent) history += "  " + r + "\n";
-      INFO("step " << step << " of " << ops << "; recent operations:\n" << history);
-      INFO("mount: " << mounted.log << "\nplain: " << plain.log);
-      REQUIRE(mounted.log == plain.log);
-      REQUIRE_BYTES(mounted.data, plain.data);
+      auto context = [&] {
+        std::string history;
+        for (const auto& r : recent) history += "  " + r + "\n";
+        return "step " + std::to_string(step) + " of " + std::to_string(ops) + " under " +
+               roots_[0] + "; recent operations:\n" + history + "mount: " + mounted.log +
+               "\nplain: " + plain.log + "\n";
+      };
+      Expect(mounted.log == plain.log, [&] { return context() + "results differ"; });
+      Expect(mounted.data == plain.data, [&] {
+        return context() + "bytes read differ: " + FirstDifference(mounted.data, plain.data);
+      });
       auto tree_mounted = Walk(0);
       auto tree_plain = Walk(1);
-      INFO("mount tree:\n" << Join(tree_mounted) << "plain tree:\n" << Join(tree_plain));
-      REQUIRE(tree_mounted == tree_plain);
+      Expect(tree_mounted == tree_plain, [&] {
+        return context() + "trees differ; mount:\n" + Join(tree_mounted) + "plain:\n" +
+               Join(tree_plain);
+      });
       UpdateExisting(tree_plain);
-      if (step % 100 == 99) CompareContents();
+      if (step % 100 == 99) CompareContents(context());
       auto& [ok, total] = stats_[op.Describe().substr(0, op.Describe().find(' '))];
       ++total;
       if (mounted.log.find("=-1/") == std::string::npos) ++ok;
     }
-    std::cout << "operations (succeeded/total):";
-    for (const auto& [name, counts] : stats_) {
-      std::cout << " " << name << " " << counts.first << "/" << counts.second;
+    if (verbose) {
+      std::cout << "operations (succeeded/total):";
+      for (const auto& [name, counts] : stats_) {
+        std::cout << " " << name << " " << counts.first << "/" << counts.second;
+      }
+      std::cout << std::endl;
     }
-    std::cout << std::endl;
     CloseSlots();
-    CompareContents();
-    Remount();
-    CompareContents();
+    CompareContents("at the end\n");
+    if (v_) Remount();
   }
 
- private:
   std::string Pick(const std::vector<std::string>& pool) {
     return pool[std::uniform_int_distribution<size_t>(0, pool.size() - 1)(rng_)];
   }
@@ -425,16 +456,17 @@ class Differential {
     return s;
   }
 
-  void CompareContents() {
+  void CompareContents(const std::string& context) {
     for (const auto& line : Walk(1)) {
       auto sp = line.find(" file ");
       if (sp == std::string::npos) continue;
       std::string rel = line.substr(0, sp);
-      INFO("comparing contents of " << rel);
       auto m = ReadFile(Full(0, rel));
       auto p = ReadFile(Full(1, rel));
-      REQUIRE(m.err == p.err);
-      REQUIRE_BYTES(m.data, p.data);
+      Expect(m.err == p.err && m.data == p.data, [&] {
+        return context + "contents of " + rel + " differ: errno " + std::to_string(m.err) +
+               " vs " + std::to_string(p.err) + ", " + FirstDifference(m.data, p.data);
+      });
     }
   }
 
@@ -450,16 +482,18 @@ class Differential {
   // Unmount and mount again: everything must have persisted.
   void Remount() {
     CloseSlots();
-    v_.Unmount();
-    v_.Mount();
+    v_->Unmount();
+    v_->Mount();
     auto tree_mounted = Walk(0);
     auto tree_plain = Walk(1);
-    INFO("after remount; mount tree:\n" << Join(tree_mounted) << "plain tree:\n" << Join(tree_plain));
-    REQUIRE(tree_mounted == tree_plain);
-    CompareContents();
+    Expect(tree_mounted == tree_plain, [&] {
+      return "after remount, trees differ; mount:\n" + Join(tree_mounted) + "plain:\n" +
+             Join(tree_plain);
+    });
+    CompareContents("after remount\n");
   }
 
-  MountedVault& v_;
+  MountedVault* v_;
   std::mt19937_64 rng_;
   std::array<std::string, 2> roots_;
   std::array<std::array<int, kSlots>, 2> fds_;
@@ -469,6 +503,13 @@ class Differential {
   std::vector<std::string> dirs_;   // existing, "" is the root
   std::map<std::string, std::pair<int, int>> stats_;
 };
+
+uint64_t RandomSeed() {
+  if (const char* env = std::getenv("STRONGROOM_TEST_SEED"); env && *env) {
+    return std::strtoull(env, nullptr, 0);
+  }
+  return (static_cast<uint64_t>(std::random_device{}()) << 32) | std::random_device{}();
+}
 
 int OpCount() {
   if (const char* env = std::getenv("STRONGROOM_TEST_OPS"); env && *env) {
@@ -483,21 +524,67 @@ TEST_CASE("differential: fixed seed", "[differential]") {
   MountedVault v;
   umask(022);
   std::cout << "differential test, fixed seed " << kFixedSeed << std::endl;
-  INFO("seed " << kFixedSeed);
-  Differential(v, kFixedSeed).Run(OpCount());
+  REQUIRE(mkdir((v.root() + "/plain").c_str(), 0755) == 0);
+  std::string failure =
+      Differential(&v, v.mnt(), v.root() + "/plain", kFixedSeed).Run(OpCount(), true);
+  INFO("seed " << kFixedSeed << "\n" << failure);
+  CHECK(failure.empty());
 }
 
 TEST_CASE("differential: random seed", "[differential]") {
   MountedVault v;
   umask(022);
-  uint64_t seed = (static_cast<uint64_t>(std::random_device{}()) << 32) | std::random_device{}();
-  if (const char* env = std::getenv("STRONGROOM_TEST_SEED"); env && *env) {
-    seed = std::strtoull(env, nullptr, 0);
-  }
+  uint64_t seed = RandomSeed();
   std::cout << "differential test, seed " << seed
             << " (reproduce with STRONGROOM_TEST_SEED=" << seed << ")" << std::endl;
-  INFO("seed " << seed << " (reproduce with STRONGROOM_TEST_SEED=" << seed << ")");
-  Differential(v, seed).Run(OpCount());
+  REQUIRE(mkdir((v.root() + "/plain").c_str(), 0755) == 0);
+  std::string failure = Differential(&v, v.mnt(), v.root() + "/plain", seed).Run(OpCount(), true);
+  INFO("seed " << seed << " (reproduce with STRONGROOM_TEST_SEED=" << seed << ")\n" << failure);
+  CHECK(failure.empty());
+}
+
+// The daemon serves several processes at once: four run their own random
+// sequences in separate directories of one mount, concurrently.
+TEST_CASE("differential: four processes at once", "[differential]") {
+  MountedVault v;
+  umask(022);
+  constexpr int kProcesses = 4;
+  uint64_t seed = RandomSeed();
+  std::cout << "parallel differential test, seeds " << seed << " + 0.." << kProcesses - 1
+            << " (reproduce with STRONGROOM_TEST_SEED=" << seed << ")" << std::endl;
+  std::vector<pid_t> children;
+  for (int i = 0; i < kProcesses; ++i) {
+    std::string mount_root = v.Path("p" + std::to_string(i));
+    std::string plain_root = v.root() + "/plain" + std::to_string(i);
+    REQUIRE(mkdir(mount_root.c_str(), 0755) == 0);
+    REQUIRE(mkdir(plain_root.c_str(), 0755) == 0);
+    std::cout.flush();
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      std::string failure = Differential(nullptr, mount_root, plain_root, seed + static_cast<uint64_t>(i))
+                                .Run(OpCount() / 2, false);
+      if (!failure.empty()) WriteFile(v.root() + "/failure" + std::to_string(i), failure);
+      _exit(failure.empty() ? 0 : 1);
+    }
+    children.push_back(pid);
+  }
+  for (int i = 0; i < kProcesses; ++i) {
+    int status = 0;
+    waitpid(children[static_cast<size_t>(i)], &status, 0);
+    auto failure = ReadFile(v.root() + "/failure" + std::to_string(i));
+    INFO("process " << i << ", seed " << seed + static_cast<uint64_t>(i) << ":\n" << failure.data);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  // Everything persisted.
+  v.Unmount();
+  v.Mount();
+  for (int i = 0; i < kProcesses; ++i) {
+    INFO("process " << i << " after remount");
+    CHECK(SnapshotTree(v.Path("p" + std::to_string(i))) ==
+          SnapshotTree(v.root() + "/plain" + std::to_string(i)));
+  }
 }
 
 }  // namespace strongroom::test
