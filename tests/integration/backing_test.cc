@@ -792,8 +792,15 @@ TEST_CASE("removed files are crypto-shredded: key row and its bytes gone", "[bac
     close(fd);
   }
   REQUIRE_SYS(rename(v.Path("dir/replacer").c_str(), v.Path("dir/replaced").c_str()));
-  // Key deletions are checkpointed out of the WAL shortly after (format §8.1).
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Key deletions are checkpointed out of the WAL soon after (format §8.1):
+  // wait (bounded) for the WAL to be emptied.
+  auto wal_empty = [&] {
+    struct stat st {};
+    return stat((v.vault() + "/strongroom.db-wal").c_str(), &st) != 0 || st.st_size == 0;
+  };
+  for (int i = 0; i < 100 && !wal_empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   auto scan = [&](const std::vector<std::string>& names, const std::string& when) {
     for (const char* file : {"strongroom.db", "strongroom.db-wal", "strongroom.db-shm"}) {
       auto r = ReadFile(v.vault() + "/" + file);

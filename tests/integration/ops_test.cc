@@ -5,6 +5,7 @@
 #include <linux/fs.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
@@ -1093,6 +1094,83 @@ TEST_CASE("several uids: ownership and Unix permission checks", "[ops][multiuid]
   CHECK(StatOrDie(shared + "/public").st_uid == 1000);
   // Root (trusted) reads everything.
   CHECK(ReadOrDie(shared + "/dir1000/inner") == "inner");
+}
+
+TEST_CASE("umask, setgid directories and sticky directories behave as on Unix", "[ops][multiuid]") {
+  MountedVault v;
+  REQUIRE_SYS(chmod(v.mnt().c_str(), 0755));
+  // umask applies to new files and directories.
+  umask(027);
+  WriteOrDie(v.Path("masked"), "x", 0666);
+  CHECK((StatOrDie(v.Path("masked")).st_mode & 07777) == 0640);
+  REQUIRE_SYS(mkdir(v.Path("masked-dir").c_str(), 0777));
+  CHECK((StatOrDie(v.Path("masked-dir")).st_mode & 07777) == 0750);
+  umask(0);
+
+  // A setgid directory passes its group on, and its setgid bit to subdirectories.
+  REQUIRE_SYS(mkdir(v.Path("team").c_str(), 0777));
+  REQUIRE_SYS(chown(v.Path("team").c_str(), 0, 2000));
+  REQUIRE_SYS(chmod(v.Path("team").c_str(), 02777));
+  int rc = RunAs(1000, 1000, [&] {
+    umask(0);
+    if (WriteFile(v.Path("team/file"), "x", 0644) != 0) return 1;
+    if (mkdir(v.Path("team/sub").c_str(), 0755) != 0) return 2;
+    return 0;
+  });
+  REQUIRE(rc == 0);
+  struct stat file_st = StatOrDie(v.Path("team/file"));
+  CHECK(file_st.st_uid == 1000);
+  CHECK(file_st.st_gid == 2000);
+  struct stat sub_st = StatOrDie(v.Path("team/sub"));
+  CHECK(sub_st.st_gid == 2000);
+  CHECK((sub_st.st_mode & S_ISGID) != 0);
+
+  // In a sticky directory only the owner (or root) may remove or rename a file.
+  REQUIRE_SYS(mkdir(v.Path("sticky").c_str(), 01777));
+  REQUIRE_SYS(chmod(v.Path("sticky").c_str(), 01777));
+  REQUIRE(RunAs(1000, 1000, [&] { return WriteFile(v.Path("sticky/mine"), "x", 0666); }) == 0);
+  int err = RunAs(1001, 1001, [&] { return unlink(v.Path("sticky/mine").c_str()) == 0 ? 0 : errno; });
+  CHECK((err == EPERM || err == EACCES));
+  err = RunAs(1001, 1001, [&] {
+    return rename(v.Path("sticky/mine").c_str(), v.Path("sticky/taken").c_str()) == 0 ? 0 : errno;
+  });
+  CHECK((err == EPERM || err == EACCES));
+  CHECK(ReadOrDie(v.Path("sticky/mine")) == "x");
+  CHECK(RunAs(1000, 1000, [&] { return unlink(v.Path("sticky/mine").c_str()) == 0 ? 0 : errno; }) == 0);
+}
+
+TEST_CASE("memory-mapped reads and writes", "[ops]") {
+  MountedVault v;
+  std::mt19937_64 rng(9);
+  std::string data = RandomBytes(3 * kBlockSize + 500, rng);
+  WriteOrDie(v.Path("mapped"), data);
+  int fd = OpenOrDie(v.Path("mapped"), O_RDWR);
+  void* ro = mmap(nullptr, data.size(), PROT_READ, MAP_SHARED, fd, 0);
+  REQUIRE(ro != MAP_FAILED);
+  CHECK(std::string(static_cast<char*>(ro), data.size()) == data);
+  munmap(ro, data.size());
+
+  errno = 0;
+  void* rw = mmap(nullptr, data.size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (rw == MAP_FAILED) {
+    // Shared writable maps may be unsupported (e.g. direct I/O), never half-working.
+    INFO("shared writable mmap: " << strerror(errno));
+    CHECK(errno == ENODEV);
+  } else {
+    auto* p = static_cast<char*>(rw);
+    std::memcpy(p + 4090, "MAPPED-WRITE", 12);
+    data.replace(4090, 12, "MAPPED-WRITE");
+    REQUIRE_SYS(msync(rw, data.size(), MS_SYNC));
+    munmap(rw, data.size());
+    auto r = PRead(fd, 0, data.size());
+    REQUIRE(r.err == 0);
+    CHECK_BYTES(r.data, data);
+  }
+  REQUIRE_SYS(close(fd));
+  CHECK_BYTES(ReadOrDie(v.Path("mapped")), data);
+  v.Unmount();
+  v.Mount();
+  CHECK_BYTES(ReadOrDie(v.Path("mapped")), data);
 }
 
 }  // namespace strongroom::test
