@@ -38,6 +38,7 @@ CREATE TABLE objects (
   unlinked      INTEGER NOT NULL DEFAULT 0,
   mac           BLOB NOT NULL
 ) STRICT, WITHOUT ROWID;
+CREATE INDEX objects_by_place ON objects (parent, name_tag);
 CREATE TABLE long_names (
   backing TEXT PRIMARY KEY,
   encoded TEXT NOT NULL
@@ -49,6 +50,9 @@ constexpr const char* kInsertObject =
 constexpr const char* kGetObject =
     "SELECT id, kind, parent, name_tag, prev_parent, prev_name_tag, wrapped_key, unlinked, mac "
     "FROM objects WHERE id = ?1";
+constexpr const char* kFindObjectAt =
+    "SELECT id, kind, parent, name_tag, prev_parent, prev_name_tag, wrapped_key, unlinked, mac "
+    "FROM objects WHERE parent = ?1 AND name_tag = ?2 AND unlinked = 0";
 constexpr const char* kListObjects =
     "SELECT id, kind, parent, name_tag, prev_parent, prev_name_tag, wrapped_key, unlinked, mac "
     "FROM objects";
@@ -137,6 +141,18 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     sqlite3_stmt* s = Prepare(kGetObject);
     BindBlob(s, 1, id);
+    return StepRow(s);
+  }
+
+  Result<ObjectRow> FindObjectAt(const Place& place) override {
+    std::lock_guard lock(mu_);
+    sqlite3_stmt* s = Prepare(kFindObjectAt);
+    BindBlob(s, 1, place.parent);
+    BindBlob(s, 2, place.name_tag);
+    return StepRow(s);
+  }
+
+  Result<ObjectRow> StepRow(sqlite3_stmt* s) {
     const int rc = sqlite3_step(s);
     if (rc == SQLITE_DONE) {
       sqlite3_reset(s);
@@ -145,6 +161,10 @@ class SqliteStore final : public Store {
     if (rc != SQLITE_ROW) return StepError(s, "read object");
     ObjectRow row;
     const bool ok = ReadRow(s, &row);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+      sqlite3_reset(s);
+      return Status::Integrity("two objects in the policy store claim the same place");
+    }
     sqlite3_reset(s);
     if (!ok) return Status::Integrity("malformed object row in the policy store");
     return row;
@@ -199,9 +219,13 @@ class SqliteStore final : public Store {
     Status st = ExecId(kDeleteObject, id, "delete object");
     if (st.ok()) {
       std::lock_guard lock(mu_);
-      deletions_pending_ = true;
       ++deletions_;
-      cv_.notify_all();
+      // Wake the checkpointer only when it is idle; while it is waiting for
+      // a pause it reads the counter itself (no wake-up per deletion).
+      if (!deletions_pending_) {
+        deletions_pending_ = true;
+        cv_.notify_all();
+      }
     }
     return st;
   }

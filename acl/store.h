@@ -52,6 +52,9 @@ class Store {
 
   virtual Status InsertObject(const ObjectRow& row) = 0;
   virtual Result<ObjectRow> GetObject(const ObjectId& id) = 0;
+  // The live object bound to `place` (its current place, not a previous one;
+  // rows marked unlinked are left out).
+  virtual Result<ObjectRow> FindObjectAt(const Place& place) = 0;
   // Binds the object to `place`; `previous` is kept while a rename is in
   // flight (write-ahead), and cleared once it is done or undone.
   virtual Status Rebind(const ObjectId& id, const Place& place, const std::optional<Place>& previous,

@@ -175,6 +175,11 @@ class VaultFs {
   Status SyncEntries(Inode& inode);
   Result<std::optional<acl::ObjectId>> ObjectIdAt(int dir_fd, const std::string& backing,
                                                   const struct stat& st);
+  // The ID of the object at `place`: from the store's index of places when
+  // an authentic row is bound there (no read of the backing object, which
+  // may be cold on disk), else from the object itself.
+  Result<std::optional<acl::ObjectId>> ObjectIdFor(const acl::Place& place, int dir_fd,
+                                                   const std::string& backing, const struct stat& st);
   Status RemoveName(uint64_t parent, std::string_view name, bool dir);
   Status Recover();
   Status IntegrityFailure(const Inode* inode, const std::string& what) const;

@@ -77,6 +77,15 @@ Result<std::optional<acl::ObjectId>> VaultFs::ObjectIdAt(int dir_fd, const std::
   return std::optional<acl::ObjectId>();
 }
 
+Result<std::optional<acl::ObjectId>> VaultFs::ObjectIdFor(const acl::Place& place, int dir_fd,
+                                                          const std::string& backing, const struct stat& st) {
+  Result<acl::ObjectRow> row = store_->FindObjectAt(place);
+  if (row.ok() && row->kind == KindOf(st.st_mode) && RowMacValid(*row)) {
+    return std::optional<acl::ObjectId>(row->id);
+  }
+  return ObjectIdAt(dir_fd, backing, st);
+}
+
 Status VaultFs::DropKeyRow(const acl::ObjectId& id) { return store_->DeleteObject(id); }
 
 // Called once an object's last name is gone (its row was marked unlinked
@@ -110,6 +119,9 @@ Result<Entry> VaultFs::Mkdir(uint64_t parent_ino, std::string_view name, mode_t 
   }
   UniqueFd fd(::openat(pfd, bn->backing.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   Status st = fd.valid() ? WriteDirId(fd.get(), row.id) : Errno("open new directory");
+  // As on Unix, a directory made in a setgid directory is setgid too.
+  struct stat parent_st;
+  if (::fstat(pfd, &parent_st) == 0 && (parent_st.st_mode & S_ISGID)) mode |= S_ISGID;
   if (st.ok() && ::fchmodat(pfd, bn->backing.c_str(), mode & 07777, 0) != 0) st = Errno("chmod");
   if (st.ok() && ::fchownat(fd.get(), "", caller.uid, NewGid(**parent, caller), AT_EMPTY_PATH) != 0) {
     st = Errno("chown");
@@ -200,7 +212,8 @@ Status VaultFs::RemoveName(uint64_t parent_ino, std::string_view name, bool dir)
   if (::fstatat(pfd, bn->backing.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Errno("stat");
   if (dir && !S_ISDIR(st.st_mode)) return Status::Io(ENOTDIR, "rmdir of a non-directory");
   if (!dir && S_ISDIR(st.st_mode)) return Status::Io(EISDIR, "unlink of a directory");
-  auto id = ObjectIdAt(pfd, bn->backing, st);
+  const acl::Place place = PlaceOf((*parent)->dir_id, name);
+  auto id = ObjectIdFor(place, pfd, bn->backing, st);
   if (!id.ok()) return id.status();
   std::shared_ptr<Inode> inode;
   {
@@ -226,7 +239,6 @@ Status VaultFs::RemoveName(uint64_t parent_ino, std::string_view name, bool dir)
   } else {
     // Write-ahead: the row is marked before the name goes, so a crash in
     // between leaves a mark that the next mount settles.
-    const acl::Place place = PlaceOf((*parent)->dir_id, name);
     if (*id) SR_RETURN_IF_ERROR(MarkUnlinked(**id, KindOf(st.st_mode), place, true));
     if (::unlinkat(pfd, bn->backing.c_str(), 0) != 0) {
       Status st2 = Errno("unlink");
@@ -273,11 +285,13 @@ Status VaultFs::Rename(uint64_t parent_ino, std::string_view name, uint64_t new_
     if (!S_ISDIR(src_st.st_mode) && S_ISDIR(dst_st.st_mode)) return Status::Io(EISDIR, "rename");
   }
 
-  auto src_id = ObjectIdAt(ffd, from->backing, src_st);
+  const acl::Place src_place = PlaceOf((*from_dir)->dir_id, name);
+  const acl::Place dst_place = PlaceOf((*to_dir)->dir_id, new_name);
+  auto src_id = ObjectIdFor(src_place, ffd, from->backing, src_st);
   if (!src_id.ok()) return src_id.status();
   std::optional<acl::ObjectId> dst_id;
   if (dst_exists) {
-    auto r = ObjectIdAt(tfd, to->backing, dst_st);
+    auto r = ObjectIdFor(dst_place, tfd, to->backing, dst_st);
     if (!r.ok()) return r.status();
     dst_id = *r;
   }
@@ -294,8 +308,6 @@ Status VaultFs::Rename(uint64_t parent_ino, std::string_view name, uint64_t new_
 
   // Write-ahead: the store learns the new places first, keeping the old
   // ones, so a crash at any point leaves every object bound to where it is.
-  const acl::Place src_place = PlaceOf((*from_dir)->dir_id, name);
-  const acl::Place dst_place = PlaceOf((*to_dir)->dir_id, new_name);
   const acl::ObjectKind src_kind = KindOf(src_st.st_mode);
   const acl::ObjectKind dst_kind = dst_exists ? KindOf(dst_st.st_mode) : src_kind;
   const bool replacing = dst_exists && !exchange && dst_id;
