@@ -5,12 +5,15 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -21,9 +24,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <catch2/catch.hpp>
-#include <sqlite3.h>
 
 #include "integration_assert.h"
 #include "mount_fixture.h"
@@ -114,10 +114,14 @@ enum class BlockRead { kCorrect, kEio, kOtherError, kWrongData };
 
 const char* Describe(BlockRead r) {
   switch (r) {
-    case BlockRead::kCorrect: return "correct";
-    case BlockRead::kEio: return "EIO";
-    case BlockRead::kOtherError: return "other error";
-    case BlockRead::kWrongData: return "WRONG DATA";
+    case BlockRead::kCorrect:
+      return "correct";
+    case BlockRead::kEio:
+      return "EIO";
+    case BlockRead::kOtherError:
+      return "other error";
+    case BlockRead::kWrongData:
+      return "WRONG DATA";
   }
   return "?";
 }
@@ -151,7 +155,8 @@ std::vector<BlockRead> ReadBlocks(const std::string& path, const std::string& or
       result[i] = BlockRead::kCorrect;
     } else {
       result[i] = BlockRead::kWrongData;
-      *notes += "block " + std::to_string(i) + ": " + std::to_string(n) + " bytes, not the original; ";
+      *notes +=
+          "block " + std::to_string(i) + ": " + std::to_string(n) + " bytes, not the original; ";
     }
   }
   close(fd);
@@ -354,7 +359,8 @@ TEST_CASE("no plaintext marker from content or names anywhere in the vault", "[b
   // Extended attributes, if supported.
   std::string xname = "user.x-" + marker();
   std::string xvalue = "value-" + marker();
-  bool xattrs = setxattr(v.Path("small").c_str(), xname.c_str(), xvalue.data(), xvalue.size(), 0) == 0;
+  bool xattrs =
+      setxattr(v.Path("small").c_str(), xname.c_str(), xvalue.data(), xvalue.size(), 0) == 0;
   if (!xattrs) CHECK(errno == ENOTSUP);
 
   // Everything reads back, then is flushed.
@@ -370,21 +376,23 @@ TEST_CASE("no plaintext marker from content or names anywhere in the vault", "[b
 
   SECTION("while mounted") {
     auto found = FindMarkers(v.vault(), markers);
-    INFO("markers found:\n" << [&] {
-      std::string s;
-      for (const auto& f : found) s += "  " + f + "\n";
-      return s;
-    }());
+    INFO("markers found:\n"
+         << [&] {
+              std::string s;
+              for (const auto& f : found) s += "  " + f + "\n";
+              return s;
+            }());
     CHECK(found.empty());
   }
   SECTION("after unmount") {
     v.Unmount();
     auto found = FindMarkers(v.vault(), markers);
-    INFO("markers found:\n" << [&] {
-      std::string s;
-      for (const auto& f : found) s += "  " + f + "\n";
-      return s;
-    }());
+    INFO("markers found:\n"
+         << [&] {
+              std::string s;
+              for (const auto& f : found) s += "  " + f + "\n";
+              return s;
+            }());
     CHECK(found.empty());
     // And the data survived.
     v.Mount();
@@ -407,10 +415,11 @@ TEST_CASE("tampered ciphertext reads as EIO, never as wrong plaintext", "[backin
   std::map<std::string, std::string> plain;
   std::map<std::string, std::string> backing;
   for (std::string name :
-       {"control", "flip-ciphertext", "flip-nonce", "flip-tag", "flip-last", "flip-file-id",
-        "flip-magic", "zero-block", "zero-last", "zero-all", "chop-tail", "chop-partial",
-        "chop-full", "swap-blocks", "move-block", "block-donor", "swap-a", "swap-b", "copy-over",
-        "copy-src", "mover"}) {
+       {"control",      "flip-ciphertext", "flip-nonce",     "flip-tag",     "flip-last",
+        "flip-file-id", "flip-magic",      "zero-block",     "zero-last",    "zero-all",
+        "chop-tail",    "chop-partial",    "chop-full",      "swap-blocks",  "move-block",
+        "block-donor",  "swap-a",          "swap-b",         "copy-over",    "copy-src",
+        "mover",        "chop-mid-block",  "append-garbage", "append-block", "dup-final-block"}) {
     size_t size = name == "chop-full" ? 3 * kBlockSize : kSize;
     plain[name] = RandomBytes(size, rng);
     backing[name] = LocateFile(v, v.tree(), name, plain[name]);
@@ -427,6 +436,10 @@ TEST_CASE("tampered ciphertext reads as EIO, never as wrong plaintext", "[backin
       REQUIRE(symlink(("target-of-" + name).c_str(), v.Path(name).c_str()) == 0);
     });
   }
+  const std::string dir_c = LocateDir(v, v.tree(), "dir-c");
+  const std::string dir_d = LocateDir(v, v.tree(), "dir-d");
+  WriteOrDie(v.Path("dir-c/fc"), "content-c");
+  WriteOrDie(v.Path("dir-d/fd"), "content-d");
   const std::string dir_a = LocateDir(v, v.tree(), "dir-a");
   const std::string dir_b = LocateDir(v, v.tree(), "dir-b");
   WriteOrDie(v.Path("dir-a/fa"), "content-a");
@@ -487,7 +500,8 @@ TEST_CASE("tampered ciphertext reads as EIO, never as wrong plaintext", "[backin
                     RENAME_EXCHANGE) == 0);
   WriteRaw(backing["copy-over"], ReadRaw(backing["copy-src"]));
   REQUIRE(rename(backing["mover"].c_str(), backing["d/victim"].c_str()) == 0);
-  REQUIRE(truncate(backing["chop-to-empty"].c_str(), static_cast<off_t>(l.header + l.overhead)) == 0);
+  REQUIRE(truncate(backing["chop-to-empty"].c_str(), static_cast<off_t>(l.header + l.overhead)) ==
+          0);
   REQUIRE(renameat2(AT_FDCWD, link_backing["sym-a"].c_str(), AT_FDCWD,
                     link_backing["sym-b"].c_str(), RENAME_EXCHANGE) == 0);
   {
@@ -500,6 +514,15 @@ TEST_CASE("tampered ciphertext reads as EIO, never as wrong plaintext", "[backin
                     link_backing["sym-c"].c_str()) == 0);
   }
   REQUIRE(renameat2(AT_FDCWD, dir_a.c_str(), AT_FDCWD, dir_b.c_str(), RENAME_EXCHANGE) == 0);
+  // dir-c's ID replaced by dir-d's.
+  WriteRaw(dir_c + "/.dirid", ReadRaw(dir_d + "/.dirid"));
+  // Cut inside the final block's tag; extra bytes; an extra block; the final
+  // block repeated one position further.
+  REQUIRE(truncate(backing["chop-mid-block"].c_str(),
+                   static_cast<off_t>(l.BlockStart(3) + last_len - 10)) == 0);
+  edit("append-garbage", [&](std::string& raw) { raw += std::string(10, 'G'); });
+  edit("append-block", [&](std::string& raw) { raw += raw.substr(l.BlockStart(1), full); });
+  edit("dup-final-block", [&](std::string& raw) { raw += raw.substr(l.BlockStart(3), last_len); });
   const size_t log_before = v.DaemonLog().size();
 
   v.Mount();
@@ -531,7 +554,8 @@ TEST_CASE("tampered ciphertext reads as EIO, never as wrong plaintext", "[backin
   CHECK_ERRNO(access(v.Path("mover").c_str(), F_OK), ENOENT);
   {
     auto r = ReadFile(v.Path("chop-to-empty"));
-    INFO("file cut to header + one empty block: errno " << r.err << ", " << r.data.size() << " bytes");
+    INFO("file cut to header + one empty block: errno " << r.err << ", " << r.data.size()
+                                                        << " bytes");
     CHECK(r.err == EIO);
   }
   for (const char* name : {"sym-a", "sym-b", "sym-c"}) {
@@ -550,6 +574,23 @@ TEST_CASE("tampered ciphertext reads as EIO, never as wrong plaintext", "[backin
     CHECK_ERRNO(lstat(v.Path(name).c_str(), &st), EIO);
     auto listing = ListDir(v.Path(name));
     if (listing) CHECK(listing->empty());
+  }
+  {
+    INFO("directory whose .dirid was replaced by another directory's");
+    auto r = ReadFile(v.Path("dir-c/fd"));
+    CHECK(r.err != 0);
+    CHECK(r.data.find("content-d") == std::string::npos);
+    r = ReadFile(v.Path("dir-c/fc"));
+    CHECK(r.err != 0);
+    auto listing = ListDir(v.Path("dir-c"));
+    if (listing) CHECK(listing->empty());
+    CHECK(ReadOrDie(v.Path("dir-d/fd")) == "content-d");
+  }
+  for (const char* name : {"chop-mid-block", "append-garbage", "append-block", "dup-final-block"}) {
+    INFO("backing file " << name << " with a wrong length");
+    auto r = ReadFile(v.Path(name));
+    CHECK(r.err == EIO);
+    CHECK(plain[name].compare(0, r.data.size(), r.data) == 0);
   }
   CHECK(ReadFile(v.Path("dir-a/fb")).err != 0);
   CHECK(ReadFile(v.Path("dir-b/fa")).err != 0);
@@ -671,12 +712,71 @@ TEST_CASE("a symlinked policy store is refused", "[backing]") {
   REQUIRE_SYS(rename(db.c_str(), (outside + "/strongroom.db").c_str()));
   REQUIRE_SYS(symlink((outside + "/strongroom.db").c_str(), db.c_str()));
   const auto before = SnapshotTree(outside);
-  auto r = RunStrongroom({"mount", "--passfile", v.passfile(), v.vault(), v.mnt()}, std::chrono::seconds(30));
+  auto r = RunStrongroom({"mount", "--passfile", v.passfile(), v.vault(), v.mnt()},
+                         std::chrono::seconds(30));
   INFO("strongroom mount exit " << r.exit_code << ", stderr: " << r.err);
   CHECK(r.exit_code != 0);
   CHECK_FALSE(IsMountpoint(v.mnt()));
   if (IsMountpoint(v.mnt())) RunCommand({"/usr/bin/fusermount3", "-u", v.mnt()});
   CHECK(SnapshotTree(outside) == before);
+}
+
+TEST_CASE("a symlinked tree directory is refused", "[backing]") {
+  MountedVault v;
+  WriteOrDie(v.Path("f"), "f");
+  v.Unmount();
+  const std::string outside = v.root() + "/outside";
+  REQUIRE_SYS(rename(v.tree().c_str(), outside.c_str()));
+  REQUIRE_SYS(symlink(outside.c_str(), v.tree().c_str()));
+  const auto before = SnapshotTree(outside);
+  auto r = RunStrongroom({"mount", "--passfile", v.passfile(), v.vault(), v.mnt()},
+                         std::chrono::seconds(30));
+  INFO("strongroom mount exit " << r.exit_code << ", stderr: " << r.err);
+  bool mounted = IsMountpoint(v.mnt());
+  if (mounted) {
+    auto content = ReadFile(v.Path("f"));
+    CHECK(content.err != 0);  // if it mounted at all, nothing outside is served
+    RunCommand({"/usr/bin/fusermount3", "-u", v.mnt()});
+  }
+  CHECK(r.exit_code != 0);
+  CHECK_FALSE(mounted);
+  CHECK(SnapshotTree(outside) == before);
+}
+
+TEST_CASE("special files planted in the backing tree are refused, not opened", "[backing]") {
+  MountedVault v;
+  const std::string fifo_backing = LocateFile(v, v.tree(), "fifo", "fifo-content");
+  const std::string dev_backing = LocateFile(v, v.tree(), "device", "device-content");
+  const std::string dir_backing = LocateFile(v, v.tree(), "dir-instead", "dir-content");
+  WriteOrDie(v.Path("control"), "control");
+  v.Unmount();
+  REQUIRE_SYS(unlink(fifo_backing.c_str()));
+  REQUIRE_SYS(mkfifo(fifo_backing.c_str(), 0600));
+  REQUIRE_SYS(unlink(dev_backing.c_str()));
+  REQUIRE_SYS(mknod(dev_backing.c_str(), S_IFCHR | 0600, makedev(1, 5)));  // /dev/zero
+  REQUIRE_SYS(unlink(dir_backing.c_str()));
+  REQUIRE_SYS(mkdir(dir_backing.c_str(), 0700));
+  v.Mount();
+  for (const char* name : {"fifo", "device", "dir-instead"}) {
+    INFO("planted " << name);
+    // In a child with an alarm, so a daemon stuck opening a FIFO cannot
+    // hang the test (the watchdog and fixture clean up after it).
+    std::string path = v.Path(name);
+    int rc = RunInChild([&] {
+      alarm(10);
+      auto r = ReadFile(path);
+      if (r.err == 0) return 200;
+      return r.err;
+    });
+    CHECK(rc != 200);
+    CHECK(rc != 128 + SIGALRM);
+    CHECK((rc == EIO || rc == ENOENT || rc == EISDIR));
+  }
+  int rc = RunInChild([&] {
+    alarm(10);
+    return ReadFile(v.Path("control")).data == "control" ? 0 : 1;
+  });
+  CHECK(rc == 0);
 }
 
 TEST_CASE("hard links planted in the backing tree are refused with EIO", "[backing]") {
@@ -718,8 +818,8 @@ TEST_CASE("hard links planted in the backing tree are refused with EIO", "[backi
 TEST_CASE("missing or modified key rows read as EIO", "[backing]") {
   MountedVault v;
   std::map<std::string, std::string> id;
-  for (std::string name : {"row-deleted", "row-mac", "row-wrapped-key", "row-moved", "row-kind",
-                           "control"}) {
+  for (std::string name :
+       {"row-deleted", "row-mac", "row-wrapped-key", "row-moved", "row-kind", "control"}) {
     id[name] = FileId(LocateFile(v, v.tree(), name, "content of " + name));
   }
   v.Unmount();
@@ -733,8 +833,8 @@ TEST_CASE("missing or modified key rows read as EIO", "[backing]") {
     CHECK(store.Changes() == 1);
     store.Query("UPDATE objects SET mac = zeroblob(32) WHERE id = ?1", id["row-mac"]);
     CHECK(store.Changes() == 1);
-    std::string key = *store.Query("SELECT wrapped_key FROM objects WHERE id = ?1",
-                                   id["row-wrapped-key"]);
+    std::string key =
+        *store.Query("SELECT wrapped_key FROM objects WHERE id = ?1", id["row-wrapped-key"]);
     key[key.size() / 2] = static_cast<char>(key[key.size() / 2] ^ 0x01);
     store.Query("UPDATE objects SET wrapped_key = ?2 WHERE id = ?1", id["row-wrapped-key"], key);
     CHECK(store.Changes() == 1);
@@ -762,8 +862,8 @@ TEST_CASE("removed files are crypto-shredded: key row and its bytes gone", "[bac
   MountedVault v;
   std::map<std::string, std::string> id;
   const std::string dir_backing = LocateDir(v, v.tree(), "dir");
-  for (std::string name : {"unlinked", "open-unlinked", "replaced", "replacer", "crash-orphan",
-                           "kept"}) {
+  for (std::string name :
+       {"unlinked", "open-unlinked", "replaced", "replacer", "crash-orphan", "kept"}) {
     id[name] = FileId(LocateFile(v, dir_backing, "dir/" + name, std::string(5000, 'x')));
   }
   {
@@ -826,7 +926,8 @@ TEST_CASE("removed files are crypto-shredded: key row and its bytes gone", "[bac
   REQUIRE_SYS(unlink(v.Path("dir/crash-orphan").c_str()));
   v.KillDaemon(SIGKILL);
   close(fd);
-  REQUIRE(RunCommand({"/usr/bin/fusermount3", "-u", v.mnt()}, std::chrono::seconds(10)).exit_code == 0);
+  REQUIRE(RunCommand({"/usr/bin/fusermount3", "-u", v.mnt()}, std::chrono::seconds(10)).exit_code ==
+          0);
   v.Mount();
   CHECK(ReadOrDie(v.Path("dir/kept")) == std::string(5000, 'x'));
   CHECK(ReadOrDie(v.Path("dir/replaced")) == std::string(5000, 'x'));

@@ -9,20 +9,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <catch2/catch.hpp>
-#include <nlohmann/json.hpp>
 
 #include "integration_assert.h"
 #include "mount_fixture.h"
@@ -93,8 +92,10 @@ void ExpectFailure(const CommandResult& r, std::set<int> codes,
                    std::chrono::milliseconds max_time = 20s) {
   std::string codes_text;
   for (int c : codes) codes_text += std::to_string(c) + " ";
-  INFO("exit code " << r.exit_code << " (expected one of " << codes_text << "), "
-                    << r.seconds << " s; stderr:\n" << r.err << "stdout:\n" << r.out);
+  INFO("exit code " << r.exit_code << " (expected one of " << codes_text << "), " << r.seconds
+                    << " s; stderr:\n"
+                    << r.err << "stdout:\n"
+                    << r.out);
   CHECK_FALSE(r.timed_out);
   CHECK(codes.count(r.exit_code) == 1);
   CHECK(r.seconds < std::chrono::duration<double>(max_time).count());
@@ -111,8 +112,8 @@ void ExpectFailure(const CommandResult& r, std::set<int> codes,
   }
 }
 
-CommandResult Mount(const std::string& passfile,
-                    const std::string& vault, const std::string& mountpoint) {
+CommandResult Mount(const std::string& passfile, const std::string& vault,
+                    const std::string& mountpoint) {
   return RunStrongroom({"mount", "--passfile", passfile, vault, mountpoint}, 30s);
 }
 
@@ -121,8 +122,7 @@ void EnsureUnmounted(const std::string& mountpoint) {
   if (IsMountpoint(mountpoint)) RunCommand({"/usr/bin/fusermount3", "-u", mountpoint}, 10s);
 }
 
-std::string WritePassfile(const MountedVault& v, const std::string& name,
-                          const std::string& pass) {
+std::string WritePassfile(const MountedVault& v, const std::string& name, const std::string& pass) {
   std::string path = v.root() + "/" + name;
   REQUIRE(WriteFile(path, pass + "\n", 0600) == 0);
   return path;
@@ -351,21 +351,40 @@ TEST_CASE("a config with edited KDF parameters is refused quickly", "[cli]") {
   }
   // The scrypt cost is stored as log2 (12, as passed to init) or as N (4096).
   std::vector<std::string> logn_fields, n_fields, r_fields, p_fields, salt_fields;
-  FindFields(json, "", [](const std::string& k, const nlohmann::json& val) {
-    return val.is_number_integer() && val.get<long long>() == 12 && Lower(k).find("log") != std::string::npos;
-  }, &logn_fields);
-  FindFields(json, "", [](const std::string& k, const nlohmann::json& val) {
-    return val.is_number_integer() && val.get<long long>() == 4096 && (Lower(k) == "n" || Lower(k).find("cost") != std::string::npos);
-  }, &n_fields);
-  FindFields(json, "", [](const std::string& k, const nlohmann::json& val) {
-    return val.is_number_integer() && (Lower(k) == "r" || Lower(k) == "scrypt_r" || Lower(k) == "block_size");
-  }, &r_fields);
-  FindFields(json, "", [](const std::string& k, const nlohmann::json& val) {
-    return val.is_number_integer() && (Lower(k) == "p" || Lower(k) == "scrypt_p" || Lower(k) == "parallelism");
-  }, &p_fields);
-  FindFields(json, "", [](const std::string& k, const nlohmann::json& val) {
-    return val.is_string() && Lower(k).find("salt") != std::string::npos;
-  }, &salt_fields);
+  FindFields(
+      json, "",
+      [](const std::string& k, const nlohmann::json& val) {
+        return val.is_number_integer() && val.get<long long>() == 12 &&
+               Lower(k).find("log") != std::string::npos;
+      },
+      &logn_fields);
+  FindFields(
+      json, "",
+      [](const std::string& k, const nlohmann::json& val) {
+        return val.is_number_integer() && val.get<long long>() == 4096 &&
+               (Lower(k) == "n" || Lower(k).find("cost") != std::string::npos);
+      },
+      &n_fields);
+  FindFields(
+      json, "",
+      [](const std::string& k, const nlohmann::json& val) {
+        return val.is_number_integer() &&
+               (Lower(k) == "r" || Lower(k) == "scrypt_r" || Lower(k) == "block_size");
+      },
+      &r_fields);
+  FindFields(
+      json, "",
+      [](const std::string& k, const nlohmann::json& val) {
+        return val.is_number_integer() &&
+               (Lower(k) == "p" || Lower(k) == "scrypt_p" || Lower(k) == "parallelism");
+      },
+      &p_fields);
+  FindFields(
+      json, "",
+      [](const std::string& k, const nlohmann::json& val) {
+        return val.is_string() && Lower(k).find("salt") != std::string::npos;
+      },
+      &salt_fields);
   INFO("config: " << original);
   REQUIRE(logn_fields.size() + n_fields.size() == 1);
 
@@ -383,12 +402,14 @@ TEST_CASE("a config with edited KDF parameters is refused quickly", "[cli]") {
     // Within the accepted range the config is still well-formed: the wrap
     // (which authenticates the header) fails, which cannot be told apart
     // from a wrong passphrase, so 3 is acceptable here.
-    edits.push_back({"scrypt logn 13 (in range)", logn_fields[0], 13, {kIntegrity, kWrongPassphrase}});
+    edits.push_back(
+        {"scrypt logn 13 (in range)", logn_fields[0], 13, {kIntegrity, kWrongPassphrase}});
   } else {
     for (long long bad : {1LL << 40, 1LL << 62, 3LL, 0LL, 1LL << 21}) {
       edits.push_back({"scrypt N " + std::to_string(bad), n_fields[0], bad, {kIntegrity}});
     }
-    edits.push_back({"scrypt N 8192 (in range)", n_fields[0], 8192, {kIntegrity, kWrongPassphrase}});
+    edits.push_back(
+        {"scrypt N 8192 (in range)", n_fields[0], 8192, {kIntegrity, kWrongPassphrase}});
   }
   for (const auto& f : r_fields) {
     edits.push_back({"scrypt r 2^30", f, 1LL << 30, {kIntegrity}});

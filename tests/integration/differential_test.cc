@@ -6,12 +6,13 @@
 // run> (and optionally STRONGROOM_TEST_OPS=<count>).
 #include <fcntl.h>
 #include <stdio.h>
-#include <sys/wait.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -23,8 +24,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "integration_assert.h"
 #include "mount_fixture.h"
@@ -65,15 +64,16 @@ struct Op {
   std::string data;
 
   std::string Describe() const {
-    static const char* kNames[] = {"write",    "truncate",  "rename",      "rename-noreplace",
-                                   "rename-exchange", "unlink", "read", "open-unlink-read-close",
-                                   "mkdir",    "rmdir",     "stat",        "slot-open",
-                                   "slot-write", "slot-read", "slot-truncate", "slot-fsync",
-                                   "slot-close"};
+    static const char* kNames[] = {
+        "write",           "truncate",  "rename",        "rename-noreplace",
+        "rename-exchange", "unlink",    "read",          "open-unlink-read-close",
+        "mkdir",           "rmdir",     "stat",          "slot-open",
+        "slot-write",      "slot-read", "slot-truncate", "slot-fsync",
+        "slot-close"};
     std::ostringstream s;
     s << kNames[static_cast<int>(kind)] << " a=" << a.substr(0, 40) << (a.size() > 40 ? "…" : "")
-      << " b=" << b.substr(0, 40) << (b.size() > 40 ? "…" : "") << " off=" << off
-      << " len=" << len << " flags=0x" << std::hex << flags << std::dec << " slot=" << slot;
+      << " b=" << b.substr(0, 40) << (b.size() > 40 ? "…" : "") << " off=" << off << " len=" << len
+      << " flags=0x" << std::hex << flags << std::dec << " slot=" << slot;
     return s.str();
   }
 };
@@ -269,11 +269,11 @@ class Differential {
     } else {
       op.kind = Kind::kSlotClose;
     }
-    bool dir_op = op.kind == Kind::kMkdir || op.kind == Kind::kRmdir ||
-                  ((op.kind == Kind::kRename || op.kind == Kind::kRenameNoReplace ||
-                    op.kind == Kind::kRenameExchange || op.kind == Kind::kStat ||
-                    op.kind == Kind::kUnlink) &&
-                   Uniform(0, 99) < 30);
+    bool dir_op =
+        op.kind == Kind::kMkdir || op.kind == Kind::kRmdir ||
+        ((op.kind == Kind::kRename || op.kind == Kind::kRenameNoReplace ||
+          op.kind == Kind::kRenameExchange || op.kind == Kind::kStat || op.kind == Kind::kUnlink) &&
+         Uniform(0, 99) < 30);
     op.a = RandomPath(dir_op);
     op.b = RandomPath(Uniform(0, 99) < 75 ? dir_op : !dir_op);
     if (op.kind == Kind::kWrite || op.kind == Kind::kSlotWrite ||
@@ -464,8 +464,8 @@ class Differential {
       auto m = ReadFile(Full(0, rel));
       auto p = ReadFile(Full(1, rel));
       Expect(m.err == p.err && m.data == p.data, [&] {
-        return context + "contents of " + rel + " differ: errno " + std::to_string(m.err) +
-               " vs " + std::to_string(p.err) + ", " + FirstDifference(m.data, p.data);
+        return context + "contents of " + rel + " differ: errno " + std::to_string(m.err) + " vs " +
+               std::to_string(p.err) + ", " + FirstDifference(m.data, p.data);
       });
     }
   }
@@ -562,8 +562,9 @@ TEST_CASE("differential: four processes at once", "[differential]") {
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
-      std::string failure = Differential(nullptr, mount_root, plain_root, seed + static_cast<uint64_t>(i))
-                                .Run(OpCount() / 2, false);
+      std::string failure =
+          Differential(nullptr, mount_root, plain_root, seed + static_cast<uint64_t>(i))
+              .Run(OpCount() / 2, false);
       if (!failure.empty()) WriteFile(v.root() + "/failure" + std::to_string(i), failure);
       _exit(failure.empty() ? 0 : 1);
     }

@@ -5,56 +5,53 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstring>
 #include <string>
 
-#include <catch2/catch.hpp>
-
 #include "mount_fixture.h"
 
 // `expr` (a system call returning -1 on error) must fail with errno `err`.
-#define CHECK_ERRNO(expr, err)                                                   \
-  do {                                                                           \
-    errno = 0;                                                                   \
-    long rc_ = static_cast<long>(expr);                                          \
-    int e_ = errno;                                                              \
+#define CHECK_ERRNO(expr, err)                                                         \
+  do {                                                                                 \
+    errno = 0;                                                                         \
+    long rc_ = static_cast<long>(expr);                                                \
+    int e_ = errno;                                                                    \
     INFO(#expr << " returned " << rc_ << ", errno " << e_ << " (" << std::strerror(e_) \
-               << "), expected " << #err);                                        \
-    CHECK(rc_ == -1);                                                            \
-    CHECK(e_ == (err));                                                          \
+               << "), expected " << #err);                                             \
+    CHECK(rc_ == -1);                                                                  \
+    CHECK(e_ == (err));                                                                \
   } while (0)
 
-#define REQUIRE_ERRNO(expr, err)                                                 \
-  do {                                                                           \
-    errno = 0;                                                                   \
-    long rc_ = static_cast<long>(expr);                                          \
-    int e_ = errno;                                                              \
+#define REQUIRE_ERRNO(expr, err)                                                       \
+  do {                                                                                 \
+    errno = 0;                                                                         \
+    long rc_ = static_cast<long>(expr);                                                \
+    int e_ = errno;                                                                    \
     INFO(#expr << " returned " << rc_ << ", errno " << e_ << " (" << std::strerror(e_) \
-               << "), expected " << #err);                                        \
-    REQUIRE(rc_ == -1);                                                          \
-    REQUIRE(e_ == (err));                                                        \
+               << "), expected " << #err);                                             \
+    REQUIRE(rc_ == -1);                                                                \
+    REQUIRE(e_ == (err));                                                              \
   } while (0)
 
 // `expr` (a system call) must succeed (not return -1).
-#define REQUIRE_SYS(expr)                                                        \
-  do {                                                                           \
-    errno = 0;                                                                   \
-    long rc_ = static_cast<long>(expr);                                          \
-    int e_ = errno;                                                              \
-    INFO(#expr << " returned " << rc_ << ", errno " << e_ << " (" << std::strerror(e_) \
-               << ")");                                                          \
-    REQUIRE(rc_ != -1);                                                          \
+#define REQUIRE_SYS(expr)                                                                       \
+  do {                                                                                          \
+    errno = 0;                                                                                  \
+    long rc_ = static_cast<long>(expr);                                                         \
+    int e_ = errno;                                                                             \
+    INFO(#expr << " returned " << rc_ << ", errno " << e_ << " (" << std::strerror(e_) << ")"); \
+    REQUIRE(rc_ != -1);                                                                         \
   } while (0)
 
-#define CHECK_SYS(expr)                                                          \
-  do {                                                                           \
-    errno = 0;                                                                   \
-    long rc_ = static_cast<long>(expr);                                          \
-    int e_ = errno;                                                              \
-    INFO(#expr << " returned " << rc_ << ", errno " << e_ << " (" << std::strerror(e_) \
-               << ")");                                                          \
-    CHECK(rc_ != -1);                                                            \
+#define CHECK_SYS(expr)                                                                         \
+  do {                                                                                          \
+    errno = 0;                                                                                  \
+    long rc_ = static_cast<long>(expr);                                                         \
+    int e_ = errno;                                                                             \
+    INFO(#expr << " returned " << rc_ << ", errno " << e_ << " (" << std::strerror(e_) << ")"); \
+    CHECK(rc_ != -1);                                                                           \
   } while (0)
 
 namespace strongroom::test {
@@ -114,7 +111,7 @@ inline std::string FirstDifference(const std::string& got, const std::string& wa
   do {                                                                           \
     const std::string& g_ = (got);                                               \
     const std::string& w_ = (want);                                              \
-    INFO(#got " vs " #want ": " << ::strongroom::test::FirstDifference(g_, w_));   \
+    INFO(#got " vs " #want ": " << ::strongroom::test::FirstDifference(g_, w_)); \
     CHECK(g_.size() == w_.size());                                               \
     CHECK((g_ == w_));                                                           \
   } while (0)
@@ -123,7 +120,7 @@ inline std::string FirstDifference(const std::string& got, const std::string& wa
   do {                                                                           \
     const std::string& g_ = (got);                                               \
     const std::string& w_ = (want);                                              \
-    INFO(#got " vs " #want ": " << ::strongroom::test::FirstDifference(g_, w_));   \
+    INFO(#got " vs " #want ": " << ::strongroom::test::FirstDifference(g_, w_)); \
     REQUIRE(g_.size() == w_.size());                                             \
     REQUIRE((g_ == w_));                                                         \
   } while (0)

@@ -13,19 +13,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cctype>
-#include <climits>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <optional>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <thread>
-
-#include <catch2/catch.hpp>
 
 #ifndef STRONGROOM_BIN
 #error "STRONGROOM_BIN must be defined by the build"
@@ -62,8 +61,7 @@ std::string ReadFdFromStart(int fd) {
 std::string UnescapeMountinfo(const std::string& s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() &&
-        std::isdigit(static_cast<unsigned char>(s[i + 1]))) {
+    if (s[i] == '\\' && i + 3 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1]))) {
       out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8)));
       i += 3;
     } else {
@@ -232,7 +230,7 @@ std::string StrongroomBin() {
 void RequireMountEnvironment() {
   std::string missing;
   if (access("/dev/fuse", R_OK | W_OK) != 0) {
-    missing = "/dev/fuse is not available";
+    missing = "/dev/fuse is missing or not accessible";
   } else if (geteuid() != 0) {
     missing = "mounted tests must run as root (they mount with allow_other and switch uids)";
   } else if (access(StrongroomBin().c_str(), X_OK) != 0) {
@@ -247,8 +245,7 @@ void RequireMountEnvironment() {
   std::exit(kSkipExitCode);
 }
 
-CommandResult RunCommand(const std::vector<std::string>& argv,
-                         std::chrono::milliseconds timeout) {
+CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   CommandResult result;
   int out_fd = memfd_create("stdout", MFD_CLOEXEC);
   int err_fd = memfd_create("stderr", MFD_CLOEXEC);
@@ -296,8 +293,7 @@ CommandResult RunStrongroom(const std::vector<std::string>& args,
   return RunCommand(argv, timeout);
 }
 
-int RunAs(uid_t uid, gid_t gid, const std::function<int()>& fn,
-          const std::vector<gid_t>& groups) {
+int RunAs(uid_t uid, gid_t gid, const std::function<int()>& fn, const std::vector<gid_t>& groups) {
   std::cout.flush();
   std::cerr.flush();
   pid_t pid = fork();
@@ -439,8 +435,8 @@ void MountedVault::Mount(const std::string& pass_file, const std::string& mountp
   std::string log_path = root() + "/daemon.log";
   int log_fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   REQUIRE(log_fd >= 0);
-  std::vector<std::string> argv{StrongroomBin(), "mount", "--passfile", pass_file, "-f",
-                                vault(), mountpoint};
+  std::vector<std::string> argv{StrongroomBin(), "mount",   "--passfile", pass_file, "-f",
+                                vault(),         mountpoint};
   std::cout.flush();
   std::cerr.flush();
   pid_t parent = getpid();

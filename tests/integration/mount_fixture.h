@@ -8,7 +8,11 @@
 //   owner.pid       pid of the test process (read by cleanup_mounts.sh)
 // It runs `strongroom mount -f` as a child process that gets SIGTERM if the
 // test process dies, waits until the mount is live, and on destruction
-// unmounts, reaps the daemon and removes the directory.  Not thread-safe: use
+// unmounts, reaps the daemon and removes the directory.  A detached watchdog
+// process (outside ctest's process tree) aborts the FUSE connections and
+// removes the directory if the test process dies or is being killed (ctest's
+// TIMEOUT) while a deadlocked daemon keeps it stuck in a FUSE request, or
+// after STRONGROOM_TEST_TIMEOUT seconds (default 900).  Not thread-safe: use
 // one fixture from one thread.
 //
 // Every helper that runs code as another uid (RunAs) or runs a command
@@ -41,7 +45,7 @@ std::string StrongroomBin();
 void RequireMountEnvironment();
 
 struct CommandResult {
-  int exit_code = -1;     // exit status, or 128 + signal number
+  int exit_code = -1;  // exit status, or 128 + signal number
   bool timed_out = false;
   std::string out;
   std::string err;
@@ -102,8 +106,8 @@ class TempDir {
 class MountedVault {
  public:
   struct Options {
-    bool init = true;    // run `strongroom init`
-    bool mount = true;   // and mount it
+    bool init = true;   // run `strongroom init`
+    bool mount = true;  // and mount it
     int scrypt_logn = 12;
   };
 

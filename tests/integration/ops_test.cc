@@ -13,6 +13,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -21,8 +22,6 @@
 #include <set>
 #include <string>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "integration_assert.h"
 #include "mount_fixture.h"
@@ -90,9 +89,9 @@ TEST_CASE("overwrites at odd offsets across block boundaries", "[ops]") {
   std::string path = v.Path("f");
   WriteOrDie(path, model);
   int fd = OpenOrDie(path, O_RDWR);
-  const std::pair<off_t, size_t> writes[] = {{4090, 10},  {8190, 4100}, {1, 1},     {12287, 2},
-                                             {0, 13000},  {4096, 4096}, {4095, 1},  {4097, 8191},
-                                             {12200, 300}, {3, 4093},   {12388, 1}, {0, 1}};
+  const std::pair<off_t, size_t> writes[] = {{4090, 10},   {8190, 4100}, {1, 1},     {12287, 2},
+                                             {0, 13000},   {4096, 4096}, {4095, 1},  {4097, 8191},
+                                             {12200, 300}, {3, 4093},    {12388, 1}, {0, 1}};
   for (auto [off, len] : writes) {
     INFO("pwrite off " << off << " len " << len);
     std::string data = RandomBytes(len, rng);
@@ -408,25 +407,25 @@ TEST_CASE("renameat2 RENAME_NOREPLACE and RENAME_EXCHANGE", "[ops]") {
   REQUIRE_SYS(mkdir(v.Path("dir").c_str(), 0755));
   WriteOrDie(v.Path("dir/inside"), "in");
 
-  CHECK_ERRNO(renameat2(AT_FDCWD, v.Path("p").c_str(), AT_FDCWD, v.Path("q").c_str(),
-                        RENAME_NOREPLACE),
-              EEXIST);
+  CHECK_ERRNO(
+      renameat2(AT_FDCWD, v.Path("p").c_str(), AT_FDCWD, v.Path("q").c_str(), RENAME_NOREPLACE),
+      EEXIST);
   CHECK(ReadOrDie(v.Path("p")) == "content-p");
   CHECK(ReadOrDie(v.Path("q")) == "content-q");
-  REQUIRE_SYS(renameat2(AT_FDCWD, v.Path("p").c_str(), AT_FDCWD, v.Path("p2").c_str(),
-                        RENAME_NOREPLACE));
+  REQUIRE_SYS(
+      renameat2(AT_FDCWD, v.Path("p").c_str(), AT_FDCWD, v.Path("p2").c_str(), RENAME_NOREPLACE));
   CHECK(ReadOrDie(v.Path("p2")) == "content-p");
   CHECK_ERRNO(access(v.Path("p").c_str(), F_OK), ENOENT);
 
   // Exchange two files.
-  REQUIRE_SYS(renameat2(AT_FDCWD, v.Path("p2").c_str(), AT_FDCWD, v.Path("q").c_str(),
-                        RENAME_EXCHANGE));
+  REQUIRE_SYS(
+      renameat2(AT_FDCWD, v.Path("p2").c_str(), AT_FDCWD, v.Path("q").c_str(), RENAME_EXCHANGE));
   CHECK(ReadOrDie(v.Path("p2")) == "content-q");
   CHECK(ReadOrDie(v.Path("q")) == "content-p");
 
   // Exchange a file and a directory, across parents.
-  REQUIRE_SYS(renameat2(AT_FDCWD, v.Path("q").c_str(), AT_FDCWD, v.Path("dir").c_str(),
-                        RENAME_EXCHANGE));
+  REQUIRE_SYS(
+      renameat2(AT_FDCWD, v.Path("q").c_str(), AT_FDCWD, v.Path("dir").c_str(), RENAME_EXCHANGE));
   CHECK(S_ISDIR(StatOrDie(v.Path("q")).st_mode));
   CHECK(ReadOrDie(v.Path("q/inside")) == "in");
   CHECK(ReadOrDie(v.Path("dir")) == "content-p");
@@ -539,9 +538,9 @@ TEST_CASE("readdir lists exactly what was created, with types", "[ops]") {
     want[name] = DT_REG;
   }
   // Names that look like the backing format or are otherwise awkward.
-  for (std::string name : {".dirid", "~abcdef", "strongroom.db", "tree", "AAAAAAAAAAAAAAAAAAAAAA",
-                           "with space", "-dash", "ünïcödé", "new\nline", "tab\tx", ".hidden",
-                           "..dots", "a=b", "%2F"}) {
+  for (std::string name :
+       {".dirid", "~abcdef", "strongroom.db", "tree", "AAAAAAAAAAAAAAAAAAAAAA", "with space",
+        "-dash", "ünïcödé", "new\nline", "tab\tx", ".hidden", "..dots", "a=b", "%2F"}) {
     WriteOrDie(v.Path(name), name);
     want[name] = DT_REG;
   }
@@ -587,12 +586,9 @@ TEST_CASE("symlink and readlink", "[ops]") {
   REQUIRE_SYS(mkdir(v.Path("d").c_str(), 0755));
   const std::string long_target = "x/" + std::string(3000, 'y');
   const std::map<std::string, std::string> links = {
-      {"rel", "target.txt"},
-      {"d/up", "../target.txt"},
-      {"abs", "/etc/hostname"},
-      {"dangling", "does/not/exist"},
-      {"long", long_target},
-      {"weird", "spaces and\nnewline \xff\xfe"},
+      {"rel", "target.txt"},    {"d/up", "../target.txt"},
+      {"abs", "/etc/hostname"}, {"dangling", "does/not/exist"},
+      {"long", long_target},    {"weird", "spaces and\nnewline \xff\xfe"},
   };
   for (const auto& [name, target] : links) {
     REQUIRE_SYS(symlink(target.c_str(), v.Path(name).c_str()));
@@ -877,13 +873,15 @@ TEST_CASE("user.* extended attributes round-trip or are ENOTSUP", "[ops]") {
     CHECK(n == -1);
     CHECK((err == ENOTSUP || err == ENODATA));
     ssize_t list = listxattr(v.Path("f").c_str(), buf, sizeof buf);
-    if (list >= 0) CHECK(std::string(buf, static_cast<size_t>(list)).find("user.test") == std::string::npos);
+    if (list >= 0)
+      CHECK(std::string(buf, static_cast<size_t>(list)).find("user.test") == std::string::npos);
     return;
   }
   ssize_t n = getxattr(v.Path("f").c_str(), "user.test", buf, sizeof buf);
   REQUIRE(n >= 0);
   CHECK(std::string(buf, static_cast<size_t>(n)) == value);
-  CHECK(getxattr(v.Path("f").c_str(), "user.test", nullptr, 0) == static_cast<ssize_t>(value.size()));
+  CHECK(getxattr(v.Path("f").c_str(), "user.test", nullptr, 0) ==
+        static_cast<ssize_t>(value.size()));
   CHECK_ERRNO(setxattr(v.Path("f").c_str(), "user.test", "v", 1, XATTR_CREATE), EEXIST);
   CHECK_ERRNO(setxattr(v.Path("f").c_str(), "user.other", "v", 1, XATTR_REPLACE), ENODATA);
   REQUIRE_SYS(setxattr(v.Path("f").c_str(), "user.second", "2", 1, 0));
@@ -908,7 +906,7 @@ TEST_CASE("names of 255 bytes work and 256 bytes is ENAMETOOLONG", "[ops]") {
   const std::string n255a = std::string(255, 'a');
   std::string n255b = "b-" + RandomHex(60);
   n255b.resize(255, 'b');
-  std::string n255u;  // multi-byte UTF-8, exactly 255 bytes
+  std::string n255u;                                    // multi-byte UTF-8, exactly 255 bytes
   while (n255u.size() + 2 <= 254) n255u += "\xc3\xa9";  // é
   n255u.resize(255, 'u');
   REQUIRE(n255a.size() == 255);
@@ -1057,8 +1055,7 @@ TEST_CASE("several uids: ownership and Unix permission checks", "[ops][multiuid]
         EACCES);
   CHECK(as1001([&] { return access((shared + "/public").c_str(), W_OK) < 0 ? errno : 0; }) ==
         EACCES);
-  CHECK(as1001([&] { return chmod((shared + "/public").c_str(), 0666) < 0 ? errno : 0; }) ==
-        EPERM);
+  CHECK(as1001([&] { return chmod((shared + "/public").c_str(), 0666) < 0 ? errno : 0; }) == EPERM);
   CHECK(as1001([&] { return chown((shared + "/public").c_str(), 1001, 1001) < 0 ? errno : 0; }) ==
         EPERM);
   // Group bits with and without the supplementary group.
@@ -1129,14 +1126,16 @@ TEST_CASE("umask, setgid directories and sticky directories behave as on Unix", 
   REQUIRE_SYS(mkdir(v.Path("sticky").c_str(), 01777));
   REQUIRE_SYS(chmod(v.Path("sticky").c_str(), 01777));
   REQUIRE(RunAs(1000, 1000, [&] { return WriteFile(v.Path("sticky/mine"), "x", 0666); }) == 0);
-  int err = RunAs(1001, 1001, [&] { return unlink(v.Path("sticky/mine").c_str()) == 0 ? 0 : errno; });
+  int err =
+      RunAs(1001, 1001, [&] { return unlink(v.Path("sticky/mine").c_str()) == 0 ? 0 : errno; });
   CHECK((err == EPERM || err == EACCES));
   err = RunAs(1001, 1001, [&] {
     return rename(v.Path("sticky/mine").c_str(), v.Path("sticky/taken").c_str()) == 0 ? 0 : errno;
   });
   CHECK((err == EPERM || err == EACCES));
   CHECK(ReadOrDie(v.Path("sticky/mine")) == "x");
-  CHECK(RunAs(1000, 1000, [&] { return unlink(v.Path("sticky/mine").c_str()) == 0 ? 0 : errno; }) == 0);
+  CHECK(RunAs(1000, 1000, [&] { return unlink(v.Path("sticky/mine").c_str()) == 0 ? 0 : errno; }) ==
+        0);
 }
 
 TEST_CASE("memory-mapped reads and writes", "[ops]") {
