@@ -220,9 +220,20 @@ SecretKey Hkdf(const SecretKey& ikm, std::string_view label, size_t out_size) {
 }
 
 void HmacSha256(ByteView key, ByteView data, uint8_t out[32]) {
+  // A per-thread context on an algorithm fetched once: this runs for every
+  // name lookup, so no per-call fetch (and its locks and allocations).
+  struct MacCtxFree {
+    void operator()(EVP_MAC_CTX* p) const noexcept { EVP_MAC_CTX_free(p); }
+  };
+  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  thread_local std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx(EVP_MAC_CTX_new(mac));
+  char digest[] = "SHA256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_construct_end()};
   size_t out_len = 0;
-  if (EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.data(), key.size(), data.data(),
-                data.size(), out, 32, &out_len) == nullptr) {
+  if (!ctx || EVP_MAC_init(ctx.get(), key.data(), key.size(), params) != 1 ||
+      EVP_MAC_update(ctx.get(), data.data(), data.size()) != 1 ||
+      EVP_MAC_final(ctx.get(), out, &out_len, 32) != 1 || out_len != 32) {
     std::abort();
   }
 }
