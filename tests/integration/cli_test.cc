@@ -4,6 +4,7 @@
 // mount, umount, SIGTERM, stale mounts, passwd.
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -15,6 +16,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -566,6 +568,73 @@ TEST_CASE("the mount is nosuid nodev allow_other and the daemon locks its memory
 #else
   CHECK(locked_kb > 0);
 #endif
+}
+
+// `out=$(strongroom mount ...)` in a script must return: the background
+// daemon may not keep the caller's stdout or stderr open.
+TEST_CASE("a background mount releases the caller's stdout and stderr", "[cli]") {
+  MountedVault v(Unmounted());
+  int out[2];
+  REQUIRE_SYS(pipe2(out, O_CLOEXEC));
+  std::cout.flush();
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    setsid();
+    int null_fd = open("/dev/null", O_RDONLY);
+    dup2(null_fd, 0);
+    dup2(out[1], 1);
+    dup2(out[1], 2);
+    std::string bin = StrongroomBin();
+    execl(bin.c_str(), bin.c_str(), "mount", "--passfile", v.passfile().c_str(), v.vault().c_str(),
+          v.mnt().c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(out[1]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == kOk);
+  CHECK(IsMountpoint(v.mnt()));
+  // Drain what the command wrote; then the pipe must reach end-of-file.
+  bool eof = false;
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  std::string output;
+  while (!eof && std::chrono::steady_clock::now() < deadline) {
+    struct pollfd p {
+      out[0], POLLIN, 0
+    };
+    if (poll(&p, 1, 100) <= 0) continue;
+    char buf[4096];
+    ssize_t n = read(out[0], buf, sizeof buf);
+    if (n == 0) eof = true;
+    if (n > 0) output.append(buf, static_cast<size_t>(n));
+  }
+  close(out[0]);
+  INFO("output: " << output);
+  CHECK(eof);
+  auto u = RunStrongroom({"umount", v.mnt()}, 30s);
+  CHECK(u.exit_code == kOk);
+}
+
+TEST_CASE("init, mount and umount accept paths relative to the working directory", "[cli]") {
+  MountedVault v(Unmounted());
+  auto r = RunStrongroom({"init", "--passfile", "passfile", "--scrypt-logn", "12", "rel-vault"},
+                         30s, v.root());
+  INFO("init: " << r.err);
+  REQUIRE(r.exit_code == kOk);
+  CHECK(S_ISDIR(StatOrDie(v.root() + "/rel-vault/tree").st_mode));
+  REQUIRE_SYS(mkdir((v.root() + "/rel-mnt").c_str(), 0755));
+  r = RunStrongroom({"mount", "--passfile", "passfile", "rel-vault", "rel-mnt"}, 30s, v.root());
+  INFO("mount: " << r.err);
+  REQUIRE(r.exit_code == kOk);
+  REQUIRE(IsMountpoint(v.root() + "/rel-mnt"));
+  WriteOrDie(v.root() + "/rel-mnt/f", "relative");
+  CHECK(ReadOrDie(v.root() + "/rel-mnt/f") == "relative");
+  r = RunStrongroom({"umount", "rel-mnt"}, 30s, v.root());
+  INFO("umount: " << r.err);
+  CHECK(r.exit_code == kOk);
+  CHECK_FALSE(IsMountpoint(v.root() + "/rel-mnt"));
 }
 
 }  // namespace strongroom::test

@@ -245,7 +245,8 @@ void RequireMountEnvironment() {
   std::exit(kSkipExitCode);
 }
 
-CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                         const std::string& cwd) {
   CommandResult result;
   int out_fd = memfd_create("stdout", MFD_CLOEXEC);
   int err_fd = memfd_create("stderr", MFD_CLOEXEC);
@@ -258,6 +259,7 @@ CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::mill
   if (pid == 0) {
     setsid();
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(127);
     int null_fd = open("/dev/null", O_RDONLY);
     dup2(null_fd, 0);
     dup2(out_fd, 1);
@@ -286,11 +288,11 @@ CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::mill
   return result;
 }
 
-CommandResult RunStrongroom(const std::vector<std::string>& args,
-                            std::chrono::milliseconds timeout) {
+CommandResult RunStrongroom(const std::vector<std::string>& args, std::chrono::milliseconds timeout,
+                            const std::string& cwd) {
   std::vector<std::string> argv{StrongroomBin()};
   argv.insert(argv.end(), args.begin(), args.end());
-  return RunCommand(argv, timeout);
+  return RunCommand(argv, timeout, cwd);
 }
 
 int RunAs(uid_t uid, gid_t gid, const std::function<int()>& fn, const std::vector<gid_t>& groups) {

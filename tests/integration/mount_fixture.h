@@ -56,12 +56,15 @@ struct CommandResult {
 // it can never prompt on a terminal).  Output is captured in memory files, so a
 // daemon that inherits them cannot block the caller.  The child is killed
 // after `timeout`.
+// `cwd`, if not empty, is the child's working directory.
 CommandResult RunCommand(const std::vector<std::string>& argv,
-                         std::chrono::milliseconds timeout = std::chrono::seconds(60));
+                         std::chrono::milliseconds timeout = std::chrono::seconds(60),
+                         const std::string& cwd = "");
 
 // Runs `strongroom args...`.
 CommandResult RunStrongroom(const std::vector<std::string>& args,
-                            std::chrono::milliseconds timeout = std::chrono::seconds(60));
+                            std::chrono::milliseconds timeout = std::chrono::seconds(60),
+                            const std::string& cwd = "");
 
 // Forks; the child sets its supplementary groups (setgroups, empty list
 // allowed), then setresgid and setresuid, runs fn and _exits with its return
