@@ -311,4 +311,71 @@ TEST_CASE("opening a file while it is being renamed gives its data or ENOENT", "
   CHECK(ReadOrDie(v.Path("a")) == content);
 }
 
+// One process keeps overwriting a file in place while others read it: every
+// read succeeds with the full size and only bytes some version had (the
+// daemon must not decrypt a block while it is being rewritten).  Like a local
+// filesystem, a read may mix versions, even within a page.
+TEST_CASE("reading while another process overwrites never fails or returns garbage",
+          "[concurrency]") {
+  MountedVault v;
+  const std::string path = v.Path("busy");
+  constexpr size_t kSize = 4 * kBlockSize;
+  WriteOrDie(path, std::string(kSize, 'a'));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  std::cout.flush();
+  pid_t writer = fork();
+  REQUIRE(writer >= 0);
+  if (writer == 0) {
+    int fd = open(path.c_str(), O_WRONLY);
+    if (fd < 0) _exit(1);
+    for (int n = 0; std::chrono::steady_clock::now() < deadline; ++n) {
+      if (PWriteAll(fd, std::string(kSize, static_cast<char>('a' + n % 26)), 0) != 0) _exit(2);
+    }
+    _exit(close(fd) == 0 ? 0 : 3);
+  }
+  std::vector<pid_t> readers;
+  for (int i = 0; i < 2; ++i) {
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      long reads = 0;
+      while (std::chrono::steady_clock::now() < deadline) {
+        ++reads;
+        auto r = ReadFile(path);
+        std::string failure;
+        if (r.err != 0) {
+          failure = "read " + std::to_string(reads) + " failed with " + strerrorname_np(r.err);
+        } else if (r.data.size() != kSize) {
+          failure = "read " + std::to_string(reads) + " returned " + std::to_string(r.data.size()) +
+                    " bytes";
+        } else {
+          size_t bad = r.data.find_first_not_of("abcdefghijklmnopqrstuvwxyz");
+          if (bad != std::string::npos) {
+            failure = "read " + std::to_string(reads) + ": byte " + std::to_string(bad) +
+                      " was never written";
+          }
+        }
+        if (!failure.empty()) {
+          WriteFile(v.root() + "/reader" + std::to_string(i), failure);
+          _exit(1);
+        }
+      }
+      _exit(0);
+    }
+    readers.push_back(pid);
+  }
+  int status = 0;
+  waitpid(writer, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  for (size_t i = 0; i < readers.size(); ++i) {
+    waitpid(readers[i], &status, 0);
+    INFO("reader " << i << ": " << ReadFile(v.root() + "/reader" + std::to_string(i)).data);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  INFO("daemon log:\n" << v.DaemonLog());
+  CHECK(v.DaemonLog().find("error") == std::string::npos);
+}
+
 }  // namespace strongroom::test
