@@ -137,12 +137,29 @@ Status VaultFs::CheckBinding(const acl::ObjectRow& row, const Inode& inode, acl:
   acl::Place here;
   {
     std::lock_guard lock(table_mu_);
-    if (!inode.parent) return Status::NotFound("object has no parent");
+    if (!inode.parent) {
+      // Its last name is gone: only its (authentic) unlinked row fits, for
+      // an open that raced with the unlink.
+      if (row.unlinked) return Status::Ok();
+      return Status::NotFound("object has no parent");
+    }
     here = PlaceOf(inode.parent->dir_id, inode.name);
   }
   if (row.place == here || (row.previous_place && *row.previous_place == here)) return Status::Ok();
   return IntegrityFailure(&inode, "object " + IdHex(row.id) +
                                       " was moved or swapped in the backing directory");
+}
+
+Result<acl::ObjectRow> VaultFs::LoadBoundRow(const acl::ObjectId& id, const Inode& inode,
+                                             acl::ObjectKind kind) {
+  std::shared_lock lock(places_mu_);
+  Result<acl::ObjectRow> row = store_->GetObject(id);
+  if (!row.ok()) {
+    if (row.status().code() != Status::Code::kNotFound) return row.status();
+    return IntegrityFailure(&inode, "object " + IdHex(id) + " has no row in the policy store");
+  }
+  SR_RETURN_IF_ERROR(CheckBinding(*row, inode, kind));
+  return row;
 }
 
 Result<std::shared_ptr<Inode>> VaultFs::Intern(UniqueFd fd, const struct stat& st,
@@ -229,13 +246,15 @@ Status VaultFs::Start() {
 void VaultFs::Stop() {
   // Files deleted while still open lose their key rows now: the kernel sends
   // no more releases once unmounted.
-  std::vector<acl::ObjectId> doomed;
+  std::vector<std::shared_ptr<Inode>> all;
   {
     std::lock_guard lock(table_mu_);
-    for (auto& [ino, inode] : inodes_) {
-      std::lock_guard open_lock(inode->open_mu);
-      if (inode->unlinked && inode->open_count > 0) doomed.push_back(inode->file_id);
-    }
+    for (auto& [ino, inode] : inodes_) all.push_back(inode);
+  }
+  std::vector<acl::ObjectId> doomed;
+  for (auto& inode : all) {
+    std::lock_guard open_lock(inode->open_mu);
+    if (inode->unlinked) doomed.push_back(inode->retired_id);
   }
   for (const auto& id : doomed) (void)DropKeyRow(id);
   (void)store_->SetMeta("mounted", "0");
@@ -370,8 +389,12 @@ Status VaultFs::FixAttr(Inode& inode, struct stat* st) {
   return Status::Ok();
 }
 
-Result<Entry> VaultFs::MakeEntry(const std::shared_ptr<Inode>& inode) {
-  Result<struct stat> st = Stat(*inode);
+Result<Entry> VaultFs::MakeEntry(const std::shared_ptr<Inode>& inode, const struct stat* backing) {
+  Result<struct stat> st = backing != nullptr ? *backing : Stat(*inode);
+  if (st.ok() && backing != nullptr) {
+    Status fixed = FixAttr(*inode, &*st);
+    if (!fixed.ok()) st = fixed;
+  }
   if (!st.ok()) {
     Forget(inode->ino, 1);
     return st.status();
@@ -398,28 +421,29 @@ Result<Entry> VaultFs::Lookup(uint64_t parent_ino, std::string_view name) {
   if (!known && S_ISDIR(st.st_mode)) {
     // A directory's ID row must say it lives here: a directory moved or
     // swapped in the backing tree is refused.
-    Result<acl::ObjectRow> row = store_->GetObject((*inode)->dir_id);
-    Status st2 = row.ok() ? CheckBinding(*row, **inode, acl::ObjectKind::kDirectory)
-                          : IntegrityFailure(inode->get(), "directory has no row in the policy store");
-    if (!st2.ok()) {
+    Result<acl::ObjectRow> row = LoadBoundRow((*inode)->dir_id, **inode, acl::ObjectKind::kDirectory);
+    if (!row.ok()) {
       Forget((*inode)->ino, 1);
-      return st2;
+      return row.status();
     }
   }
-  return MakeEntry(*inode);
+  return MakeEntry(*inode, &st);
 }
 
 void VaultFs::Forget(uint64_t ino, uint64_t nlookup) {
   if (ino == 1) return;
-  std::shared_ptr<Inode> victim;  // released outside the lock
-  std::lock_guard lock(table_mu_);
-  auto it = inodes_.find(ino);
-  if (it == inodes_.end()) return;
-  if (it->second->nlookup.fetch_sub(nlookup) > nlookup) return;
-  victim = it->second;
-  auto b = by_backing_.find(victim->backing_ino);
-  if (b != by_backing_.end() && b->second == ino) by_backing_.erase(b);
-  inodes_.erase(it);
+  std::shared_ptr<Inode> victim;
+  {
+    std::lock_guard lock(table_mu_);
+    auto it = inodes_.find(ino);
+    if (it == inodes_.end()) return;
+    if (it->second->nlookup.fetch_sub(nlookup) > nlookup) return;
+    victim = it->second;
+    auto b = by_backing_.find(victim->backing_ino);
+    if (b != by_backing_.end() && b->second == ino) by_backing_.erase(b);
+    inodes_.erase(it);
+  }
+  DropIfUnreachable(*victim);
 }
 
 Result<struct stat> VaultFs::GetAttr(uint64_t ino) {

@@ -5,8 +5,8 @@
 // component and O_NOFOLLOW beneath such a descriptor, so nothing planted in
 // the backing tree (a symlink as any component, a hard link) redirects it.
 //
-// Thread-safe. Lock order: table_mu_ before Inode::open_mu; Inode::content_mu
-// is taken without holding either.
+// Thread-safe. Lock order: places_mu_, then Inode::open_mu, then table_mu_;
+// Inode::content_mu is taken without holding table_mu_.
 #pragma once
 
 #include <sys/stat.h>
@@ -57,7 +57,11 @@ struct Inode {
   UniqueFd data_fd;           // O_RDWR on the backing file while open
   crypto::SecretKey key;      // the unwrapped data key while open
   crypto::FileId file_id{};
-  bool unlinked = false;      // last name removed while open: drop the key row at last close
+  // The last name is gone. The row (key) goes once the file is closed and
+  // the kernel has forgotten the inode: until then it may still open it
+  // (an open that raced with the unlink), and POSIX says that works.
+  bool unlinked = false;
+  acl::ObjectId retired_id{};
 
   // Serialises writers against readers of the content; guards plain_size.
   std::shared_mutex content_mu;
@@ -155,9 +159,14 @@ class VaultFs {
   Result<crypto::DirId> ReadDirId(int dir_fd) const;
   Result<struct stat> Stat(Inode& inode);
   Status FixAttr(Inode& inode, struct stat* st);
-  Result<Entry> MakeEntry(const std::shared_ptr<Inode>& inode);
+  // The entry for a lookup reply; `backing` is the object's stat when the
+  // caller has just taken it (saves a second fstat).
+  Result<Entry> MakeEntry(const std::shared_ptr<Inode>& inode, const struct stat* backing = nullptr);
   // Checks a row's MAC and that it binds the object to where the inode is.
   Status CheckBinding(const acl::ObjectRow& row, const Inode& inode, acl::ObjectKind kind);
+  // Reads the row of object `id` and checks its binding to `inode`, with no
+  // rename changing places in between.
+  Result<acl::ObjectRow> LoadBoundRow(const acl::ObjectId& id, const Inode& inode, acl::ObjectKind kind);
   bool RowMacValid(const acl::ObjectRow& row) const;
   // A fresh row (random ID, MAC) for a new object at `place`.
   acl::ObjectRow NewRow(acl::ObjectKind kind, const acl::Place& place) const;
@@ -171,6 +180,8 @@ class VaultFs {
   Status OpenData(Inode& inode);
   Status CloseData(Inode& inode);
   void RetireFile(const std::shared_ptr<Inode>& inode, const acl::ObjectId& id);
+  // Drops the row of a retired object once nothing can reach it any more.
+  void DropIfUnreachable(Inode& inode);
   Status DropKeyRow(const acl::ObjectId& id);
   Status SyncEntries(Inode& inode);
   Result<std::optional<acl::ObjectId>> ObjectIdAt(int dir_fd, const std::string& backing,
@@ -189,6 +200,9 @@ class VaultFs {
   crypto::NameCipher names_;
   std::unique_ptr<acl::Store> store_;
 
+  // Exclusive while a rename moves rows and inodes to their new places,
+  // shared while a binding is checked, so no check sees a half-done move.
+  std::shared_mutex places_mu_;
   std::mutex table_mu_;
   std::unordered_map<uint64_t, std::shared_ptr<Inode>> inodes_;
   std::unordered_map<uint64_t, uint64_t> by_backing_;  // backing inode number -> ino

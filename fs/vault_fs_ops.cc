@@ -89,15 +89,31 @@ Result<std::optional<acl::ObjectId>> VaultFs::ObjectIdFor(const acl::Place& plac
 Status VaultFs::DropKeyRow(const acl::ObjectId& id) { return store_->DeleteObject(id); }
 
 // Called once an object's last name is gone (its row was marked unlinked
-// before): the row and key go now, or at the last close when the file is
-// still open (POSIX keeps it readable until then).
+// before): the row and key go now, or when the kernel no longer holds the
+// inode open or looked up (see Inode::unlinked).
 void VaultFs::RetireFile(const std::shared_ptr<Inode>& inode, const acl::ObjectId& id) {
   if (inode) {
-    std::lock_guard lock(inode->open_mu);
-    if (inode->open_count > 0) {
+    {
+      std::lock_guard lock(inode->open_mu);
       inode->unlinked = true;
-      return;
+      inode->retired_id = id;
     }
+    DropIfUnreachable(*inode);
+    return;
+  }
+  Status st = DropKeyRow(id);
+  if (!st.ok()) spdlog::error("cannot delete a key row: {}", st.ToString());
+}
+
+// Called after the open count or the lookup count of an inode fell; both
+// counts are read under open_mu after being lowered, so of two racing
+// callers at least one sees both at zero (a second delete is harmless).
+void VaultFs::DropIfUnreachable(Inode& inode) {
+  acl::ObjectId id;
+  {
+    std::lock_guard lock(inode.open_mu);
+    if (!inode.unlinked || inode.open_count > 0 || inode.nlookup.load() > 0) return;
+    id = inode.retired_id;
   }
   Status st = DropKeyRow(id);
   if (!st.ok()) spdlog::error("cannot delete a key row: {}", st.ToString());
@@ -188,12 +204,8 @@ Result<std::string> VaultFs::Readlink(uint64_t ino) {
   const std::string_view backing(buf, static_cast<size_t>(n));
   auto id = SymlinkObjectId(backing);
   if (!id) return IntegrityFailure(inode.get(), "symlink target is not an encrypted target");
-  Result<acl::ObjectRow> row = store_->GetObject(*id);
-  if (!row.ok()) {
-    if (row.status().code() == Status::Code::kNotFound) return IntegrityFailure(inode.get(), "symlink has no row");
-    return row.status();
-  }
-  SR_RETURN_IF_ERROR(CheckBinding(*row, *inode, acl::ObjectKind::kSymlink));
+  Result<acl::ObjectRow> row = LoadBoundRow(*id, *inode, acl::ObjectKind::kSymlink);
+  if (!row.ok()) return row.status();
   auto target = DecodeSymlinkTarget(keys_.names, backing);
   if (!target) return IntegrityFailure(inode.get(), "symlink target does not authenticate");
   return *target;
@@ -308,6 +320,7 @@ Status VaultFs::Rename(uint64_t parent_ino, std::string_view name, uint64_t new_
 
   // Write-ahead: the store learns the new places first, keeping the old
   // ones, so a crash at any point leaves every object bound to where it is.
+  std::unique_lock places(places_mu_);
   const acl::ObjectKind src_kind = KindOf(src_st.st_mode);
   const acl::ObjectKind dst_kind = dst_exists ? KindOf(dst_st.st_mode) : src_kind;
   const bool replacing = dst_exists && !exchange && dst_id;
@@ -331,10 +344,10 @@ Status VaultFs::Rename(uint64_t parent_ino, std::string_view name, uint64_t new_
     if (dst_dir_fd.valid() && dst_id) (void)WriteDirId(dst_dir_fd.get(), *dst_id);
     return st;
   }
-  if (*src_id) (void)Rebind(**src_id, src_kind, dst_place, std::nullopt);
-  if (exchange && dst_id) (void)Rebind(*dst_id, dst_kind, src_place, std::nullopt);
-  if (!exchange && crypto::IsLongName(from->encoded)) (void)store_->DeleteLongName(from->backing);
-
+  // The inodes learn their new places before the rows forget the old ones,
+  // all under places_mu_, so a binding check never sees a half-done move. A
+  // replaced file's row was marked unlinked above, which is what a check of
+  // it (an open racing with this rename) accepts once its place is gone.
   std::shared_ptr<Inode> src_inode, dst_inode;
   {
     std::lock_guard lock(table_mu_);
@@ -349,17 +362,19 @@ Status VaultFs::Rename(uint64_t parent_ino, std::string_view name, uint64_t new_
       src_inode->name = std::string(new_name);
       src_inode->entry_durable = false;
     }
-    if (dst_inode) {
-      if (exchange) {
-        dst_inode->parent = *from_dir;
-        dst_inode->name = std::string(name);
-        dst_inode->entry_durable = false;
-      } else {
-        by_backing_.erase(dst_st.st_ino);
-        dst_inode->parent.reset();
-      }
+    if (dst_inode && exchange) {
+      dst_inode->parent = *from_dir;
+      dst_inode->name = std::string(name);
+      dst_inode->entry_durable = false;
+    } else if (dst_inode) {
+      by_backing_.erase(dst_st.st_ino);
+      dst_inode->parent.reset();
     }
   }
+  if (*src_id) (void)Rebind(**src_id, src_kind, dst_place, std::nullopt);
+  if (exchange && dst_id) (void)Rebind(*dst_id, dst_kind, src_place, std::nullopt);
+  places.unlock();
+  if (!exchange && crypto::IsLongName(from->encoded)) (void)store_->DeleteLongName(from->backing);
   if (replacing) {
     if (S_ISDIR(dst_st.st_mode)) {
       (void)DropKeyRow(*dst_id);
@@ -377,7 +392,6 @@ Status VaultFs::OpenData(Inode& inode) {
     ++inode.open_count;
     return Status::Ok();
   }
-  if (inode.unlinked) return Status::NotFound("file was deleted");
   // The magic link names exactly the inode our O_PATH descriptor holds; it
   // is not a path lookup an attacker can redirect.
   UniqueFd fd(::open(("/proc/self/fd/" + std::to_string(inode.path_fd.get())).c_str(), O_RDWR | O_CLOEXEC));
@@ -390,14 +404,8 @@ Status VaultFs::OpenData(Inode& inode) {
   if (!plain) return IntegrityFailure(&inode, "ciphertext size is not a valid block layout");
   Result<crypto::FileId> id = ReadFileId(fd.get());
   if (!id.ok()) return IntegrityFailure(&inode, id.status().message());
-  Result<acl::ObjectRow> row = store_->GetObject(*id);
-  if (!row.ok()) {
-    if (row.status().code() == Status::Code::kNotFound) {
-      return IntegrityFailure(&inode, "file " + crypto::HexEncode(*id) + " has no key row");
-    }
-    return row.status();
-  }
-  SR_RETURN_IF_ERROR(CheckBinding(*row, inode, acl::ObjectKind::kFile));
+  Result<acl::ObjectRow> row = LoadBoundRow(*id, inode, acl::ObjectKind::kFile);
+  if (!row.ok()) return row.status();
   crypto::SecretKey key;
   if (!crypto::Unwrap(keys_.files, *id, row->wrapped_key, &key) || key.size() != crypto::kDataKeySize) {
     return IntegrityFailure(&inode, "the data key of file " + crypto::HexEncode(*id) + " does not authenticate");
@@ -420,17 +428,14 @@ Status VaultFs::OpenData(Inode& inode) {
 }
 
 Status VaultFs::CloseData(Inode& inode) {
-  bool drop = false;
-  acl::ObjectId id;
   {
     std::lock_guard lock(inode.open_mu);
     if (inode.open_count == 0 || --inode.open_count > 0) return Status::Ok();
     inode.data_fd.Reset();
     inode.key = crypto::SecretKey();  // wipes
-    drop = inode.unlinked;
-    id = inode.file_id;
   }
-  return drop ? DropKeyRow(id) : Status::Ok();
+  DropIfUnreachable(inode);
+  return Status::Ok();
 }
 
 Result<std::pair<Entry, Handle*>> VaultFs::Create(uint64_t parent_ino, std::string_view name, mode_t mode,
