@@ -215,11 +215,24 @@ class SqliteStore final : public Store {
     return StepDone(s, "mark unlinked");
   }
 
-  Status DeleteObject(const ObjectId& id) override {
-    Status st = ExecId(kDeleteObject, id, "delete object");
+  Status DeleteObjects(const std::vector<ObjectId>& ids) override {
+    if (ids.empty()) return Status::Ok();
+    std::lock_guard lock(mu_);
+    const bool batch = ids.size() > 1;
+    if (batch) SR_RETURN_IF_ERROR(ExecLocked("BEGIN IMMEDIATE"));
+    Status st;
+    for (const ObjectId& id : ids) {
+      sqlite3_stmt* s = Prepare(kDeleteObject);
+      BindBlob(s, 1, id);
+      st = StepDone(s, "delete object");
+      if (!st.ok()) break;
+    }
+    if (batch) {
+      Status end = ExecLocked(st.ok() ? "COMMIT" : "ROLLBACK");
+      if (st.ok()) st = end;
+    }
     if (st.ok()) {
-      std::lock_guard lock(mu_);
-      ++deletions_;
+      deletions_ += ids.size();
       // Wake the checkpointer only when it is idle; while it is waiting for
       // a pause it reads the counter itself (no wake-up per deletion).
       if (!deletions_pending_) {

@@ -61,8 +61,10 @@ class Store {
                         const Blob& mac) = 0;
   // Binding also clears the unlinked mark.
   virtual Status SetUnlinked(const ObjectId& id, bool unlinked, const Blob& mac) = 0;
-  // Deletes the row (and with it the wrapped key); a missing row is fine.
-  virtual Status DeleteObject(const ObjectId& id) = 0;
+  // Deletes the rows (and with them the wrapped keys) in one transaction; a
+  // missing row is fine.
+  virtual Status DeleteObjects(const std::vector<ObjectId>& ids) = 0;
+  Status DeleteObject(const ObjectId& id) { return DeleteObjects({id}); }
   virtual Result<std::vector<ObjectRow>> ListObjects() = 0;
 
   // Long encrypted names, keyed by their hashed backing name.

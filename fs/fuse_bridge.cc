@@ -82,7 +82,9 @@ void OpForget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
 }
 
 void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
-  for (size_t i = 0; i < count; ++i) Fs(req)->Forget(forgets[i].ino, forgets[i].nlookup);
+  std::vector<std::pair<uint64_t, uint64_t>> batch(count);
+  for (size_t i = 0; i < count; ++i) batch[i] = {forgets[i].ino, forgets[i].nlookup};
+  Fs(req)->ForgetMany(batch);
   fuse_reply_none(req);
 }
 

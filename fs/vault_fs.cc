@@ -430,20 +430,32 @@ Result<Entry> VaultFs::Lookup(uint64_t parent_ino, std::string_view name) {
   return MakeEntry(*inode, &st);
 }
 
+std::shared_ptr<Inode> VaultFs::Unref(uint64_t ino, uint64_t nlookup) {
+  if (ino == 1) return nullptr;
+  std::lock_guard lock(table_mu_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return nullptr;
+  if (it->second->nlookup.fetch_sub(nlookup) > nlookup) return nullptr;
+  std::shared_ptr<Inode> victim = it->second;
+  auto b = by_backing_.find(victim->backing_ino);
+  if (b != by_backing_.end() && b->second == ino) by_backing_.erase(b);
+  inodes_.erase(it);
+  return victim;
+}
+
 void VaultFs::Forget(uint64_t ino, uint64_t nlookup) {
-  if (ino == 1) return;
-  std::shared_ptr<Inode> victim;
-  {
-    std::lock_guard lock(table_mu_);
-    auto it = inodes_.find(ino);
-    if (it == inodes_.end()) return;
-    if (it->second->nlookup.fetch_sub(nlookup) > nlookup) return;
-    victim = it->second;
-    auto b = by_backing_.find(victim->backing_ino);
-    if (b != by_backing_.end() && b->second == ino) by_backing_.erase(b);
-    inodes_.erase(it);
+  if (auto victim = Unref(ino, nlookup)) DropIfUnreachable(*victim);
+}
+
+void VaultFs::ForgetMany(std::span<const std::pair<uint64_t, uint64_t>> forgets) {
+  std::vector<acl::ObjectId> doomed;
+  for (const auto& [ino, nlookup] : forgets) {
+    if (auto victim = Unref(ino, nlookup)) {
+      if (auto id = UnreachableId(*victim)) doomed.push_back(*id);
+    }
   }
-  DropIfUnreachable(*victim);
+  Status st = store_->DeleteObjects(doomed);
+  if (!st.ok()) spdlog::error("cannot delete key rows: {}", st.ToString());
 }
 
 Result<struct stat> VaultFs::GetAttr(uint64_t ino) {

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -104,6 +105,8 @@ class VaultFs {
 
   Result<Entry> Lookup(uint64_t parent, std::string_view name);
   void Forget(uint64_t ino, uint64_t nlookup);
+  // The kernel's batched forgets: deleted files' rows go in one transaction.
+  void ForgetMany(std::span<const std::pair<uint64_t, uint64_t>> forgets);
   Result<struct stat> GetAttr(uint64_t ino);
   // `to_set` is a mask of the Set* flags below.
   Result<struct stat> SetAttr(uint64_t ino, const struct stat& attr, int to_set, Handle* handle);
@@ -182,6 +185,10 @@ class VaultFs {
   void RetireFile(const std::shared_ptr<Inode>& inode, const acl::ObjectId& id);
   // Drops the row of a retired object once nothing can reach it any more.
   void DropIfUnreachable(Inode& inode);
+  // The retired object's ID when nothing can reach it any more.
+  std::optional<acl::ObjectId> UnreachableId(Inode& inode);
+  // Lowers the lookup count; returns the inode when it leaves the table.
+  std::shared_ptr<Inode> Unref(uint64_t ino, uint64_t nlookup);
   Status DropKeyRow(const acl::ObjectId& id);
   Status SyncEntries(Inode& inode);
   Result<std::optional<acl::ObjectId>> ObjectIdAt(int dir_fd, const std::string& backing,

@@ -108,14 +108,16 @@ void VaultFs::RetireFile(const std::shared_ptr<Inode>& inode, const acl::ObjectI
 // Called after the open count or the lookup count of an inode fell; both
 // counts are read under open_mu after being lowered, so of two racing
 // callers at least one sees both at zero (a second delete is harmless).
+std::optional<acl::ObjectId> VaultFs::UnreachableId(Inode& inode) {
+  std::lock_guard lock(inode.open_mu);
+  if (!inode.unlinked || inode.open_count > 0 || inode.nlookup.load() > 0) return std::nullopt;
+  return inode.retired_id;
+}
+
 void VaultFs::DropIfUnreachable(Inode& inode) {
-  acl::ObjectId id;
-  {
-    std::lock_guard lock(inode.open_mu);
-    if (!inode.unlinked || inode.open_count > 0 || inode.nlookup.load() > 0) return;
-    id = inode.retired_id;
-  }
-  Status st = DropKeyRow(id);
+  auto id = UnreachableId(inode);
+  if (!id) return;
+  Status st = DropKeyRow(*id);
   if (!st.ok()) spdlog::error("cannot delete a key row: {}", st.ToString());
 }
 
@@ -640,7 +642,10 @@ Result<std::vector<DirEntry>> VaultFs::ReadDir(uint64_t ino) {
     if (crypto::IsLongBackingName(backing)) {
       Result<std::string> full = store_->GetLongName(encoded);
       if (!full.ok()) {
-        ++damaged;
+        // The entry may have been removed (with its long-name row) since the
+        // listing read it; only an entry still there is damaged.
+        struct stat st;
+        if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) ++damaged;
         continue;
       }
       encoded = std::move(*full);
