@@ -19,7 +19,6 @@ namespace {
 
 std::string ProcFdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
-Status Errno(const char* what) { return Status::Io(errno, what); }
 
 std::string IdHex(std::span<const uint8_t> id) { return crypto::HexEncode(id); }
 
@@ -83,6 +82,13 @@ Result<VaultFs::BackingName> VaultFs::Encode(const Inode& dir, std::string_view 
   out.backing = crypto::IsLongName(*encoded) ? crypto::LongBackingName(*encoded) : *encoded;
   out.encoded = std::move(*encoded);
   return out;
+}
+
+std::optional<std::string> VaultFs::Decode(const crypto::DirId& dir, const std::string& backing) {
+  if (!crypto::IsLongBackingName(backing)) return names_.Decrypt(dir, backing);
+  Result<std::string> full = store_->GetLongName(backing);
+  if (!full.ok()) return std::nullopt;
+  return names_.Decrypt(dir, *full);
 }
 
 std::shared_ptr<Inode> VaultFs::Get(uint64_t ino) {
@@ -307,12 +313,7 @@ Status VaultFs::Recover() {
     while (struct dirent* e = ::readdir(d)) {
       std::string backing = e->d_name;
       if (backing == "." || backing == ".." || backing == kDirIdName) continue;
-      std::string encoded = backing;
-      if (crypto::IsLongBackingName(backing)) {
-        Result<std::string> full = store_->GetLongName(backing);
-        if (full.ok()) encoded = *full;
-      }
-      auto name = names_.Decrypt(dir.id, encoded);
+      auto name = Decode(dir.id, backing);
       struct stat st;
       if (!name || ::fstatat(dir.fd.get(), backing.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
         ++unaccounted;

@@ -154,6 +154,9 @@ class VaultFs {
   std::shared_ptr<Inode> Get(uint64_t ino);
   Result<std::shared_ptr<Inode>> GetDir(uint64_t ino);
   Result<BackingName> Encode(const Inode& dir, std::string_view name) const;
+  // The plaintext name of a backing entry of directory `dir`, or nullopt when
+  // it does not decode (no long-name row, or it does not authenticate).
+  std::optional<std::string> Decode(const crypto::DirId& dir, const std::string& backing);
   acl::Place PlaceOf(const crypto::DirId& dir, std::string_view name) const;
   // Registers (or finds) the inode for a backing object opened as `fd`.
   Result<std::shared_ptr<Inode>> Intern(UniqueFd fd, const struct stat& st,

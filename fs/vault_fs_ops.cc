@@ -15,7 +15,6 @@
 namespace strongroom::fs {
 namespace {
 
-Status Errno(const char* what) { return Status::Io(errno, what); }
 
 // Group ownership of a new object: the directory's group when it is setgid.
 gid_t NewGid(const Inode& parent, const Caller& caller) {
@@ -253,10 +252,18 @@ Status VaultFs::RemoveName(uint64_t parent_ino, std::string_view name, bool dir)
   } else {
     // Write-ahead: the row is marked before the name goes, so a crash in
     // between leaves a mark that the next mount settles.
-    if (*id) SR_RETURN_IF_ERROR(MarkUnlinked(**id, KindOf(st.st_mode), place, true));
+    Status marked = *id ? MarkUnlinked(**id, KindOf(st.st_mode), place, true) : Status::Ok();
+    if (!marked.ok()) {
+      // On a full disk the store cannot grow even to record the mark, and
+      // deleting files is how space comes back: go ahead unmarked (a crash
+      // in the next instant would leave this key row behind for fsck).
+      const int err = marked.sys_errno();
+      if (marked.code() != Status::Code::kIo || (err != ENOSPC && err != EDQUOT)) return marked;
+      spdlog::warn("the policy store is full; deleting a file without its write-ahead mark");
+    }
     if (::unlinkat(pfd, bn->backing.c_str(), 0) != 0) {
       Status st2 = Errno("unlink");
-      if (*id) (void)MarkUnlinked(**id, KindOf(st.st_mode), place, false);
+      if (*id && marked.ok()) (void)MarkUnlinked(**id, KindOf(st.st_mode), place, false);
       return st2;
     }
     if (*id) RetireFile(inode, **id);
@@ -638,21 +645,12 @@ Result<std::vector<DirEntry>> VaultFs::ReadDir(uint64_t ino) {
       out.push_back({std::string(backing), e->d_ino, type});
       continue;
     }
-    std::string encoded(backing);
-    if (crypto::IsLongBackingName(backing)) {
-      Result<std::string> full = store_->GetLongName(encoded);
-      if (!full.ok()) {
-        // The entry may have been removed (with its long-name row) since the
-        // listing read it; only an entry still there is damaged.
-        struct stat st;
-        if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) ++damaged;
-        continue;
-      }
-      encoded = std::move(*full);
-    }
-    auto name = names_.Decrypt((*dir)->dir_id, encoded);
+    auto name = Decode((*dir)->dir_id, e->d_name);
     if (!name) {
-      ++damaged;
+      // A long-named entry may have been removed (with its long-name row)
+      // since the listing read it; only an entry still there is damaged.
+      struct stat st;
+      if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) ++damaged;
       continue;
     }
     out.push_back({std::move(*name), e->d_ino, type});

@@ -33,6 +33,9 @@ std::optional<std::string> DecodeSymlinkTarget(const crypto::SecretKey& names_ke
 // mark (the wrapped key has its own authentication, bound to the id).
 acl::Blob ObjectRowMac(const crypto::SecretKey& key, const acl::ObjectRow& row);
 
+// An OS error, with errno captured at once.
+inline Status Errno(const char* what) { return Status::Io(errno, what); }
+
 inline acl::ObjectKind KindOf(mode_t mode) {
   if (S_ISDIR(mode)) return acl::ObjectKind::kDirectory;
   if (S_ISLNK(mode)) return acl::ObjectKind::kSymlink;
