@@ -124,6 +124,23 @@ std::string Worker(const std::string& root, uint64_t seed, std::chrono::seconds 
 
 }  // namespace
 
+// Waits for the writer and the readers (each reader leaves its failure in
+// ROOT/readerN) and checks that all succeeded and the daemon logged no error.
+static void CheckWriterAndReaders(const MountedVault& v, pid_t writer, const std::vector<pid_t>& readers) {
+  int status = 0;
+  waitpid(writer, &status, 0);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  for (size_t i = 0; i < readers.size(); ++i) {
+    waitpid(readers[i], &status, 0);
+    INFO("reader " << i << ": " << ReadFile(v.root() + "/reader" + std::to_string(i)).data);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  INFO("daemon log:\n" << v.DaemonLog());
+  CHECK(v.DaemonLog().find("error") == std::string::npos);
+}
+
 TEST_CASE("concurrent processes in one shared tree never see EIO", "[concurrency]") {
   MountedVault v;
   umask(022);
@@ -235,18 +252,7 @@ TEST_CASE("readers see whole versions while a writer replaces the file by rename
     }
     readers.push_back(pid);
   }
-  int status = 0;
-  waitpid(writer, &status, 0);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
-  for (size_t i = 0; i < readers.size(); ++i) {
-    waitpid(readers[i], &status, 0);
-    INFO("reader " << i << ": " << ReadFile(v.root() + "/reader" + std::to_string(i)).data);
-    CHECK(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 0);
-  }
-  INFO("daemon log:\n" << v.DaemonLog());
-  CHECK(v.DaemonLog().find("error") == std::string::npos);
+  CheckWriterAndReaders(v, writer, readers);
 }
 
 // A file moved back and forth between two places while others open it by
@@ -364,18 +370,7 @@ TEST_CASE("reading while another process overwrites never fails or returns garba
     }
     readers.push_back(pid);
   }
-  int status = 0;
-  waitpid(writer, &status, 0);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
-  for (size_t i = 0; i < readers.size(); ++i) {
-    waitpid(readers[i], &status, 0);
-    INFO("reader " << i << ": " << ReadFile(v.root() + "/reader" + std::to_string(i)).data);
-    CHECK(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 0);
-  }
-  INFO("daemon log:\n" << v.DaemonLog());
-  CHECK(v.DaemonLog().find("error") == std::string::npos);
+  CheckWriterAndReaders(v, writer, readers);
 }
 
 }  // namespace strongroom::test
