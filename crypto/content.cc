@@ -50,8 +50,12 @@ void EncryptBlock(const SecretKey& key, const FileId& id, uint64_t block, bool l
   uint8_t aad[kAadSize];
   BuildAad(id, block, last, aad);
   RandomBytes({out, gcm::kNonceSize});
-  gcm::Seal(key.span(), {out, gcm::kNonceSize}, {aad, kAadSize}, plain, out + gcm::kNonceSize,
-            out + gcm::kNonceSize + plain.size());
+  // Fails only for a key of the wrong size or an OpenSSL fault: writing the
+  // block unencrypted or half-written would be worse than stopping.
+  if (!gcm::Seal(key.span(), {out, gcm::kNonceSize}, {aad, kAadSize}, plain, out + gcm::kNonceSize,
+                 out + gcm::kNonceSize + plain.size())) {
+    std::abort();
+  }
 }
 
 bool DecryptBlock(const SecretKey& key, const FileId& id, uint64_t block, bool last,

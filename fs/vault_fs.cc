@@ -170,7 +170,7 @@ Result<acl::ObjectRow> VaultFs::LoadBoundRow(const acl::ObjectId& id, const Inod
 
 Result<std::shared_ptr<Inode>> VaultFs::Intern(UniqueFd fd, const struct stat& st,
                                                const std::shared_ptr<Inode>& parent,
-                                               std::string_view name, bool fresh) {
+                                               std::string_view name, bool fresh, bool* moved) {
   if (st.st_dev != backing_dev_) return IntegrityFailure(nullptr, "backing object on another filesystem");
   const mode_t type = st.st_mode & S_IFMT;
   if (type != S_IFREG && type != S_IFDIR && type != S_IFLNK) {
@@ -184,7 +184,8 @@ Result<std::shared_ptr<Inode>> VaultFs::Intern(UniqueFd fd, const struct stat& s
     auto it = by_backing_.find(st.st_ino);
     if (it != by_backing_.end()) {
       auto& inode = inodes_.at(it->second);
-      if ((inode->type == type)) {
+      if (inode->type == type) {
+        if (moved != nullptr) *moved = inode->parent != parent || inode->name != name;
         inode->parent = parent;
         inode->name = std::string(name);
         if (fresh) inode->entry_durable = false;
@@ -417,9 +418,10 @@ Result<Entry> VaultFs::Lookup(uint64_t parent_ino, std::string_view name) {
     std::lock_guard lock(table_mu_);
     known = by_backing_.count(st.st_ino) != 0;
   }
-  auto inode = Intern(std::move(fd), st, *parent, name, false);
+  bool moved = false;
+  auto inode = Intern(std::move(fd), st, *parent, name, false, &moved);
   if (!inode.ok()) return inode.status();
-  if (!known && S_ISDIR(st.st_mode)) {
+  if ((!known || moved) && S_ISDIR(st.st_mode)) {
     // A directory's ID row must say it lives here: a directory moved or
     // swapped in the backing tree is refused.
     Result<acl::ObjectRow> row = LoadBoundRow((*inode)->dir_id, **inode, acl::ObjectKind::kDirectory);

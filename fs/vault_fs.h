@@ -5,7 +5,8 @@
 // component and O_NOFOLLOW beneath such a descriptor, so nothing planted in
 // the backing tree (a symlink as any component, a hard link) redirects it.
 //
-// Thread-safe. Lock order: places_mu_, then Inode::open_mu, then table_mu_;
+// Thread-safe. Lock order: Inode::open_mu, then places_mu_, then table_mu_
+// (a rename holds places_mu_ and table_mu_ but never an open_mu);
 // Inode::content_mu is taken without holding table_mu_.
 #pragma once
 
@@ -159,9 +160,11 @@ class VaultFs {
   std::optional<std::string> Decode(const crypto::DirId& dir, const std::string& backing);
   acl::Place PlaceOf(const crypto::DirId& dir, std::string_view name) const;
   // Registers (or finds) the inode for a backing object opened as `fd`.
+  // `moved` (when given) tells whether a known inode was found under another
+  // parent or name than the one it had: a move the daemon did not make.
   Result<std::shared_ptr<Inode>> Intern(UniqueFd fd, const struct stat& st,
                                         const std::shared_ptr<Inode>& parent, std::string_view name,
-                                        bool fresh);
+                                        bool fresh, bool* moved = nullptr);
   Result<crypto::DirId> ReadDirId(int dir_fd) const;
   Result<struct stat> Stat(Inode& inode);
   Status FixAttr(Inode& inode, struct stat* st);

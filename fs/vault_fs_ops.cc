@@ -139,7 +139,11 @@ Result<Entry> VaultFs::Mkdir(uint64_t parent_ino, std::string_view name, mode_t 
   // As on Unix, a directory made in a setgid directory is setgid too.
   struct stat parent_st;
   if (::fstat(pfd, &parent_st) == 0 && (parent_st.st_mode & S_ISGID)) mode |= S_ISGID;
-  if (st.ok() && ::fchmodat(pfd, bn->backing.c_str(), mode & 07777, 0) != 0) st = Errno("chmod");
+  // chmod through the descriptor we hold: a path call would follow a symlink
+  // planted at that name in the meantime.
+  if (st.ok() && ::chmod(("/proc/self/fd/" + std::to_string(fd.get())).c_str(), mode & 07777) != 0) {
+    st = Errno("chmod");
+  }
   if (st.ok() && ::fchownat(fd.get(), "", caller.uid, NewGid(**parent, caller), AT_EMPTY_PATH) != 0) {
     st = Errno("chown");
   }
@@ -170,8 +174,8 @@ Result<Entry> VaultFs::Symlink(std::string_view target, uint64_t parent_ino, std
   const int pfd = (*parent)->path_fd.get();
   SR_RETURN_IF_ERROR(store_->InsertObject(row));
   Status st = crypto::IsLongName(bn->encoded) ? store_->PutLongName(bn->backing, bn->encoded) : Status::Ok();
-  if (st.ok() && ::symlinkat(encoded_target->c_str(), pfd, bn->backing.c_str()) != 0) {
-    st = Errno("symlink");
+  if (st.ok() && ::symlinkat(encoded_target->c_str(), pfd, bn->backing.c_str()) != 0) st = Errno("symlink");
+  if (!st.ok()) {  // nothing was created: leave whatever holds that name alone
     (void)store_->DeleteObject(row.id);
     return st;
   }
@@ -578,7 +582,7 @@ Status VaultFs::SyncEntries(Inode& inode) {
   }
   for (auto& n : chain) {
     if (S_ISDIR(n->type)) {
-      UniqueFd id(::openat(n->path_fd.get(), kDirIdName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      UniqueFd id(::openat(n->path_fd.get(), kDirIdName, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
       if (id.valid() && ::fdatasync(id.get()) != 0) return Errno("fsync directory ID");
       UniqueFd self(::openat(n->path_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (self.valid() && ::fsync(self.get()) != 0) return Errno("fsync directory");

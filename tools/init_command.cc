@@ -108,16 +108,24 @@ void RunPasswd(const PasswdOptions& opts) {
   const VaultPaths paths = FindVault(opts.vault);
   crypto::VaultConfig config = LoadConfig(paths);
   std::string old_pass = ReadPassphrase(opts.passfile, "Current passphrase", false);
+  std::string new_pass;
+  // Both passphrases are wiped however this returns (errors throw).
+  struct WipeOnExit {
+    std::string& a;
+    std::string& b;
+    ~WipeOnExit() {
+      crypto::Wipe(a.data(), a.size());
+      crypto::Wipe(b.data(), b.size());
+    }
+  } wipe{old_pass, new_pass};
   if (!opts.passfile.empty() && opts.new_passfile.empty()) {
     Fail(kUsage, "--passfile needs --new-passfile for the new passphrase");
   }
   // Check the old passphrase before asking for the new one.
   Result<crypto::VaultKeys> keys = config.Unlock(old_pass);
   if (!keys.ok()) Fail(keys.status());
-  std::string new_pass = ReadPassphrase(opts.new_passfile, "New passphrase", true);
+  new_pass = ReadPassphrase(opts.new_passfile, "New passphrase", true);
   Status st = config.ChangePassphrase(old_pass, new_pass, config.scrypt());
-  crypto::Wipe(old_pass.data(), old_pass.size());
-  crypto::Wipe(new_pass.data(), new_pass.size());
   if (!st.ok()) Fail(st);
   SaveConfig(paths.config(), config);
   std::cout << "Passphrase changed for " << paths.dir << "\n";

@@ -279,15 +279,22 @@ void RunUmount(const std::string& arg) {
     std::cout << "Detached the stale mount on " << mp << "\n";
     return;
   }
-  int rc;
   if (::geteuid() == 0) {
-    rc = ::umount2(mp.c_str(), 0);
+    if (::umount2(mp.c_str(), 0) != 0) {
+      if (errno == EBUSY) Fail(kConflict, mp + " is busy (files are open there)");
+      Fail(kInternal, "cannot unmount " + mp + ": " + std::strerror(errno));
+    }
   } else {
-    rc = std::system(("fusermount3 -u -- '" + mp + "'").c_str());
-  }
-  if (rc != 0) {
-    if (errno == EBUSY) Fail(kConflict, mp + " is busy (files are open there)");
-    Fail(kInternal, "cannot unmount " + mp + ": " + std::strerror(errno));
+    // Not root: the setuid helper unmounts (no shell: the path is an argument).
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::execlp("fusermount3", "fusermount3", "-u", "--", mp.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || ::waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      Fail(kConflict, "cannot unmount " + mp + " (busy, or not yours)");
+    }
   }
   // Wait for the daemon to finish (it releases the vault lock when done).
   if (mount->source.rfind(kSourcePrefix, 0) == 0) {
