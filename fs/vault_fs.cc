@@ -131,7 +131,8 @@ Status VaultFs::MarkUnlinked(const acl::ObjectId& id, acl::ObjectKind kind, cons
   return store_->SetUnlinked(id, unlinked, ObjectRowMac(keys_.rows, row));
 }
 
-Status VaultFs::CheckBinding(const acl::ObjectRow& row, const Inode& inode, acl::ObjectKind kind) {
+Status VaultFs::CheckBinding(const acl::ObjectRow& row, const Inode& inode, acl::ObjectKind kind,
+                             const acl::Place* at) {
   if (!RowMacValid(row)) {
     return IntegrityFailure(&inode, "the policy store's row for object " + IdHex(row.id) + " was modified");
   }
@@ -141,7 +142,9 @@ Status VaultFs::CheckBinding(const acl::ObjectRow& row, const Inode& inode, acl:
     return Status::Ok();
   }
   acl::Place here;
-  {
+  if (at != nullptr) {
+    here = *at;
+  } else {
     std::lock_guard lock(table_mu_);
     if (!inode.parent) {
       // Its last name is gone: only its (authentic) unlinked row fits, for
@@ -157,14 +160,14 @@ Status VaultFs::CheckBinding(const acl::ObjectRow& row, const Inode& inode, acl:
 }
 
 Result<acl::ObjectRow> VaultFs::LoadBoundRow(const acl::ObjectId& id, const Inode& inode,
-                                             acl::ObjectKind kind) {
+                                             acl::ObjectKind kind, const acl::Place* at) {
   std::shared_lock lock(places_mu_);
   Result<acl::ObjectRow> row = store_->GetObject(id);
   if (!row.ok()) {
     if (row.status().code() != Status::Code::kNotFound) return row.status();
     return IntegrityFailure(&inode, "object " + IdHex(id) + " has no row in the policy store");
   }
-  SR_RETURN_IF_ERROR(CheckBinding(*row, inode, kind));
+  SR_RETURN_IF_ERROR(CheckBinding(*row, inode, kind, at));
   return row;
 }
 
@@ -185,9 +188,14 @@ Result<std::shared_ptr<Inode>> VaultFs::Intern(UniqueFd fd, const struct stat& s
     if (it != by_backing_.end()) {
       auto& inode = inodes_.at(it->second);
       if (inode->type == type) {
-        if (moved != nullptr) *moved = inode->parent != parent || inode->name != name;
-        inode->parent = parent;
-        inode->name = std::string(name);
+        const bool elsewhere = inode->parent != parent || inode->name != name;
+        if (moved != nullptr) *moved = elsewhere;
+        // A directory keeps its place until its binding to the new one is
+        // checked (Lookup); a file's binding is checked when it is opened.
+        if (!elsewhere || type != S_IFDIR) {
+          inode->parent = parent;
+          inode->name = std::string(name);
+        }
         if (fresh) inode->entry_durable = false;
         inode->nlookup.fetch_add(1);
         return inode;
@@ -424,10 +432,16 @@ Result<Entry> VaultFs::Lookup(uint64_t parent_ino, std::string_view name) {
   if ((!known || moved) && S_ISDIR(st.st_mode)) {
     // A directory's ID row must say it lives here: a directory moved or
     // swapped in the backing tree is refused.
-    Result<acl::ObjectRow> row = LoadBoundRow((*inode)->dir_id, **inode, acl::ObjectKind::kDirectory);
+    const acl::Place here = PlaceOf((*parent)->dir_id, name);
+    Result<acl::ObjectRow> row = LoadBoundRow((*inode)->dir_id, **inode, acl::ObjectKind::kDirectory, &here);
     if (!row.ok()) {
       Forget((*inode)->ino, 1);
       return row.status();
+    }
+    if (moved) {
+      std::lock_guard lock(table_mu_);
+      (*inode)->parent = *parent;
+      (*inode)->name = std::string(name);
     }
   }
   return MakeEntry(*inode, &st);

@@ -172,10 +172,13 @@ class VaultFs {
   // caller has just taken it (saves a second fstat).
   Result<Entry> MakeEntry(const std::shared_ptr<Inode>& inode, const struct stat* backing = nullptr);
   // Checks a row's MAC and that it binds the object to where the inode is.
-  Status CheckBinding(const acl::ObjectRow& row, const Inode& inode, acl::ObjectKind kind);
+  // `at` overrides the place the inode is known at.
+  Status CheckBinding(const acl::ObjectRow& row, const Inode& inode, acl::ObjectKind kind,
+                      const acl::Place* at = nullptr);
   // Reads the row of object `id` and checks its binding to `inode`, with no
   // rename changing places in between.
-  Result<acl::ObjectRow> LoadBoundRow(const acl::ObjectId& id, const Inode& inode, acl::ObjectKind kind);
+  Result<acl::ObjectRow> LoadBoundRow(const acl::ObjectId& id, const Inode& inode, acl::ObjectKind kind,
+                                      const acl::Place* at = nullptr);
   bool RowMacValid(const acl::ObjectRow& row) const;
   // A fresh row (random ID, MAC) for a new object at `place`.
   acl::ObjectRow NewRow(acl::ObjectKind kind, const acl::Place& place) const;

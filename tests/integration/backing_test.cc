@@ -947,4 +947,40 @@ TEST_CASE("removed files are crypto-shredded: key row and its bytes gone", "[bac
   scan({"unlinked", "open-unlinked", "replaced", "crash-orphan"}, "after unmount");
 }
 
+// Two directories the daemon already knows swapped in the backing tree while
+// mounted: once the kernel looks the names up again (its 1 s entry cache),
+// the daemon sees each directory under the other's name and refuses both.
+TEST_CASE("directories swapped in the backing tree while cached are refused", "[backing]") {
+  MountedVault v;
+  REQUIRE(mkdir(v.Path("alpha").c_str(), 0755) == 0);
+  REQUIRE(mkdir(v.Path("beta").c_str(), 0755) == 0);
+  REQUIRE(WriteFile(v.Path("alpha/a.txt"), "alpha data") == 0);
+  REQUIRE(WriteFile(v.Path("beta/b.txt"), "beta data") == 0);
+  REQUIRE(ReadFile(v.Path("alpha/a.txt")).data == "alpha data");
+
+  std::vector<std::string> dirs;
+  DIR* d = opendir(v.tree().c_str());
+  REQUIRE(d != nullptr);
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    struct stat st;
+    if (name[0] != '.' && lstat((v.tree() + "/" + name).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      dirs.push_back(name);
+    }
+  }
+  closedir(d);
+  REQUIRE(dirs.size() == 2);
+  const std::string a = v.tree() + "/" + dirs[0], b = v.tree() + "/" + dirs[1];
+  REQUIRE(renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) == 0);
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Whatever name is asked for, no file is served from the other directory.
+  for (const char* path : {"alpha/a.txt", "alpha/b.txt", "beta/a.txt", "beta/b.txt"}) {
+    ReadResult r = ReadFile(v.Path(path));
+    INFO(path << ": errno " << r.err << ", data '" << r.data << "'");
+    CHECK(r.err != 0);
+  }
+  CHECK(v.DaemonLog().find("integrity failure") != std::string::npos);
+}
+
 }  // namespace strongroom::test
