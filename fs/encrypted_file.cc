@@ -87,11 +87,28 @@ Status EncryptedFile::Initialize(int fd, const crypto::SecretKey& key, const cry
 
 bool EncryptedFile::Decrypt(uint64_t block, bool final, std::span<const uint8_t> cipher, uint8_t* out) const {
   if (crypto::DecryptBlock(key_, id_, block, final, cipher, out)) return true;
-  // A block that is no longer final may still carry the last flag when a
-  // crash cut short the write that grew the file past it (the new blocks are
-  // written first). The final block itself is always checked strictly, so a
-  // cut at a block boundary is still detected.
-  return !final && crypto::DecryptBlock(key_, id_, block, true, cipher, out);
+  if (final) return false;  // always strict: a cut at a block boundary is detected
+  // A crash can cut short a write that grew the file past this block: the
+  // new blocks are written first, and this block, the old final one, is
+  // rewritten last. Until then it still carries the last flag...
+  if (crypto::DecryptBlock(key_, id_, block, true, cipher, out)) return true;
+  // ...and if it was partial, it is still its short old self, followed by
+  // the zeros of the gap the new blocks left: it decrypts at its old length
+  // (where the zeros begin, or a few bytes later when the tag itself ends in
+  // zeros) and reads as its old content padded with zeros, which is what the
+  // interrupted write would have made of it.
+  if (cipher.size() != kCipherBlockSize) return false;
+  size_t zeros_from = cipher.size();
+  while (zeros_from > 0 && cipher[zeros_from - 1] == 0) --zeros_from;
+  if (zeros_from == cipher.size()) return false;
+  for (size_t len = std::max<size_t>(zeros_from, kBlockOverhead + 1);
+       len <= std::min(zeros_from + 3, cipher.size() - 1); ++len) {
+    if (crypto::DecryptBlock(key_, id_, block, true, cipher.first(len), out)) {
+      std::memset(out + (len - kBlockOverhead), 0, kBlockSize - (len - kBlockOverhead));
+      return true;
+    }
+  }
+  return false;
 }
 
 Status EncryptedFile::ReadBlock(uint64_t block, uint64_t plain_len, bool final, uint8_t* out) const {

@@ -445,6 +445,28 @@ TEST_CASE("encrypted_file: concurrent reads of one file agree with the model",
   CHECK(mismatches == 0);
 }
 
+TEST_CASE("encrypted_file: a growing write cut short by a crash keeps the old partial final block",
+          "[encrypted_file][crash]") {
+  // The old final block (block 1, 904 bytes) is rewritten last when the file
+  // grows; a crash before that leaves its short old ciphertext followed by
+  // the zeros of the gap. It must still read as its old content plus zeros.
+  TempDir dir;
+  ModelFile f(dir, "grow");
+  f.Write(0, Pattern(5000, 1));
+  const uint64_t old_len = 5000 - kBlockSize + kBlockOverhead;
+  const Bytes old_block = f.RawRead(BlockOffset(1), old_len);
+  f.Write(3 * kBlockSize, Pattern(kBlockSize, 2));  // grows past block 1
+  // Put back the state of the crash: block 1 as it was, then zeros.
+  Bytes crashed(kCipherBlockSize, 0);
+  std::copy(old_block.begin(), old_block.end(), crashed.begin());
+  f.RawWrite(BlockOffset(1), crashed);
+  f.CheckRead(0, f.size());
+  // A block of zeros there is still tampering.
+  f.RawWrite(BlockOffset(1), Bytes(kCipherBlockSize, 0));
+  Bytes out(f.size());
+  CHECK(f.file().Read(0, out, f.size()).status().code() == Status::Code::kIntegrity);
+}
+
 TEST_CASE("encrypted_file: a growing write that fails half-way leaves the file as it was",
           "[encrypted_file][enospc]") {
   // RLIMIT_FSIZE makes the backing file refuse to grow past a limit (EFBIG),
