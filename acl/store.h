@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "crypto/secret.h"
 #include "crypto/status.h"
 
 namespace strongroom::acl {
@@ -46,9 +47,15 @@ struct ObjectRow {
   Blob mac;
 };
 
+class PolicyStore;
+
 class Store {
  public:
   virtual ~Store() = default;
+
+  // The policy half (users, teams, grants, labels, requests: acl/policy.h),
+  // kept in the same database so that grants go with their objects.
+  virtual PolicyStore& policy() = 0;
 
   virtual Status InsertObject(const ObjectRow& row) = 0;
   virtual Result<ObjectRow> GetObject(const ObjectId& id) = 0;
@@ -83,9 +90,13 @@ class Store {
 };
 
 // Opens an existing store (fails with kIntegrity when missing or corrupt,
-// or when it belongs to another vault).
-Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, const std::string& vault_id);
+// or when it belongs to another vault), migrating an older schema.
+// `text_key` (64 bytes, AES-SIV) seals user and team names and request
+// reasons; without it the policy calls fail.
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, const std::string& vault_id,
+                                               const crypto::SecretKey* text_key = nullptr);
 // Creates a new store; fails if the file exists.
-Result<std::unique_ptr<Store>> CreateSqliteStore(const std::string& path, const std::string& vault_id);
+Result<std::unique_ptr<Store>> CreateSqliteStore(const std::string& path, const std::string& vault_id,
+                                                 const crypto::SecretKey* text_key = nullptr);
 
 }  // namespace strongroom::acl

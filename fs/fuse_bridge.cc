@@ -67,7 +67,7 @@ void OpInit(void* /*userdata*/, fuse_conn_info* conn) {
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Guard(req, [&] {
-    Result<Entry> e = Fs(req)->Lookup(parent, name);
+    Result<Entry> e = Fs(req)->Lookup(CallerOf(req), parent, name);
     if (!e.ok() && e.status().code() == Status::Code::kNotFound) {
       // No negative caching: a name's absence is not remembered by the kernel.
       return ReplyStatus(req, e.status());
@@ -90,7 +90,7 @@ void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 
 void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
   Guard(req, [&] {
-    Result<struct stat> st = Fs(req)->GetAttr(ino);
+    Result<struct stat> st = Fs(req)->GetAttr(CallerOf(req), ino);
     if (!st.ok()) return ReplyStatus(req, st.status());
     fuse_reply_attr(req, &*st, Fs(req)->options().attr_timeout);
   });
@@ -107,19 +107,19 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     if (to_set & FUSE_SET_ATTR_MTIME) mask |= VaultFs::kSetMtime;
     if (to_set & FUSE_SET_ATTR_ATIME_NOW) mask |= VaultFs::kSetAtimeNow;
     if (to_set & FUSE_SET_ATTR_MTIME_NOW) mask |= VaultFs::kSetMtimeNow;
-    Result<struct stat> st = Fs(req)->SetAttr(ino, *attr, mask, fi != nullptr ? HandleOf(fi) : nullptr);
+    Result<struct stat> st = Fs(req)->SetAttr(CallerOf(req), ino, *attr, mask, fi != nullptr ? HandleOf(fi) : nullptr);
     if (!st.ok()) return ReplyStatus(req, st.status());
     fuse_reply_attr(req, &*st, Fs(req)->options().attr_timeout);
   });
 }
 
 void OpAccess(fuse_req_t req, fuse_ino_t ino, int mask) {
-  Guard(req, [&] { ReplyStatus(req, Fs(req)->Access(ino, mask)); });
+  Guard(req, [&] { ReplyStatus(req, Fs(req)->Access(CallerOf(req), ino, mask)); });
 }
 
 void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
   Guard(req, [&] {
-    Result<std::string> target = Fs(req)->Readlink(ino);
+    Result<std::string> target = Fs(req)->Readlink(CallerOf(req), ino);
     if (!target.ok()) return ReplyStatus(req, target.status());
     fuse_reply_readlink(req, target->c_str());
   });
@@ -143,11 +143,11 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
 }
 
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  Guard(req, [&] { ReplyStatus(req, Fs(req)->Unlink(parent, name)); });
+  Guard(req, [&] { ReplyStatus(req, Fs(req)->Unlink(CallerOf(req), parent, name)); });
 }
 
 void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  Guard(req, [&] { ReplyStatus(req, Fs(req)->Rmdir(parent, name)); });
+  Guard(req, [&] { ReplyStatus(req, Fs(req)->Rmdir(CallerOf(req), parent, name)); });
 }
 
 void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
@@ -156,14 +156,14 @@ void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
 
 void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned int flags) {
-  Guard(req, [&] { ReplyStatus(req, Fs(req)->Rename(parent, name, newparent, newname, flags)); });
+  Guard(req, [&] { ReplyStatus(req, Fs(req)->Rename(CallerOf(req), parent, name, newparent, newname, flags)); });
 }
 
 void OpLink(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, [&] {
-    Result<Handle*> h = Fs(req)->Open(ino, fi->flags);
+    Result<Handle*> h = Fs(req)->Open(CallerOf(req), ino, fi->flags);
     if (!h.ok()) return ReplyStatus(req, h.status());
     fi->fh = reinterpret_cast<uint64_t>(*h);
     if (fuse_reply_open(req, fi) != 0) (void)Fs(req)->Release(*h);
@@ -237,7 +237,7 @@ struct DirHandle {
 
 void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, [&] {
-    auto entries = Fs(req)->ReadDir(ino);
+    auto entries = Fs(req)->ReadDir(CallerOf(req), ino);
     if (!entries.ok()) return ReplyStatus(req, entries.status());
     auto* dh = new DirHandle{std::move(*entries)};
     fi->fh = reinterpret_cast<uint64_t>(dh);
@@ -250,7 +250,7 @@ void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
     auto* dh = reinterpret_cast<DirHandle*>(fi->fh);
     if (off == 0 && dh->served) {
       // rewinddir: list the directory afresh.
-      auto fresh = Fs(req)->ReadDir(ino);
+      auto fresh = Fs(req)->ReadDir(CallerOf(req), ino);
       if (fresh.ok()) dh->entries = std::move(*fresh);
     }
     std::vector<char> buf(size);
@@ -265,7 +265,7 @@ void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
           p.attr.st_ino = e.ino;
           p.attr.st_mode = e.type;
         } else {
-          Result<Entry> entry = Fs(req)->Lookup(ino, e.name);
+          Result<Entry> entry = Fs(req)->Lookup(CallerOf(req), ino, e.name);
           if (!entry.ok()) continue;  // vanished or damaged since opendir
           p = ToEntryParam(Fs(req), *entry);
         }
@@ -309,7 +309,7 @@ void OpFsyncdir(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
 
 void OpStatfs(fuse_req_t req, fuse_ino_t) {
   Guard(req, [&] {
-    Result<struct statvfs> sv = Fs(req)->StatFs();
+    Result<struct statvfs> sv = Fs(req)->StatFs(CallerOf(req));
     if (!sv.ok()) return ReplyStatus(req, sv.status());
     fuse_reply_statfs(req, &*sv);
   });
@@ -377,8 +377,10 @@ std::string EscapeOption(const std::string& v) {
 }  // namespace
 
 Result<std::unique_ptr<FuseSession>> FuseSession::Mount(VaultFs* fs, const MountConfig& config) {
-  std::string opts = "fsname=" + EscapeOption(config.fsname) +
-                     ",subtype=strongroom,default_permissions,nosuid,nodev,noatime";
+  // Grants decide; with posix_permissions the kernel checks mode bits and
+  // ownership as well (both must allow).
+  std::string opts = "fsname=" + EscapeOption(config.fsname) + ",subtype=strongroom,nosuid,nodev,noatime";
+  if (fs->options().posix_permissions) opts += ",default_permissions";
   if (config.allow_other) opts += ",allow_other";
   for (const auto& o : config.extra_options) opts += "," + o;
   std::vector<std::string> args = {"strongroom", "-o", opts};
@@ -397,6 +399,13 @@ Result<std::unique_ptr<FuseSession>> FuseSession::Mount(VaultFs* fs, const Mount
     return Status::Io(EIO, "cannot mount on " + config.mountpoint);
   }
   s->mounted_ = true;
+  fuse_session* session = s->session_;
+  fs->SetInvalidator([session](uint64_t ino) {
+    // Drops the inode's cached pages (and attributes); failures (the inode
+    // unknown to the kernel) are harmless.
+    (void)fuse_lowlevel_notify_inval_inode(session, ino, 0, 0);
+  });
+  s->fs_ = fs;
   return s;
 }
 
@@ -418,6 +427,7 @@ void FuseSession::Unmount() {
 
 FuseSession::~FuseSession() {
   if (session_ == nullptr) return;
+  if (fs_ != nullptr) fs_->SetInvalidator(nullptr);
   if (signals_) fuse_remove_signal_handlers(session_);
   Unmount();
   fuse_session_destroy(session_);

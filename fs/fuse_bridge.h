@@ -34,6 +34,7 @@ class FuseSession {
  private:
   FuseSession() = default;
   fuse_session* session_ = nullptr;
+  VaultFs* fs_ = nullptr;
   bool mounted_ = false;
   bool signals_ = false;
 };

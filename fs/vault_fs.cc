@@ -39,7 +39,9 @@ VaultFs::VaultFs(Options options, crypto::VaultKeys keys, std::unique_ptr<acl::S
       store_(std::move(store)),
       root_fd_(std::move(root_fd)) {}
 
-VaultFs::~VaultFs() = default;
+VaultFs::~VaultFs() {
+  StopExpiryWatch();
+}
 
 Status VaultFs::IntegrityFailure(const Inode* inode, const std::string& what) const {
   spdlog::error("integrity failure{}: {}",
@@ -254,11 +256,13 @@ Status VaultFs::Start() {
     by_backing_[st.st_ino] = 1;
   }
   SR_RETURN_IF_ERROR(Recover());
+  SR_RETURN_IF_ERROR(ReloadPolicy());
   SR_RETURN_IF_ERROR(store_->SetMeta("mounted", "1"));
   return store_->SyncDurable();
 }
 
 void VaultFs::Stop() {
+  StopExpiryWatch();
   // Files deleted while still open lose their key rows now: the kernel sends
   // no more releases once unmounted.
   std::vector<std::shared_ptr<Inode>> all;
@@ -393,7 +397,7 @@ Status VaultFs::FixAttr(Inode& inode, struct stat* st) {
       st->st_size = plain ? static_cast<off_t>(*plain) : 0;
     }
   } else if (S_ISLNK(st->st_mode)) {
-    Result<std::string> target = Readlink(inode.ino);
+    Result<std::string> target = ReadlinkOf(Get(inode.ino));
     st->st_size = target.ok() ? static_cast<off_t>(target->size()) : 0;
   }
   return Status::Ok();
@@ -412,7 +416,19 @@ Result<Entry> VaultFs::MakeEntry(const std::shared_ptr<Inode>& inode, const stru
   return Entry{inode->ino, *st};
 }
 
-Result<Entry> VaultFs::Lookup(uint64_t parent_ino, std::string_view name) {
+Result<Entry> VaultFs::Lookup(const Caller& caller, uint64_t parent_ino, std::string_view name) {
+  Result<Entry> e = LookupUnchecked(parent_ino, name);
+  if (!e.ok()) return e;
+  auto inode = Get(e->ino);
+  Status st = inode ? Authorize(caller, inode, Need::kSee) : Status::NotFound("stale inode");
+  if (!st.ok()) {
+    Forget(e->ino, 1);
+    return Status::NotFound("no such name");
+  }
+  return e;
+}
+
+Result<Entry> VaultFs::LookupUnchecked(uint64_t parent_ino, std::string_view name) {
   auto parent = GetDir(parent_ino);
   if (!parent.ok()) return parent.status();
   auto bn = Encode(**parent, name);
@@ -475,21 +491,45 @@ void VaultFs::ForgetMany(std::span<const std::pair<uint64_t, uint64_t>> forgets)
   if (!st.ok()) spdlog::error("cannot delete key rows: {}", st.ToString());
 }
 
-Result<struct stat> VaultFs::GetAttr(uint64_t ino) {
+Result<struct stat> VaultFs::GetAttr(const Caller& caller, uint64_t ino) {
   auto inode = Get(ino);
   if (!inode) return Status::NotFound("stale inode");
+  if (ino != 1) SR_RETURN_IF_ERROR(Authorize(caller, inode, Need::kSee));
   return Stat(*inode);
 }
 
-Status VaultFs::Access(uint64_t ino, int /*mask*/) {
-  // Unix permission bits are checked by the kernel (default_permissions);
-  // policy checks arrive with the grants.
-  return Get(ino) ? Status::Ok() : Status::NotFound("stale inode");
+Status VaultFs::Access(const Caller& caller, uint64_t ino, int mask) {
+  auto inode = Get(ino);
+  if (!inode) return Status::NotFound("stale inode");
+  const bool dir = S_ISDIR(inode->type);
+  Need need = Need::kSee;
+  if (mask & W_OK) {
+    need = Need::kWrite;
+  } else if (mask & (R_OK | X_OK)) {
+    need = dir ? Need::kList : Need::kRead;
+  }
+  return Authorize(caller, inode, need);
 }
 
-Result<struct stat> VaultFs::SetAttr(uint64_t ino, const struct stat& attr, int to_set, Handle* handle) {
+Result<struct stat> VaultFs::SetAttr(const Caller& caller, uint64_t ino, const struct stat& attr, int to_set,
+                                     Handle* handle) {
   auto inode = handle != nullptr ? handle->inode : Get(ino);
   if (!inode) return Status::NotFound("stale inode");
+  if (handle != nullptr && (to_set & ~kSetSize) == 0) {
+    // ftruncate: judged by the handle, as its writes are.
+    if (!handle->write) return Status::Io(EBADF, "handle not open for writing");
+    SR_RETURN_IF_ERROR(CheckHandle(handle));
+  } else {
+    SR_RETURN_IF_ERROR(Authorize(caller, inode, Need::kWrite));
+  }
+  // Ownership is the server's business: only root gives files away.
+  if ((to_set & (kSetUid | kSetGid)) && caller.uid != 0) {
+    struct stat cur;
+    if (::fstat(inode->path_fd.get(), &cur) != 0) return Errno("stat");
+    if (((to_set & kSetUid) && attr.st_uid != cur.st_uid) || ((to_set & kSetGid) && attr.st_gid != cur.st_gid)) {
+      return Status::Io(EPERM, "only root changes ownership");
+    }
+  }
   const std::string proc = ProcFdPath(inode->path_fd.get());
   const bool is_link = S_ISLNK(inode->type);
   if (to_set & kSetMode) {

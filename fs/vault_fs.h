@@ -14,6 +14,9 @@
 #include <sys/statvfs.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <thread>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -24,6 +27,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "acl/decision.h"
+#include "acl/policy.h"
 #include "acl/store.h"
 #include "crypto/content.h"
 #include "crypto/names.h"
@@ -51,6 +56,10 @@ struct Inode {
   // Guarded by VaultFs::table_mu_.
   std::shared_ptr<Inode> parent;
   std::string name;          // plaintext, memory only
+  // The object's ID: a directory's is dir_id; a file's or symlink's is
+  // learnt when policy needs it (object_id_known).
+  acl::ObjectId object_id{};
+  bool object_id_known = false;
   bool entry_durable = true;  // false until the entry is fsynced after creation or a move
 
   // Open-file state, guarded by open_mu.
@@ -70,9 +79,17 @@ struct Inode {
   uint64_t plain_size = 0;
 };
 
+// An open file. Reads and writes are authorised by the identity that
+// opened it, re-checked when the policy changed (generation) or a grant
+// may have expired since (recheck_at).
 struct Handle {
   std::shared_ptr<Inode> inode;
   bool append = false;
+  uid_t uid = 0;
+  bool write = false;  // opened for writing
+  std::vector<acl::ObjectId> chain;  // as opened: used once the file has no name
+  std::atomic<uint64_t> generation{0};
+  std::atomic<acl::Time> recheck_at{0};
 };
 
 struct Entry {
@@ -87,9 +104,17 @@ struct DirEntry {
 };
 
 struct Options {
+  // Attributes are the same for every user, so the kernel may cache them;
+  // entries are not cached (0): which names a user may see depends on who
+  // asks, and the kernel's dentry cache is shared by all users.
   double attr_timeout = 1.0;
-  double entry_timeout = 1.0;
+  double entry_timeout = 0.0;
+  // The kernel checks mode bits and ownership too (default_permissions).
+  bool posix_permissions = false;
 };
+
+// What an operation needs of an object.
+enum class Need { kSee, kList, kRead, kWrite, kManage };
 
 class VaultFs {
  public:
@@ -104,27 +129,63 @@ class VaultFs {
 
   const Options& options() const { return options_; }
 
-  Result<Entry> Lookup(uint64_t parent, std::string_view name);
+  // Loads the policy from the store and puts it in force: open handles are
+  // re-checked on their next use, and the kernel drops cached pages of
+  // open files. Called after every policy change.
+  Status ReloadPolicy();
+  std::shared_ptr<const acl::PolicySnapshot> policy() const { return policy_.Get(); }
+  acl::PolicyStore& policy_store() { return store_->policy(); }
+  // Tells the kernel to drop an inode's cached pages (set by the FUSE side).
+  void SetInvalidator(std::function<void(uint64_t ino)> fn) {
+    std::lock_guard lock(invalidate_mu_);
+    invalidate_ = std::move(fn);
+  }
+  // The policy's clock: wall time, shifted in test builds.
+  acl::Time Now() const;
+#ifdef STRONGROOM_TEST_HOOKS
+  void SetClockOffset(acl::Time seconds);
+#endif
+  // Puts expiring grants in force when they expire (a thread; Stop ends it).
+  void StartExpiryWatch();
+
+  // A vault path resolved for a policy command: the object IDs from the
+  // object up to the root, and each component's kind. Names the caller may
+  // not see (unless `see_all`) resolve as missing.
+  struct Resolved {
+    std::vector<acl::ObjectId> chain;  // the object first, the root last
+    acl::ObjectKind kind = acl::ObjectKind::kDirectory;
+  };
+  Result<Resolved> ResolvePath(const Caller& caller, std::string_view vault_path, bool see_all);
+  // The vault path of an object, found by walking down from the root along
+  // its place chain; kNotFound when it has no name any more.
+  Result<std::string> PathOf(const acl::ObjectId& id);
+  // The object's chain (it, its parent, ..., the root) from the store's rows.
+  Result<std::vector<acl::ObjectId>> ChainOfObject(const acl::ObjectId& id);
+  Result<std::vector<acl::ObjectRow>> RowsUp(const acl::ObjectId& id);
+  void StopExpiryWatch();
+
+  Result<Entry> Lookup(const Caller& caller, uint64_t parent, std::string_view name);
   void Forget(uint64_t ino, uint64_t nlookup);
   // The kernel's batched forgets: deleted files' rows go in one transaction.
   void ForgetMany(std::span<const std::pair<uint64_t, uint64_t>> forgets);
-  Result<struct stat> GetAttr(uint64_t ino);
+  Result<struct stat> GetAttr(const Caller& caller, uint64_t ino);
   // `to_set` is a mask of the Set* flags below.
-  Result<struct stat> SetAttr(uint64_t ino, const struct stat& attr, int to_set, Handle* handle);
-  Status Access(uint64_t ino, int mask);
+  Result<struct stat> SetAttr(const Caller& caller, uint64_t ino, const struct stat& attr, int to_set,
+                              Handle* handle);
+  Status Access(const Caller& caller, uint64_t ino, int mask);
 
   Result<Entry> Mkdir(uint64_t parent, std::string_view name, mode_t mode, const Caller& caller);
   Result<Entry> Symlink(std::string_view target, uint64_t parent, std::string_view name,
                         const Caller& caller);
-  Result<std::string> Readlink(uint64_t ino);
-  Status Unlink(uint64_t parent, std::string_view name);
-  Status Rmdir(uint64_t parent, std::string_view name);
-  Status Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+  Result<std::string> Readlink(const Caller& caller, uint64_t ino);
+  Status Unlink(const Caller& caller, uint64_t parent, std::string_view name);
+  Status Rmdir(const Caller& caller, uint64_t parent, std::string_view name);
+  Status Rename(const Caller& caller, uint64_t parent, std::string_view name, uint64_t new_parent,
                 std::string_view new_name, unsigned int flags);
 
   Result<std::pair<Entry, Handle*>> Create(uint64_t parent, std::string_view name, mode_t mode,
                                            int flags, const Caller& caller);
-  Result<Handle*> Open(uint64_t ino, int flags);
+  Result<Handle*> Open(const Caller& caller, uint64_t ino, int flags);
   Result<size_t> Read(Handle* handle, uint64_t offset, std::span<uint8_t> out);
   Result<size_t> Write(Handle* handle, uint64_t offset, std::span<const uint8_t> data);
   Status Fsync(Handle* handle, bool datasync);
@@ -132,9 +193,9 @@ class VaultFs {
   Status Fallocate(Handle* handle, int mode, uint64_t offset, uint64_t length);
   Result<uint64_t> Lseek(Handle* handle, uint64_t offset, int whence);
 
-  Result<std::vector<DirEntry>> ReadDir(uint64_t ino);
+  Result<std::vector<DirEntry>> ReadDir(const Caller& caller, uint64_t ino);
   Status FsyncDir(uint64_t ino);
-  Result<struct statvfs> StatFs();
+  Result<struct statvfs> StatFs(const Caller& caller);
 
   static constexpr int kSetMode = 1 << 0;
   static constexpr int kSetUid = 1 << 1;
@@ -207,11 +268,43 @@ class VaultFs {
   // may be cold on disk), else from the object itself.
   Result<std::optional<acl::ObjectId>> ObjectIdFor(const acl::Place& place, int dir_fd,
                                                    const std::string& backing, const struct stat& st);
-  Status RemoveName(uint64_t parent, std::string_view name, bool dir);
+  Status RemoveName(const Caller& caller, uint64_t parent, std::string_view name, bool dir);
+  Result<std::string> ReadlinkOf(const std::shared_ptr<Inode>& inode);
+
+  // Policy. The chain of object IDs from `inode` up to the root; false
+  // when the inode has no name any more.
+  // `force_leaf` learns a file's own ID even when no file carries policy.
+  bool ChainOf(const std::shared_ptr<Inode>& inode, const acl::PolicySnapshot& policy,
+               std::vector<acl::ObjectId>* chain, bool force_leaf = false);
+  Result<Entry> LookupUnchecked(uint64_t parent, std::string_view name);
+  // Checks that `caller` may do `need` with the object whose chain is
+  // given: ENOENT (kNotFound) when they may not even see it, else EACCES.
+  Status Authorize(const Caller& caller, const acl::PolicySnapshot& policy,
+                   std::span<const acl::ObjectId> chain, bool is_dir, Need need) const;
+  Status Authorize(const Caller& caller, const std::shared_ptr<Inode>& inode, Need need);
+  // True when the name of the object is shown to `uid`.
+  bool Visible(uid_t uid, const acl::PolicySnapshot& policy, std::span<const acl::ObjectId> chain,
+               bool is_dir, const acl::Decision& d) const;
+  // Re-checks an open handle against the current policy.
+  Status CheckHandle(Handle* handle);
+  void RefreshHandle(Handle* handle, const acl::PolicySnapshot& policy);
+  // After a change that moves or removes an object carrying policy.
+  void PolicyObjectsChanged(const acl::ObjectId& id);
+  void ExpiryLoop();
   Status Recover();
   Status IntegrityFailure(const Inode* inode, const std::string& what) const;
 
   Options options_;
+  acl::PolicyHolder policy_;
+  std::atomic<uint64_t> generation_{0};
+  std::mutex reload_mu_;
+  std::mutex invalidate_mu_;  // held while invalidate_ runs
+  std::function<void(uint64_t)> invalidate_;
+  std::atomic<acl::Time> clock_offset_{0};
+  std::mutex expiry_mu_;
+  std::condition_variable expiry_cv_;
+  bool expiry_stop_ = false;
+  std::thread expiry_thread_;
   crypto::VaultKeys keys_;
   crypto::NameCipher names_;
   std::unique_ptr<acl::Store> store_;

@@ -49,6 +49,20 @@ Status WriteDirId(int dir_fd, const crypto::DirId& id) {
   return Status::Ok();
 }
 
+// The chain of an object below a directory whose chain is `parent`.
+std::vector<acl::ObjectId> ChildChain(const std::optional<acl::ObjectId>& id, const std::vector<acl::ObjectId>& parent) {
+  std::vector<acl::ObjectId> chain;
+  chain.reserve(parent.size() + 1);
+  if (id) chain.push_back(*id);
+  chain.insert(chain.end(), parent.begin(), parent.end());
+  return chain;
+}
+
+bool IsAdmin(const acl::PolicySnapshot& policy, uid_t uid) {
+  const acl::User* user = policy.FindUser(uid);
+  return user != nullptr && user->enabled && user->role == acl::Role::kAdmin;
+}
+
 }  // namespace
 
 Result<std::optional<acl::ObjectId>> VaultFs::ObjectIdAt(int dir_fd, const std::string& backing,
@@ -123,6 +137,14 @@ void VaultFs::DropIfUnreachable(Inode& inode) {
 Result<Entry> VaultFs::Mkdir(uint64_t parent_ino, std::string_view name, mode_t mode, const Caller& caller) {
   auto parent = GetDir(parent_ino);
   if (!parent.ok()) return parent.status();
+  {
+    // Writers create folders; admins create them anywhere (they still read
+    // nothing without a grant from someone else).
+    Status allowed = Authorize(caller, *parent, Need::kWrite);
+    if (!allowed.ok() && !(allowed.code() == Status::Code::kDenied && IsAdmin(*policy_.Get(), caller.uid))) {
+      return allowed;
+    }
+  }
   auto bn = Encode(**parent, name);
   if (!bn.ok()) return bn.status();
   const int pfd = (*parent)->path_fd.get();
@@ -164,6 +186,7 @@ Result<Entry> VaultFs::Symlink(std::string_view target, uint64_t parent_ino, std
                                const Caller& caller) {
   auto parent = GetDir(parent_ino);
   if (!parent.ok()) return parent.status();
+  SR_RETURN_IF_ERROR(Authorize(caller, *parent, Need::kWrite));
   auto bn = Encode(**parent, name);
   if (!bn.ok()) return bn.status();
   if (target.empty()) return Status::Io(ENOENT, "empty symlink target");
@@ -199,8 +222,14 @@ Result<Entry> VaultFs::Symlink(std::string_view target, uint64_t parent_ino, std
   return MakeEntry(*inode);
 }
 
-Result<std::string> VaultFs::Readlink(uint64_t ino) {
+Result<std::string> VaultFs::Readlink(const Caller& caller, uint64_t ino) {
   auto inode = Get(ino);
+  if (!inode) return Status::NotFound("stale inode");
+  SR_RETURN_IF_ERROR(Authorize(caller, inode, Need::kRead));
+  return ReadlinkOf(inode);
+}
+
+Result<std::string> VaultFs::ReadlinkOf(const std::shared_ptr<Inode>& inode) {
   if (!inode) return Status::NotFound("stale inode");
   if (!S_ISLNK(inode->type)) return Status::Io(EINVAL, "not a symlink");
   char buf[4096];
@@ -216,12 +245,19 @@ Result<std::string> VaultFs::Readlink(uint64_t ino) {
   return *target;
 }
 
-Status VaultFs::Unlink(uint64_t parent, std::string_view name) { return RemoveName(parent, name, false); }
-Status VaultFs::Rmdir(uint64_t parent, std::string_view name) { return RemoveName(parent, name, true); }
+Status VaultFs::Unlink(const Caller& caller, uint64_t parent, std::string_view name) {
+  return RemoveName(caller, parent, name, false);
+}
+Status VaultFs::Rmdir(const Caller& caller, uint64_t parent, std::string_view name) {
+  return RemoveName(caller, parent, name, true);
+}
 
-Status VaultFs::RemoveName(uint64_t parent_ino, std::string_view name, bool dir) {
+Status VaultFs::RemoveName(const Caller& caller, uint64_t parent_ino, std::string_view name, bool dir) {
   auto parent = GetDir(parent_ino);
   if (!parent.ok()) return parent.status();
+  auto policy = policy_.Get();
+  std::vector<acl::ObjectId> parent_chain;
+  if (!ChainOf(*parent, *policy, &parent_chain)) return Status::NotFound("no such directory");
   auto bn = Encode(**parent, name);
   if (!bn.ok()) return bn.status().code() == Status::Code::kInvalid ? Status::NotFound("no such name") : bn.status();
   const int pfd = (*parent)->path_fd.get();
@@ -232,6 +268,12 @@ Status VaultFs::RemoveName(uint64_t parent_ino, std::string_view name, bool dir)
   const acl::Place place = PlaceOf((*parent)->dir_id, name);
   auto id = ObjectIdFor(place, pfd, bn->backing, st);
   if (!id.ok()) return id.status();
+  {
+    // Deleting needs write on the object and on its folder.
+    const std::vector<acl::ObjectId> chain = ChildChain(*id, parent_chain);
+    SR_RETURN_IF_ERROR(Authorize(caller, *policy, chain, S_ISDIR(st.st_mode), Need::kWrite));
+    SR_RETURN_IF_ERROR(Authorize(caller, *policy, parent_chain, true, Need::kWrite));
+  }
   std::shared_ptr<Inode> inode;
   {
     std::lock_guard lock(table_mu_);
@@ -279,10 +321,11 @@ Status VaultFs::RemoveName(uint64_t parent_ino, std::string_view name, bool dir)
     if (b != by_backing_.end() && b->second == inode->ino) by_backing_.erase(b);
     inode->parent.reset();
   }
+  if (*id) PolicyObjectsChanged(**id);
   return Status::Ok();
 }
 
-Status VaultFs::Rename(uint64_t parent_ino, std::string_view name, uint64_t new_parent_ino,
+Status VaultFs::Rename(const Caller& caller, uint64_t parent_ino, std::string_view name, uint64_t new_parent_ino,
                        std::string_view new_name, unsigned int flags) {
   if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) return Status::Io(EINVAL, "unsupported rename flags");
   if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE)) return Status::Io(EINVAL, "rename flags");
@@ -319,6 +362,48 @@ Status VaultFs::Rename(uint64_t parent_ino, std::string_view name, uint64_t new_
     auto r = ObjectIdFor(dst_place, tfd, to->backing, dst_st);
     if (!r.ok()) return r.status();
     dst_id = *r;
+  }
+  const bool moving = *from_dir != *to_dir;
+  {
+    auto policy = policy_.Get();
+    std::vector<acl::ObjectId> from_chain, to_chain;
+    if (!ChainOf(*from_dir, *policy, &from_chain) || !ChainOf(*to_dir, *policy, &to_chain)) {
+      return Status::NotFound("no such directory");
+    }
+    const bool admin = IsAdmin(*policy, caller.uid);
+    const std::vector<acl::ObjectId> src_chain = ChildChain(*src_id, from_chain);
+    SR_RETURN_IF_ERROR(Authorize(caller, *policy, src_chain, S_ISDIR(src_st.st_mode), Need::kSee));
+    SR_RETURN_IF_ERROR(Authorize(caller, *policy, to_chain, true, Need::kSee));
+    // May the object whose chain is `obj` leave the folder `from` for `to`?
+    // Within one folder: write on both; to another: manage on the object,
+    // write on the destination, and manage there when its level is lower.
+    // Admins rename and move folders anywhere.
+    auto may_move = [&](const std::vector<acl::ObjectId>& obj, bool is_dir, const std::vector<acl::ObjectId>& old_parent,
+                        const std::vector<acl::ObjectId>& to_parent, const std::optional<acl::ObjectId>& id) -> Status {
+      if (admin && is_dir) return Status::Ok();
+      if (!moving) {
+        SR_RETURN_IF_ERROR(Authorize(caller, *policy, obj, is_dir, Need::kWrite));
+        return Authorize(caller, *policy, old_parent, true, Need::kWrite);
+      }
+      SR_RETURN_IF_ERROR(Authorize(caller, *policy, obj, is_dir, Need::kManage));
+      SR_RETURN_IF_ERROR(Authorize(caller, *policy, to_parent, true, Need::kWrite));
+      if (policy->LevelOf(ChildChain(id, to_parent)) < policy->LevelOf(obj)) {
+        SR_RETURN_IF_ERROR(Authorize(caller, *policy, to_parent, true, Need::kManage));
+      }
+      return Status::Ok();
+    };
+    SR_RETURN_IF_ERROR(may_move(src_chain, S_ISDIR(src_st.st_mode), from_chain, to_chain, *src_id));
+    if (dst_exists) {
+      const std::vector<acl::ObjectId> dst_chain = ChildChain(dst_id, to_chain);
+      Status seen = Authorize(caller, *policy, dst_chain, S_ISDIR(dst_st.st_mode), Need::kSee);
+      if (!seen.ok()) return Status::Denied("the target name is taken by something this user may not see");
+      if (exchange) {
+        SR_RETURN_IF_ERROR(may_move(dst_chain, S_ISDIR(dst_st.st_mode), to_chain, from_chain, dst_id));
+      } else {
+        // Renaming over an object deletes it.
+        SR_RETURN_IF_ERROR(Authorize(caller, *policy, dst_chain, S_ISDIR(dst_st.st_mode), Need::kWrite));
+      }
+    }
   }
 
   // A directory being replaced must be empty; its ID file is set aside.
@@ -394,7 +479,10 @@ Status VaultFs::Rename(uint64_t parent_ino, std::string_view name, uint64_t new_
     } else {
       RetireFile(dst_inode, *dst_id);
     }
+    PolicyObjectsChanged(*dst_id);
   }
+  if (moving && *src_id) PolicyObjectsChanged(**src_id);
+  if (moving && exchange && dst_id) PolicyObjectsChanged(*dst_id);
   return Status::Ok();
 }
 
@@ -455,6 +543,7 @@ Result<std::pair<Entry, Handle*>> VaultFs::Create(uint64_t parent_ino, std::stri
                                                   int flags, const Caller& caller) {
   auto parent = GetDir(parent_ino);
   if (!parent.ok()) return parent.status();
+  SR_RETURN_IF_ERROR(Authorize(caller, *parent, Need::kWrite));
   auto bn = Encode(**parent, name);
   if (!bn.ok()) return bn.status();
   const int pfd = (*parent)->path_fd.get();
@@ -476,9 +565,12 @@ Result<std::pair<Entry, Handle*>> VaultFs::Create(uint64_t parent_ino, std::stri
     (void)store_->DeleteObject(row.id);
     if (err == EEXIST && !(flags & O_EXCL)) {
       // Lost a race with another creator: open what is there.
-      auto entry = Lookup(parent_ino, name);
-      if (!entry.ok()) return entry.status();
-      auto handle = Open(entry->ino, flags);
+      auto entry = Lookup(caller, parent_ino, name);
+      if (!entry.ok()) {
+        if (entry.status().code() != Status::Code::kNotFound) return entry.status();
+        return Status::Denied("the name is taken by something this user may not see");
+      }
+      auto handle = Open(caller, entry->ino, flags);
       if (!handle.ok()) {
         Forget(entry->ino, 1);
         return handle.status();
@@ -515,17 +607,33 @@ Result<std::pair<Entry, Handle*>> VaultFs::Create(uint64_t parent_ino, std::stri
     std::unique_lock lock((*inode)->content_mu);
     (*inode)->plain_size = 0;
   }
+  {
+    std::lock_guard lock(table_mu_);
+    (*inode)->object_id = row.id;
+    (*inode)->object_id_known = true;
+  }
   auto entry = MakeEntry(*inode);
   if (!entry.ok()) {
     (void)CloseData(**inode);
     return entry.status();
   }
-  return std::make_pair(*entry, new Handle{*inode, (flags & O_APPEND) != 0});
+  auto* handle = new Handle{*inode, (flags & O_APPEND) != 0};
+  handle->uid = caller.uid;
+  handle->write = (flags & O_ACCMODE) != O_RDONLY;
+  auto policy = policy_.Get();
+  (void)ChainOf(*inode, *policy, &handle->chain);
+  RefreshHandle(handle, *policy);
+  return std::make_pair(*entry, handle);
 }
 
-Result<Handle*> VaultFs::Open(uint64_t ino, int flags) {
+Result<Handle*> VaultFs::Open(const Caller& caller, uint64_t ino, int flags) {
   auto inode = Get(ino);
   if (!inode) return Status::NotFound("stale inode");
+  const bool write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+  auto policy = policy_.Get();
+  std::vector<acl::ObjectId> chain;
+  if (!ChainOf(inode, *policy, &chain)) return Status::NotFound("no name any more");
+  SR_RETURN_IF_ERROR(Authorize(caller, *policy, chain, false, write ? Need::kWrite : Need::kRead));
   SR_RETURN_IF_ERROR(OpenData(*inode));
   if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
     // libfuse enables atomic O_TRUNC: the kernel sends no separate truncate.
@@ -540,10 +648,16 @@ Result<Handle*> VaultFs::Open(uint64_t ino, int flags) {
       return st;
     }
   }
-  return new Handle{inode, (flags & O_APPEND) != 0};
+  auto* handle = new Handle{inode, (flags & O_APPEND) != 0};
+  handle->uid = caller.uid;
+  handle->write = write;
+  handle->chain = std::move(chain);
+  RefreshHandle(handle, *policy);
+  return handle;
 }
 
 Result<size_t> VaultFs::Read(Handle* handle, uint64_t offset, std::span<uint8_t> out) {
+  SR_RETURN_IF_ERROR(CheckHandle(handle));
   Inode& inode = *handle->inode;
   std::shared_lock lock(inode.content_mu);
   EncryptedFile file(inode.data_fd.get(), inode.key, inode.file_id);
@@ -555,6 +669,7 @@ Result<size_t> VaultFs::Read(Handle* handle, uint64_t offset, std::span<uint8_t>
 }
 
 Result<size_t> VaultFs::Write(Handle* handle, uint64_t offset, std::span<const uint8_t> data) {
+  SR_RETURN_IF_ERROR(CheckHandle(handle));
   Inode& inode = *handle->inode;
   std::unique_lock lock(inode.content_mu);
   if (handle->append) offset = inode.plain_size;
@@ -617,6 +732,8 @@ Status VaultFs::Release(Handle* handle) {
 
 Status VaultFs::Fallocate(Handle* handle, int mode, uint64_t offset, uint64_t length) {
   if (mode != 0) return Status::Io(EOPNOTSUPP, "fallocate mode");
+  if (!handle->write) return Status::Io(EBADF, "handle not open for writing");
+  SR_RETURN_IF_ERROR(CheckHandle(handle));
   Inode& inode = *handle->inode;
   std::unique_lock lock(inode.content_mu);
   if (offset + length <= inode.plain_size) return Status::Ok();
@@ -626,6 +743,7 @@ Status VaultFs::Fallocate(Handle* handle, int mode, uint64_t offset, uint64_t le
 
 // Holes are stored as encrypted zeros, so the whole file is data.
 Result<uint64_t> VaultFs::Lseek(Handle* handle, uint64_t offset, int whence) {
+  SR_RETURN_IF_ERROR(CheckHandle(handle));
   Inode& inode = *handle->inode;
   std::shared_lock lock(inode.content_mu);
   if (offset >= inode.plain_size) return Status::Io(ENXIO, "seek past the end");
@@ -634,9 +752,18 @@ Result<uint64_t> VaultFs::Lseek(Handle* handle, uint64_t offset, int whence) {
   return Status::Io(EINVAL, "lseek whence");
 }
 
-Result<std::vector<DirEntry>> VaultFs::ReadDir(uint64_t ino) {
+Result<std::vector<DirEntry>> VaultFs::ReadDir(const Caller& caller, uint64_t ino) {
   auto dir = GetDir(ino);
   if (!dir.ok()) return dir.status();
+  auto policy = policy_.Get();
+  std::vector<acl::ObjectId> chain;
+  if (!ChainOf(*dir, *policy, &chain)) return Status::NotFound("no such directory");
+  SR_RETURN_IF_ERROR(Authorize(caller, *policy, chain, true, Need::kList));
+  // Every entry is shown when the user sees the folder's content and no
+  // policy below it can hide one; otherwise each entry is decided.
+  const acl::Decision here = policy->Decide(caller.uid, chain, Now());
+  const bool show_all = (here.effective() >= acl::Mode::kView || IsAdmin(*policy, caller.uid)) &&
+                        !policy->PolicyBelow(chain.front());
   DIR* d = ::fdopendir(::openat((*dir)->path_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (d == nullptr) return Errno("opendir");
   std::vector<DirEntry> out;
@@ -657,6 +784,16 @@ Result<std::vector<DirEntry>> VaultFs::ReadDir(uint64_t ino) {
       if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) ++damaged;
       continue;
     }
+    if (!show_all) {
+      Result<acl::ObjectRow> row = store_->FindObjectAt(PlaceOf((*dir)->dir_id, *name));
+      std::optional<acl::ObjectId> id;
+      bool is_dir = type == S_IFDIR;
+      if (row.ok() && RowMacValid(*row)) {
+        id = row->id;
+        is_dir = row->kind == acl::ObjectKind::kDirectory;
+      }
+      if (!Authorize(caller, *policy, ChildChain(id, chain), is_dir, Need::kSee).ok()) continue;
+    }
     out.push_back({std::move(*name), e->d_ino, type});
   }
   ::closedir(d);
@@ -676,7 +813,9 @@ Status VaultFs::FsyncDir(uint64_t ino) {
   return store_->SyncDurable();
 }
 
-Result<struct statvfs> VaultFs::StatFs() {
+Result<struct statvfs> VaultFs::StatFs(const Caller& caller) {
+  const acl::User* user = policy_.Get()->FindUser(caller.uid);
+  if (user == nullptr || !user->enabled) return Status::Denied("unknown or disabled user");
   struct statvfs sv;
   if (::fstatvfs(root_fd_.get(), &sv) != 0) return Errno("statfs");
   sv.f_namemax = crypto::kMaxNameLength;

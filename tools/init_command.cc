@@ -3,10 +3,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <iostream>
 
+#include "acl/policy.h"
 #include "acl/store.h"
 #include "crypto/names.h"
 #include "fs/vault_layout.h"
@@ -43,6 +47,21 @@ class InitRollback {
 }  // namespace
 
 void RunInit(const InitOptions& opts) {
+  if (opts.admin.empty()) Fail(kUsage, "--admin NAME is required: the vault's first admin");
+  if (opts.admin.size() > 64 || opts.admin[0] == '@' ||
+      std::any_of(opts.admin.begin(), opts.admin.end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u < 0x20 || u == 0x7f;
+      })) {
+    Fail(kUsage, "an admin name is 1 to 64 bytes, without control characters or a leading @");
+  }
+  // The first admin's uid: --uid, else whoever ran sudo, else the caller.
+  long long admin_uid = opts.admin_uid;
+  if (admin_uid < 0) {
+    const char* sudo_uid = std::getenv("SUDO_UID");
+    admin_uid = sudo_uid != nullptr ? std::atoll(sudo_uid) : static_cast<long long>(::getuid());
+  }
+  if (admin_uid < 0 || admin_uid > 0xfffffffeLL) Fail(kUsage, "--uid out of range");
   crypto::ScryptParams params;
   params.log_n = opts.scrypt_log_n;
   if (!crypto::ScryptParamsInBounds(params) || params.log_n > 20) {
@@ -89,9 +108,19 @@ void RunInit(const InitOptions& opts) {
     ::close(tree_fd);
   }
   {
-    Result<std::unique_ptr<acl::Store>> store = acl::CreateSqliteStore(paths.store(), config.vault_id());
+    const crypto::SecretKey text_key = PolicyTextKey(keys);
+    Result<std::unique_ptr<acl::Store>> store = acl::CreateSqliteStore(paths.store(), config.vault_id(), &text_key);
     if (!store.ok()) Fail(store.status());
     Status inserted = (*store)->InsertObject(root);
+    if (inserted.ok()) {
+      acl::User admin;
+      admin.uid = static_cast<acl::Uid>(admin_uid);
+      admin.name = opts.admin;
+      admin.role = acl::Role::kAdmin;
+      admin.clearance = acl::kMaxLevel;
+      admin.created_at = static_cast<acl::Time>(::time(nullptr));
+      inserted = (*store)->policy().AddUser(admin);
+    }
     if (inserted.ok()) inserted = (*store)->SyncDurable();
     if (!inserted.ok()) Fail(inserted);
   }
@@ -101,6 +130,7 @@ void RunInit(const InitOptions& opts) {
   SaveConfig(paths.config(), config);
   rollback.Commit();
   std::cout << "Created vault " << paths.dir << " (vault ID " << config.vault_id() << ")\n"
+            << "First admin: " << opts.admin << " (uid " << admin_uid << ")\n"
             << "Keep the passphrase safe: without it the vault cannot be opened.\n";
 }
 

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "crypto/primitives.h"
 #include "crypto/vault_config.h"
 
 namespace strongroom::tools {
@@ -22,6 +23,11 @@ VaultPaths FindVault(const std::string& vault);
 crypto::VaultConfig LoadConfig(const VaultPaths& paths);
 // Replaces the config atomically and durably (temp file, fsync, rename, fsync dir).
 void SaveConfig(const std::string& path, const crypto::VaultConfig& config);
+
+// The key that seals names and reasons in the policy store (AES-256-SIV).
+inline crypto::SecretKey PolicyTextKey(const crypto::VaultKeys& keys) {
+  return crypto::Hkdf(keys.names, "strongroom/v1/policy-text", 64);
+}
 
 // The passphrase: the first line of `passfile`, or asked on the terminal
 // (twice when `confirm`). Fails with kUsage when neither is possible.

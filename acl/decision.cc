@@ -1,0 +1,190 @@
+#include "acl/decision.h"
+
+#include <algorithm>
+
+namespace strongroom::acl {
+
+std::string_view RoleName(Role role) {
+  switch (role) {
+    case Role::kStaff: return "staff";
+    case Role::kAdmin: return "admin";
+    case Role::kAuditor: return "auditor";
+  }
+  return "?";
+}
+
+std::optional<Role> ParseRole(std::string_view text) {
+  for (Role r : {Role::kStaff, Role::kAdmin, Role::kAuditor}) {
+    if (RoleName(r) == text) return r;
+  }
+  return std::nullopt;
+}
+
+std::string_view ModeName(Mode mode) {
+  switch (mode) {
+    case Mode::kNone: return "none";
+    case Mode::kView: return "view";
+    case Mode::kRead: return "read";
+    case Mode::kWrite: return "write";
+    case Mode::kManage: return "manage";
+  }
+  return "?";
+}
+
+std::optional<Mode> ParseMode(std::string_view text) {
+  for (Mode m : {Mode::kNone, Mode::kView, Mode::kRead, Mode::kWrite, Mode::kManage}) {
+    if (ModeName(m) == text) return m;
+  }
+  return std::nullopt;
+}
+
+std::string_view RequestStateName(RequestState state) {
+  switch (state) {
+    case RequestState::kPending: return "pending";
+    case RequestState::kApproved: return "approved";
+    case RequestState::kDenied: return "denied";
+  }
+  return "?";
+}
+
+PolicySnapshot::PolicySnapshot(PolicyData data, const ObjectInfoFn& info, uint64_t generation)
+    : data_(std::move(data)), generation_(generation) {
+  for (const User& u : data_.users) users_[u.uid] = &u;
+  for (const Team& t : data_.teams) {
+    teams_[t.id] = &t;
+    members_[t.id] = std::unordered_set<Uid>(t.members.begin(), t.members.end());
+  }
+  for (const Grant& g : data_.grants) grants_[g.object].push_back(&g);
+  for (const Label& l : data_.labels) {
+    if (l.level > kMinLevel) labels_[l.object] = l.level;
+  }
+  // The folders above every object carrying policy, with the grants below
+  // them. Bounded walks: a damaged parent chain cannot loop forever.
+  std::unordered_map<ObjectId, std::vector<const Grant*>, ObjectIdHash> carriers;
+  for (const Grant& g : data_.grants) carriers[g.object].push_back(&g);
+  for (const auto& [id, level] : labels_) carriers.try_emplace(id);
+  for (const auto& [id, grants] : carriers) {
+    auto self = info(id);
+    if (!self) continue;
+    if (self->kind != ObjectKind::kDirectory) leaf_policy_ = true;
+    if (self->root) continue;
+    ObjectId up = self->parent;
+    for (int depth = 0; depth < 4096; ++depth) {
+      auto& below = ancestors_[up];
+      below.insert(below.end(), grants.begin(), grants.end());
+      auto parent = info(up);
+      if (!parent || parent->root) break;
+      up = parent->parent;
+    }
+  }
+}
+
+const User* PolicySnapshot::FindUser(Uid uid) const {
+  auto it = users_.find(uid);
+  return it == users_.end() ? nullptr : it->second;
+}
+
+const User* PolicySnapshot::FindUserByName(std::string_view name) const {
+  for (const User& u : data_.users) {
+    if (u.name == name) return &u;
+  }
+  return nullptr;
+}
+
+const Team* PolicySnapshot::FindTeam(TeamId id) const {
+  auto it = teams_.find(id);
+  return it == teams_.end() ? nullptr : it->second;
+}
+
+const Team* PolicySnapshot::FindTeamByName(std::string_view name) const {
+  for (const Team& t : data_.teams) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+bool PolicySnapshot::InTeam(Uid uid, TeamId team) const {
+  auto it = members_.find(team);
+  return it != members_.end() && it->second.count(uid) != 0;
+}
+
+bool PolicySnapshot::Applies(const Grant& grant, Uid uid) const {
+  if (grant.subject.user) return *grant.subject.user == uid;
+  return grant.subject.team && InTeam(uid, *grant.subject.team);
+}
+
+int PolicySnapshot::LabelOn(const ObjectId& id) const {
+  auto it = labels_.find(id);
+  return it == labels_.end() ? kMinLevel : it->second;
+}
+
+int PolicySnapshot::LevelOf(std::span<const ObjectId> chain) const {
+  int level = kMinLevel;
+  if (labels_.empty()) return level;
+  for (const ObjectId& id : chain) level = std::max(level, LabelOn(id));
+  return level;
+}
+
+Decision PolicySnapshot::Decide(Uid uid, std::span<const ObjectId> chain, Time now) const {
+  Decision d;
+  const User* user = FindUser(uid);
+  if (user == nullptr) return d;
+  d.clearance = user->clearance;
+  d.level = LevelOf(chain);
+  if (!user->enabled) {
+    d.why = Decision::Why::kDisabled;
+    return d;
+  }
+  d.why = Decision::Why::kNoGrant;
+  for (size_t i = 0; i < chain.size(); ++i) {
+    auto it = grants_.find(chain[i]);
+    if (it == grants_.end()) continue;
+    const Grant* direct = nullptr;
+    const Grant* team_none = nullptr;
+    const Grant* strongest = nullptr;
+    for (const Grant* g : it->second) {
+      if (!g->ActiveAt(now) || g->granted_by == uid || !Applies(*g, uid)) continue;
+      if (g->subject.user) {
+        direct = g;
+      } else if (g->mode == Mode::kNone) {
+        team_none = g;
+      } else if (strongest == nullptr || g->mode > strongest->mode) {
+        strongest = g;
+      }
+    }
+    const Grant* decided = direct != nullptr ? direct : team_none != nullptr ? team_none : strongest;
+    if (decided == nullptr) continue;
+    d.grant = decided;
+    d.depth = i;
+    d.mode = decided->mode;
+    d.why = direct != nullptr      ? Decision::Why::kUserGrant
+            : team_none != nullptr ? Decision::Why::kTeamNone
+                                   : Decision::Why::kTeamGrant;
+    return d;
+  }
+  return d;
+}
+
+bool PolicySnapshot::OnTheWay(Uid uid, const ObjectId& dir, Time now) const {
+  auto it = ancestors_.find(dir);
+  if (it == ancestors_.end()) return false;
+  for (const Grant* g : it->second) {
+    if (g->mode != Mode::kNone && g->ActiveAt(now) && g->granted_by != uid && Applies(*g, uid)) return true;
+  }
+  return false;
+}
+
+std::vector<const Grant*> PolicySnapshot::GrantsOn(const ObjectId& id) const {
+  auto it = grants_.find(id);
+  return it == grants_.end() ? std::vector<const Grant*>{} : it->second;
+}
+
+std::optional<Time> PolicySnapshot::NextExpiry(Time now) const {
+  std::optional<Time> next;
+  for (const Grant& g : data_.grants) {
+    if (g.until && *g.until >= now && (!next || *g.until < *next)) next = *g.until;
+  }
+  return next;
+}
+
+}  // namespace strongroom::acl

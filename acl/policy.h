@@ -1,0 +1,131 @@
+// The policy model: users, teams, grants, labels and access requests, and
+// the storage interface that keeps them (PolicyStore). Grants and labels
+// attach to stable object IDs (acl::ObjectId), never to path strings; user
+// and team names and request reasons are stored sealed (see
+// SqliteStore's text key), so the store holds no plaintext name.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "acl/store.h"
+
+namespace strongroom::acl {
+
+using Uid = uint32_t;
+using TeamId = int64_t;
+using Time = int64_t;  // seconds since the epoch, UTC
+
+enum class Role : int { kStaff = 0, kAdmin = 1, kAuditor = 2 };
+// Weakest to strongest; the order is used for comparisons.
+enum class Mode : int { kNone = 0, kView = 1, kRead = 2, kWrite = 3, kManage = 4 };
+enum class RequestState : int { kPending = 0, kApproved = 1, kDenied = 2 };
+
+inline constexpr int kMinLevel = 1;
+inline constexpr int kMaxLevel = 3;
+
+std::string_view RoleName(Role role);
+std::optional<Role> ParseRole(std::string_view text);
+std::string_view ModeName(Mode mode);
+std::optional<Mode> ParseMode(std::string_view text);
+std::string_view RequestStateName(RequestState state);
+
+struct User {
+  Uid uid = 0;
+  std::string name;
+  Role role = Role::kStaff;
+  int clearance = 1;
+  bool enabled = true;
+  Time created_at = 0;
+  std::optional<Uid> created_by;  // none for the bootstrap admin
+};
+
+struct Team {
+  TeamId id = 0;
+  std::string name;
+  std::vector<Uid> members;
+};
+
+// Who a grant is for: one user or one team.
+struct Subject {
+  std::optional<Uid> user;
+  std::optional<TeamId> team;
+  bool operator==(const Subject&) const = default;
+};
+
+struct Grant {
+  ObjectId object{};
+  Subject subject;
+  Mode mode = Mode::kNone;
+  std::optional<Time> until;  // the last second at which it holds
+  Uid granted_by = 0;
+  Time granted_at = 0;
+
+  bool ActiveAt(Time now) const { return !until || now <= *until; }
+};
+
+struct Label {
+  ObjectId object{};
+  int level = kMinLevel;
+  Uid set_by = 0;
+  Time set_at = 0;
+};
+
+struct AccessRequest {
+  int64_t id = 0;
+  ObjectId object{};
+  Uid uid = 0;
+  Mode mode = Mode::kRead;
+  std::string reason;
+  RequestState state = RequestState::kPending;
+  Time created_at = 0;
+  std::optional<Uid> decided_by;
+  std::optional<Time> decided_at;
+  std::string decision_reason;
+};
+
+// Everything a decision needs, loaded at once.
+struct PolicyData {
+  std::vector<User> users;
+  std::vector<Team> teams;
+  std::vector<Grant> grants;
+  std::vector<Label> labels;
+};
+
+// The policy half of the storage interface. Thread-safe. Changes are
+// committed when the call returns. A PostgreSQL backend implements the same.
+class PolicyStore {
+ public:
+  virtual ~PolicyStore() = default;
+
+  virtual Result<PolicyData> LoadPolicy() = 0;
+
+  // kExists when the uid or the name is taken (uids are never reused:
+  // users are disabled, never deleted).
+  virtual Status AddUser(const User& user) = 0;
+  // Updates role, clearance and enabled of the user with `user.uid`.
+  virtual Status UpdateUser(const User& user) = 0;
+
+  virtual Result<TeamId> AddTeam(const std::string& name, Time now) = 0;
+  virtual Status AddTeamMember(TeamId team, Uid uid) = 0;
+  virtual Status RemoveTeamMember(TeamId team, Uid uid) = 0;
+
+  // Replaces the grant for (object, subject), if any.
+  virtual Status PutGrant(const Grant& grant) = 0;
+  // kNotFound when there was none.
+  virtual Status DeleteGrant(const ObjectId& object, const Subject& subject) = 0;
+  // Level 1 removes the label.
+  virtual Status PutLabel(const Label& label) = 0;
+
+  virtual Result<int64_t> AddRequest(const AccessRequest& request) = 0;
+  virtual Result<AccessRequest> GetRequest(int64_t id) = 0;
+  virtual Result<std::vector<AccessRequest>> ListRequests(bool pending_only) = 0;
+  // Records the decision on a pending request; with `grant`, the grant is
+  // stored in the same transaction. kExists when no longer pending.
+  virtual Status DecideRequest(const AccessRequest& decided, const std::optional<Grant>& grant) = 0;
+};
+
+}  // namespace strongroom::acl

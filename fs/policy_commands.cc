@@ -1,0 +1,549 @@
+// The policy commands of the control socket (docs/control-protocol.md):
+// who may do what is decided here, from the caller's uid as the kernel
+// reported it and the policy in force.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+
+#include "fs/control_server.h"
+
+namespace strongroom::fs {
+namespace {
+
+using nlohmann::json;
+
+// A refusal or error that ends the command.
+struct CommandError {
+  std::string code;  // usage, refused, not_found, integrity, conflict, internal
+  std::string message;
+};
+
+[[noreturn]] void Throw(std::string code, std::string message) {
+  throw CommandError{std::move(code), std::move(message)};
+}
+
+void Check(const Status& st, const std::string& what) {
+  if (st.ok()) return;
+  switch (st.code()) {
+    case Status::Code::kNotFound: Throw("not_found", what + ": " + st.message());
+    case Status::Code::kExists: Throw("conflict", what + ": " + st.message());
+    case Status::Code::kDenied: Throw("refused", what + ": " + st.message());
+    case Status::Code::kIntegrity: Throw("integrity", what + ": " + st.message());
+    case Status::Code::kInvalid: Throw("usage", what + ": " + st.message());
+    default: Throw("internal", what + ": " + st.ToString());
+  }
+}
+
+// A user or team name: 1..64 bytes, no control characters, no leading '@'.
+bool ValidPrincipalName(const std::string& name) {
+  if (name.empty() || name.size() > 64 || name[0] == '@') return false;
+  return std::none_of(name.begin(), name.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
+class Command {
+ public:
+  Command(VaultFs& fs, const Caller& caller, std::string mountpoint, const json& req)
+      : fs_(fs), caller_(caller), mountpoint_(std::move(mountpoint)), req_(req), policy_(fs.policy()) {
+    me_ = policy_->FindUser(caller.uid);
+  }
+
+  json Run() {
+    const std::string cmd = Str("cmd");
+    if (cmd == "whoami") return Whoami();
+    if (cmd == "user.add") return UserAdd();
+    if (cmd == "user.set") return UserSet();
+    if (cmd == "user.disable") return UserEnable(false);
+    if (cmd == "user.enable") return UserEnable(true);
+    if (cmd == "user.list") return UserList();
+    if (cmd == "team.add") return TeamAdd();
+    if (cmd == "team.member.add") return TeamMember(true);
+    if (cmd == "team.member.remove") return TeamMember(false);
+    if (cmd == "team.list") return TeamList();
+    if (cmd == "label") return LabelCmd();
+    if (cmd == "grant") return GrantCmd();
+    if (cmd == "revoke") return Revoke();
+    if (cmd == "access") return Access();
+    if (cmd == "access.user") return AccessUser();
+    if (cmd == "request") return RequestCmd();
+    if (cmd == "requests") return Requests();
+    if (cmd == "approve") return Decide(true);
+    if (cmd == "deny") return Decide(false);
+#ifdef STRONGROOM_TEST_HOOKS
+    if (cmd == "test.clock") return TestClock();
+#endif
+    Throw("usage", "unknown command " + cmd);
+  }
+
+ private:
+  // --- request fields -----------------------------------------------------
+  std::string Str(const char* key, bool required = true) const {
+    auto it = req_.find(key);
+    if (it == req_.end() || it->is_null()) {
+      if (required) Throw("usage", std::string("missing ") + key);
+      return {};
+    }
+    if (!it->is_string()) Throw("usage", std::string(key) + " must be a string");
+    return it->get<std::string>();
+  }
+  std::optional<int64_t> Int(const char* key, bool required = true) const {
+    auto it = req_.find(key);
+    if (it == req_.end() || it->is_null()) {
+      if (required) Throw("usage", std::string("missing ") + key);
+      return std::nullopt;
+    }
+    if (!it->is_number_integer()) Throw("usage", std::string(key) + " must be an integer");
+    return it->get<int64_t>();
+  }
+
+  // --- who is asking ------------------------------------------------------
+  const acl::User& Me() const {
+    if (me_ == nullptr) Throw("refused", "uid " + std::to_string(caller_.uid) + " is not a Strongroom user of this vault");
+    if (!me_->enabled) Throw("refused", "user " + me_->name + " is disabled");
+    return *me_;
+  }
+  bool IsAdmin() const { return me_ != nullptr && me_->enabled && me_->role == acl::Role::kAdmin; }
+  bool IsAuditor() const { return me_ != nullptr && me_->enabled && me_->role == acl::Role::kAuditor; }
+  void RequireAdmin(const std::string& what) const {
+    Me();
+    if (!IsAdmin()) Throw("refused", "only admins may " + what);
+  }
+  // A lead: `manage` on the object (inherited or not).
+  bool Leads(std::span<const acl::ObjectId> chain) const {
+    if (me_ == nullptr || !me_->enabled) return false;
+    return policy_->Decide(caller_.uid, chain, fs_.Now()).effective() >= acl::Mode::kManage;
+  }
+
+  // --- paths --------------------------------------------------------------
+  struct Target {
+    std::string path;  // normalised vault path
+    std::vector<acl::ObjectId> chain;
+    acl::ObjectKind kind;
+  };
+  static std::string Normalize(const std::string& path) {
+    std::string out;
+    size_t pos = 0;
+    while (pos < path.size()) {
+      size_t end = path.find('/', pos);
+      if (end == std::string::npos) end = path.size();
+      if (end > pos) out += "/" + path.substr(pos, end - pos);
+      pos = end + 1;
+    }
+    return out.empty() ? "/" : out;
+  }
+  Target Resolve(const std::string& path) {
+    const bool see_all = IsAdmin() || IsAuditor();
+    Result<VaultFs::Resolved> r = fs_.ResolvePath(caller_, path, see_all);
+    if (!r.ok()) {
+      if (r.status().code() == Status::Code::kNotFound) Throw("not_found", "no such path in the vault: " + path);
+      Check(r.status(), path);
+    }
+    return Target{Normalize(path), std::move(r->chain), r->kind};
+  }
+  // The path of an ancestor `up` levels above `t`.
+  static std::string Ancestor(const std::string& path, size_t up) {
+    std::string p = path;
+    for (size_t i = 0; i < up && p != "/"; ++i) {
+      const size_t slash = p.rfind('/');
+      p = slash == 0 ? "/" : p.substr(0, slash);
+    }
+    return p;
+  }
+  std::optional<std::string> PathOf(const acl::ObjectId& id) {
+    Result<std::string> p = fs_.PathOf(id);
+    if (!p.ok()) return std::nullopt;
+    return *p;
+  }
+
+  // --- rendering ----------------------------------------------------------
+  std::string NameOf(acl::Uid uid) const {
+    const acl::User* u = policy_->FindUser(uid);
+    return u != nullptr ? u->name : "uid " + std::to_string(uid);
+  }
+  std::string SubjectName(const acl::Subject& s) const {
+    if (s.user) return NameOf(*s.user);
+    const acl::Team* t = policy_->FindTeam(*s.team);
+    return "@" + (t != nullptr ? t->name : std::to_string(*s.team));
+  }
+  json UserJson(const acl::User& u) const {
+    json teams = json::array();
+    for (const acl::Team& t : policy_->data().teams) {
+      if (policy_->InTeam(u.uid, t.id)) teams.push_back(t.name);
+    }
+    return {{"name", u.name},
+            {"uid", u.uid},
+            {"role", acl::RoleName(u.role)},
+            {"clearance", u.clearance},
+            {"enabled", u.enabled},
+            {"teams", teams},
+            {"created_at", u.created_at},
+            {"created_by", u.created_by ? json(NameOf(*u.created_by)) : json(nullptr)}};
+  }
+  json TeamJson(const acl::Team& t) const {
+    json members = json::array();
+    for (acl::Uid uid : t.members) members.push_back(NameOf(uid));
+    return {{"name", t.name}, {"members", members}};
+  }
+  json GrantJson(const acl::Grant& g, const std::string& path) const {
+    return {{"path", path},
+            {"subject", SubjectName(g.subject)},
+            {"mode", acl::ModeName(g.mode)},
+            {"until", g.until ? json(*g.until) : json(nullptr)},
+            {"granted_by", NameOf(g.granted_by)},
+            {"granted_at", g.granted_at}};
+  }
+  json RequestJson(const acl::AccessRequest& r, const std::string& path) const {
+    return {{"id", r.id},
+            {"path", path},
+            {"user", NameOf(r.uid)},
+            {"mode", acl::ModeName(r.mode)},
+            {"reason", r.reason},
+            {"state", acl::RequestStateName(r.state)},
+            {"created_at", r.created_at},
+            {"decided_by", r.decided_by ? json(NameOf(*r.decided_by)) : json(nullptr)},
+            {"decided_at", r.decided_at ? json(*r.decided_at) : json(nullptr)},
+            {"decision_reason", r.decision_reason}};
+  }
+  std::string Reason(const acl::Decision& d, const std::string& path) const {
+    using Why = acl::Decision::Why;
+    switch (d.why) {
+      case Why::kUnknownUser: return "unknown user";
+      case Why::kDisabled: return "disabled";
+      case Why::kNoGrant: return "no grant";
+      default: break;
+    }
+    std::string r = (d.why == Why::kTeamNone ? "none on team " : "grant to ") + SubjectName(d.grant->subject) +
+                    " on " + Ancestor(path, d.depth);
+    if (!d.cleared()) {
+      r += "; clearance " + std::to_string(d.clearance) + " below level " + std::to_string(d.level);
+    }
+    return r;
+  }
+
+  // Puts a change in force (and re-reads the policy for the reply).
+  void Changed() {
+    Check(fs_.ReloadPolicy(), "reload the policy");
+    policy_ = fs_.policy();
+  }
+
+  const acl::User& UserNamed(const std::string& name) const {
+    const acl::User* u = policy_->FindUserByName(name);
+    if (u == nullptr) Throw("not_found", "no user named " + name);
+    return *u;
+  }
+  const acl::Team& TeamNamed(const std::string& name) const {
+    const acl::Team* t = policy_->FindTeamByName(name);
+    if (t == nullptr) Throw("not_found", "no team named " + name);
+    return *t;
+  }
+  acl::Subject SubjectFrom(const std::string& text) const {
+    acl::Subject s;
+    if (!text.empty() && text[0] == '@') {
+      s.team = TeamNamed(text.substr(1)).id;
+    } else {
+      s.user = UserNamed(text).uid;
+    }
+    return s;
+  }
+  // Nobody grants access to themselves, directly or through a team.
+  void NotSelf(const acl::Subject& s, const std::string& what) const {
+    if (s.user && *s.user == caller_.uid) Throw("refused", "nobody may " + what + " themselves");
+    if (s.team && policy_->InTeam(caller_.uid, *s.team)) {
+      Throw("refused", "nobody may " + what + " a team they belong to");
+    }
+  }
+  static int Clearance(std::optional<int64_t> v) {
+    if (!v) return acl::kMinLevel;
+    if (*v < acl::kMinLevel || *v > acl::kMaxLevel) Throw("usage", "clearance and levels are 1, 2 or 3");
+    return static_cast<int>(*v);
+  }
+
+  // --- commands -----------------------------------------------------------
+  json Whoami() {
+    const acl::User& me = Me();
+    json out = UserJson(me);
+    out["mountpoint"] = mountpoint_;
+    std::set<std::string> leads;
+    for (const acl::Grant& g : policy_->data().grants) {
+      if (g.mode == acl::Mode::kManage && g.ActiveAt(fs_.Now()) && policy_->Applies(g, me.uid) &&
+          g.granted_by != me.uid) {
+        if (auto p = PathOf(g.object)) leads.insert(*p);
+      }
+    }
+    out["leads"] = leads;
+    return out;
+  }
+
+  json UserAdd() {
+    RequireAdmin("add users");
+    acl::User u;
+    u.name = Str("name");
+    if (!ValidPrincipalName(u.name)) Throw("usage", "a user name is 1 to 64 bytes, without control characters or a leading @");
+    const int64_t uid = *Int("uid");
+    if (uid < 0 || uid > 0xfffffffe) Throw("usage", "uid out of range");
+    u.uid = static_cast<acl::Uid>(uid);
+    const std::string role = Str("role", false);
+    if (!role.empty()) {
+      auto r = acl::ParseRole(role);
+      if (!r) Throw("usage", "role is staff, admin or auditor");
+      u.role = *r;
+    }
+    u.clearance = Clearance(Int("clearance", false));
+    u.created_at = fs_.Now();
+    u.created_by = caller_.uid;
+    Check(fs_.policy_store().AddUser(u), "add user " + u.name);
+    Changed();
+    return UserJson(*policy_->FindUser(u.uid));
+  }
+
+  json UserSet() {
+    RequireAdmin("change users");
+    acl::User u = UserNamed(Str("name"));
+    if (u.uid == caller_.uid) Throw("refused", "nobody may change their own role or clearance");
+    const std::string role = Str("role", false);
+    if (!role.empty()) {
+      auto r = acl::ParseRole(role);
+      if (!r) Throw("usage", "role is staff, admin or auditor");
+      u.role = *r;
+    }
+    if (auto c = Int("clearance", false)) u.clearance = Clearance(c);
+    Check(fs_.policy_store().UpdateUser(u), "change user " + u.name);
+    Changed();
+    return UserJson(*policy_->FindUser(u.uid));
+  }
+
+  json UserEnable(bool enable) {
+    RequireAdmin(enable ? "enable users" : "disable users");
+    acl::User u = UserNamed(Str("name"));
+    if (u.uid == caller_.uid) Throw("refused", "nobody may disable or enable themselves");
+    u.enabled = enable;
+    Check(fs_.policy_store().UpdateUser(u), "change user " + u.name);
+    Changed();
+    return UserJson(*policy_->FindUser(u.uid));
+  }
+
+  json UserList() {
+    Me();
+    if (!IsAdmin() && !IsAuditor()) Throw("refused", "only admins and auditors may list users");
+    json users = json::array();
+    for (const acl::User& u : policy_->data().users) users.push_back(UserJson(u));
+    return {{"users", users}};
+  }
+
+  json TeamAdd() {
+    RequireAdmin("add teams");
+    const std::string name = Str("name");
+    if (!ValidPrincipalName(name)) Throw("usage", "a team name is 1 to 64 bytes, without control characters or a leading @");
+    Result<acl::TeamId> id = fs_.policy_store().AddTeam(name, fs_.Now());
+    Check(id.status(), "add team " + name);
+    Changed();
+    return TeamJson(*policy_->FindTeam(*id));
+  }
+
+  json TeamMember(bool add) {
+    RequireAdmin("change teams");
+    const acl::Team& team = TeamNamed(Str("team"));
+    const acl::User& user = UserNamed(Str("user"));
+    if (add && user.uid == caller_.uid) Throw("refused", "nobody may add themselves to a team");
+    const acl::TeamId id = team.id;
+    Status st = add ? fs_.policy_store().AddTeamMember(id, user.uid) : fs_.policy_store().RemoveTeamMember(id, user.uid);
+    Check(st, add ? "add team member" : "remove team member");
+    Changed();
+    return TeamJson(*policy_->FindTeam(id));
+  }
+
+  json TeamList() {
+    Me();
+    if (!IsAdmin() && !IsAuditor()) Throw("refused", "only admins and auditors may list teams");
+    json teams = json::array();
+    for (const acl::Team& t : policy_->data().teams) teams.push_back(TeamJson(t));
+    return {{"teams", teams}};
+  }
+
+  json LabelCmd() {
+    RequireAdmin("label folders");
+    const Target t = Resolve(Str("path"));
+    const int level = Clearance(Int("level"));
+    acl::Label label{t.chain.front(), level, caller_.uid, fs_.Now()};
+    Check(fs_.policy_store().PutLabel(label), "label " + t.path);
+    Changed();
+    return {{"path", t.path}, {"level", level}};
+  }
+
+  // Admins, and leads of the path, grant and revoke there.
+  Target ManagedTarget(const char* what) {
+    Me();
+    const Target t = Resolve(Str("path"));
+    if (!IsAdmin() && !Leads(t.chain)) {
+      Throw("refused", std::string("only admins and the leads of ") + t.path + " may " + what + " there");
+    }
+    return t;
+  }
+
+  json GrantCmd() {
+    const Target t = ManagedTarget("grant");
+    acl::Grant g;
+    g.object = t.chain.front();
+    g.subject = SubjectFrom(Str("subject"));
+    NotSelf(g.subject, "grant access to");
+    auto mode = acl::ParseMode(Str("mode"));
+    if (!mode) Throw("usage", "mode is none, view, read, write or manage");
+    g.mode = *mode;
+    g.until = Int("until", false);
+    g.granted_by = caller_.uid;
+    g.granted_at = fs_.Now();
+    if (g.until && *g.until < g.granted_at) Throw("usage", "the --until date is in the past");
+    Check(fs_.policy_store().PutGrant(g), "grant on " + t.path);
+    Changed();
+    return GrantJson(g, t.path);
+  }
+
+  json Revoke() {
+    const Target t = ManagedTarget("revoke");
+    const std::string subject = Str("subject");
+    const acl::Subject s = SubjectFrom(subject);
+    Status st = fs_.policy_store().DeleteGrant(t.chain.front(), s);
+    if (st.code() == Status::Code::kNotFound) Throw("not_found", "no grant to " + subject + " on " + t.path);
+    Check(st, "revoke on " + t.path);
+    Changed();
+    return {{"path", t.path}, {"subject", subject}};
+  }
+
+  json Access() {
+    const acl::User& me = Me();
+    const Target t = Resolve(Str("path"));
+    const bool everything = IsAdmin() || IsAuditor() || Leads(t.chain);
+    const acl::Time now = fs_.Now();
+    json grants = json::array();
+    for (size_t i = 0; i < t.chain.size(); ++i) {
+      for (const acl::Grant* g : policy_->GrantsOn(t.chain[i])) {
+        if (!everything && !policy_->Applies(*g, me.uid)) continue;
+        json j = GrantJson(*g, Ancestor(t.path, i));
+        j["inherited"] = i > 0;
+        j["expired"] = !g->ActiveAt(now);
+        grants.push_back(j);
+      }
+    }
+    json effective = json::array();
+    for (const acl::User& u : policy_->data().users) {
+      if (!everything && u.uid != me.uid) continue;
+      const acl::Decision d = policy_->Decide(u.uid, t.chain, now);
+      effective.push_back({{"user", u.name}, {"mode", acl::ModeName(d.effective())}, {"reason", Reason(d, t.path)}});
+    }
+    return {{"path", t.path}, {"level", policy_->LevelOf(t.chain)}, {"grants", grants}, {"effective", effective}};
+  }
+
+  json AccessUser() {
+    Me();
+    const acl::User& u = UserNamed(Str("name"));
+    if (!IsAdmin() && !IsAuditor() && u.uid != caller_.uid) {
+      Throw("refused", "only admins, auditors and the user themself may list a user's grants");
+    }
+    json grants = json::array();
+    for (const acl::Grant& g : policy_->data().grants) {
+      if (!policy_->Applies(g, u.uid)) continue;
+      auto p = PathOf(g.object);
+      if (!p) continue;
+      json j = GrantJson(g, *p);
+      j["expired"] = !g.ActiveAt(fs_.Now());
+      grants.push_back(j);
+    }
+    return {{"user", u.name}, {"grants", grants}};
+  }
+
+  json RequestCmd() {
+    Me();
+    const Target t = Resolve(Str("path"));
+    auto mode = acl::ParseMode(Str("mode"));
+    if (!mode || *mode == acl::Mode::kNone) Throw("usage", "mode is view, read, write or manage");
+    acl::AccessRequest r;
+    r.object = t.chain.front();
+    r.uid = caller_.uid;
+    r.mode = *mode;
+    r.reason = Str("reason");
+    if (r.reason.empty() || r.reason.size() > 4096) Throw("usage", "a reason of 1 to 4096 bytes is needed");
+    r.created_at = fs_.Now();
+    Result<int64_t> id = fs_.policy_store().AddRequest(r);
+    Check(id.status(), "request on " + t.path);
+    r.id = *id;
+    return RequestJson(r, t.path);
+  }
+
+  // Admins decide every request; leads those on what they manage.
+  bool MayDecide(const acl::AccessRequest& r) {
+    if (IsAdmin()) return true;
+    Result<std::vector<acl::ObjectId>> chain = fs_.ChainOfObject(r.object);
+    return chain.ok() && Leads(*chain);
+  }
+
+  json Requests() {
+    Me();
+    const bool all = req_.value("all", false);
+    Result<std::vector<acl::AccessRequest>> list = fs_.policy_store().ListRequests(!all);
+    Check(list.status(), "list requests");
+    json out = json::array();
+    for (const acl::AccessRequest& r : *list) {
+      if (r.uid != caller_.uid && !MayDecide(r)) continue;
+      auto p = PathOf(r.object);
+      out.push_back(RequestJson(r, p ? *p : "(deleted)"));
+    }
+    return {{"requests", out}};
+  }
+
+  json Decide(bool approve) {
+    Me();
+    const int64_t id = *Int("id");
+    Result<acl::AccessRequest> got = fs_.policy_store().GetRequest(id);
+    if (!got.ok() && got.status().code() == Status::Code::kNotFound) Throw("not_found", "no request " + std::to_string(id));
+    Check(got.status(), "request");
+    acl::AccessRequest r = *got;
+    if (r.uid != caller_.uid && !MayDecide(r)) Throw("not_found", "no request " + std::to_string(id));
+    if (r.uid == caller_.uid) Throw("refused", "nobody may approve or deny their own request");
+    if (r.state != acl::RequestState::kPending) Throw("conflict", "request " + std::to_string(id) + " was already decided");
+    const std::string reason = approve ? Str("reason", false) : Str("reason");
+    if (!approve && reason.empty()) Throw("usage", "a reason is needed to deny");
+    r.state = approve ? acl::RequestState::kApproved : acl::RequestState::kDenied;
+    r.decided_by = caller_.uid;
+    r.decided_at = fs_.Now();
+    r.decision_reason = reason;
+    std::optional<acl::Grant> grant;
+    if (approve) {
+      grant = acl::Grant{r.object, acl::Subject{r.uid, std::nullopt}, r.mode, std::nullopt, caller_.uid, *r.decided_at};
+    }
+    Check(fs_.policy_store().DecideRequest(r, grant), "decide request");
+    Changed();
+    auto p = PathOf(r.object);
+    return RequestJson(r, p ? *p : "(deleted)");
+  }
+
+#ifdef STRONGROOM_TEST_HOOKS
+  json TestClock() {
+    if (caller_.uid != 0) Throw("refused", "root only");
+    fs_.SetClockOffset(*Int("offset"));
+    return {{"now", fs_.Now()}};
+  }
+#endif
+
+  VaultFs& fs_;
+  Caller caller_;
+  std::string mountpoint_;
+  const json& req_;
+  std::shared_ptr<const acl::PolicySnapshot> policy_;
+  const acl::User* me_ = nullptr;
+};
+
+}  // namespace
+
+json RunPolicyCommand(VaultFs& fs, const Caller& caller, const std::string& mountpoint, const json& request) {
+  try {
+    json result = Command(fs, caller, mountpoint, request).Run();
+    return {{"ok", true}, {"result", result}};
+  } catch (const CommandError& e) {
+    return {{"ok", false}, {"code", e.code}, {"error", e.message}};
+  }
+}
+
+}  // namespace strongroom::fs
