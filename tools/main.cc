@@ -6,6 +6,7 @@
 
 #include "tools/cli_error.h"
 #include "tools/commands.h"
+#include "tools/policy_cli.h"
 
 int main(int argc, char** argv) {
   using namespace strongroom::tools;
@@ -20,6 +21,9 @@ int main(int argc, char** argv) {
   init_cmd->add_option("VAULT", init.vault, "Vault directory (missing or empty)")->required();
   init_cmd->add_option("--passfile", init.passfile, "Read the passphrase from the first line of FILE");
   init_cmd->add_option("--scrypt-logn", init.scrypt_log_n, "scrypt cost as log2(N), 10..20")->capture_default_str();
+  init_cmd->add_option("--admin", init.admin, "User name of the vault's first admin");
+  init_cmd->add_option("--uid", init.admin_uid, "The first admin's uid (default: the user running sudo, else you)")
+      ->check(CLI::NonNegativeNumber);
 
   PasswdOptions passwd;
   auto* passwd_cmd = app.add_subcommand("passwd", "Change the vault's passphrase");
@@ -39,6 +43,9 @@ int main(int argc, char** argv) {
   auto* umount_cmd = app.add_subcommand("umount", "Unmount a mounted vault");
   umount_cmd->add_option("MOUNTPOINT", umount_point, "The mountpoint")->required();
 
+  // whoami, user, team, label, grant, revoke, access, request(s), approve, deny.
+  PolicyCommands policy(&app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -54,6 +61,7 @@ int main(int argc, char** argv) {
     if (*passwd_cmd) RunPasswd(passwd);
     if (*mount_cmd) RunMount(mount);
     if (*umount_cmd) RunUmount(umount_point);
+    policy.Run();
   } catch (const CliError& e) {
     std::cerr << "strongroom: " << e.what() << "\n";
     return e.code();

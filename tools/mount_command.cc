@@ -26,58 +26,13 @@
 #include "fs/vault_fs.h"
 #include "tools/cli_error.h"
 #include "tools/commands.h"
+#include "tools/mounts.h"
 #include "tools/vault_files.h"
 
 namespace strongroom::tools {
 namespace {
 
 namespace stdfs = std::filesystem;
-
-struct MountEntry {
-  std::string mountpoint;
-  std::string fstype;
-  std::string source;
-  std::string devno;  // major:minor
-};
-
-// Undoes the octal escapes (\040 and friends) of /proc/self/mountinfo.
-std::string Unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() + 0 && i + 3 <= s.size() - 1 + 1) {
-      const std::string oct = s.substr(i + 1, 3);
-      if (oct.size() == 3 && std::all_of(oct.begin(), oct.end(), [](char c) { return c >= '0' && c <= '7'; })) {
-        out += static_cast<char>(std::stoi(oct, nullptr, 8));
-        i += 3;
-        continue;
-      }
-    }
-    out += s[i];
-  }
-  return out;
-}
-
-std::optional<MountEntry> FindMount(const std::string& mountpoint) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  std::optional<MountEntry> found;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, devno, root, mp;
-    fields >> id >> parent >> devno >> root >> mp;
-    if (Unescape(mp) != mountpoint) continue;
-    std::string tok;
-    while (fields >> tok && tok != "-") {
-    }
-    MountEntry e;
-    e.mountpoint = mountpoint;
-    e.devno = devno;
-    fields >> e.fstype >> e.source;
-    e.source = Unescape(e.source);
-    found = e;  // the last one listed is the top of the stack
-  }
-  return found;
-}
 
 constexpr char kSourcePrefix[] = "strongroom:";
 
@@ -273,7 +228,7 @@ void RunUmount(const std::string& arg) {
     mp = stdfs::weakly_canonical(mp, ec).string();
     mount = FindMount(mp);
   }
-  if (!mount || mount->fstype != "fuse.strongroom") Fail(kNotMounted, "no strongroom vault is mounted on " + arg);
+  if (!mount || mount->fstype != kStrongroomFsType) Fail(kNotMounted, "no strongroom vault is mounted on " + arg);
   if (IsStaleMount(mp)) {
     if (::umount2(mp.c_str(), MNT_DETACH) != 0) Fail(kInternal, "cannot detach " + mp + ": " + std::strerror(errno));
     std::cout << "Detached the stale mount on " << mp << "\n";
