@@ -281,10 +281,13 @@ void RegisterRequests(State* s, CLI::App* app) {
   requests->add_flag("--all", s->all, "Include decided requests");
 
   auto* approve = Leaf(s, app, "approve", "Approve an access request (grants the mode asked for)", [s] {
-    const json result = CallDaemon(Target(s->mount).Mount(), {{"cmd", "approve"}, {"id", CheckRequestId(s->id)}});
+    json req = {{"cmd", "approve"}, {"id", CheckRequestId(s->id)}};
+    if (!s->reason.empty()) req["reason"] = CheckReason(s->reason);
+    const json result = CallDaemon(Target(s->mount).Mount(), req);
     Print(*s, result, [](const json& r) { return RequestLine("Approved", r); });
   });
   approve->add_option("ID", s->id, "Request id (see: strongroom requests)")->required();
+  approve->add_option("--reason", s->reason, "A note kept with the decision")->type_name("TEXT");
 
   auto* deny = Leaf(s, app, "deny", "Deny an access request", [s] {
     const int64_t id = CheckRequestId(s->id);

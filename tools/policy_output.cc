@@ -29,6 +29,14 @@ std::string ListText(const json& value) {
   return ValueText(value);
 }
 
+// A grant's last moment, marked when the daemon says it has passed.
+std::string UntilText(const json& grant) {
+  std::string text = TimeText(Field(grant, "until"), "never");
+  const json& expired = Field(grant, "expired");
+  if (expired.is_boolean() && expired.get<bool>()) text += " (expired)";
+  return text;
+}
+
 std::string SubjectOrName(const json& value) {
   if (value.is_object()) return FieldText(value, "name");
   return ValueText(value);
@@ -107,8 +115,8 @@ std::string RenderAccess(const json& access) {
   for (const json& g : Array(access, "grants")) {
     const json& inherited = Field(g, "inherited");
     const std::string from = inherited.is_boolean() && inherited.get<bool>() ? "inherited" : "here";
-    grants.push_back({FieldText(g, "path"), from, FieldText(g, "subject"), FieldText(g, "mode"),
-                      TimeText(Field(g, "until"), "never"), FieldText(g, "granted_by")});
+    grants.push_back({FieldText(g, "path"), from, FieldText(g, "subject"), FieldText(g, "mode"), UntilText(g),
+                      FieldText(g, "granted_by")});
   }
   out += grants.empty() ? "  none\n" : FormatTable({"ON", "FROM", "SUBJECT", "MODE", "UNTIL", "GRANTED BY"}, grants);
   out += "\nEffective access:\n";
@@ -124,9 +132,8 @@ std::string RenderUserAccess(const json& result) {
   std::string out = "Grants that apply to " + EscapeForTerminal(SubjectOrName(Field(result, "user"))) + ":\n";
   std::vector<std::vector<std::string>> rows;
   for (const json& g : Array(result, "grants")) {
-    rows.push_back({FieldText(g, "path"), FieldText(g, "subject"), FieldText(g, "mode"),
-                    TimeText(Field(g, "until"), "never"), FieldText(g, "granted_by"),
-                    TimeText(Field(g, "granted_at"))});
+    rows.push_back({FieldText(g, "path"), FieldText(g, "subject"), FieldText(g, "mode"), UntilText(g),
+                    FieldText(g, "granted_by"), TimeText(Field(g, "granted_at"))});
   }
   out +=
       rows.empty() ? "  none\n" : FormatTable({"PATH", "SUBJECT", "MODE", "UNTIL", "GRANTED BY", "GRANTED AT"}, rows);

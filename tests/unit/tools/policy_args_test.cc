@@ -67,6 +67,10 @@ TEST_CASE("policy output: strings from the daemon are escaped", "[tools][output]
   CHECK_NOTHROW(RenderAccess(nlohmann::json{{"grants", {{{"path", 3}}}}, {"effective", "x"}}));
   CHECK_NOTHROW(RenderRequests(nlohmann::json(), true));
   CHECK(FieldText(nlohmann::json{{"until", nullptr}}, "until") == "-");
+  const std::string access = RenderAccess(
+      {{"path", "/a"}, {"level", 1}, {"grants", {{{"path", "/"}, {"until", 0}, {"expired", true}, {"inherited", true}}}}});
+  CHECK(access.find("(expired)") != std::string::npos);
+  CHECK(access.find("inherited") != std::string::npos);
 }
 
 }  // namespace
