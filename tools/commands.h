@@ -10,6 +10,8 @@ struct InitOptions {
   std::string vault;
   std::string passfile;
   int scrypt_log_n = 17;
+  std::string admin;   // the first admin's user name
+  int admin_uid = -1;  // -1: the invoking user (SUDO_UID when run through sudo)
 };
 void RunInit(const InitOptions& opts);
 
@@ -25,6 +27,7 @@ struct MountOptions {
   std::string mountpoint;
   std::string passfile;
   bool foreground = false;
+  bool posix_permissions = false;  // mode bits checked by the kernel as well as grants
   std::vector<std::string> fuse_options;
 };
 // Returns once the mount is ready (or, with foreground, once unmounted).

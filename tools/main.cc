@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   mount_cmd->add_option("MOUNTPOINT", mount.mountpoint, "Where to mount it")->required();
   mount_cmd->add_option("--passfile", mount.passfile, "Read the passphrase from the first line of FILE");
   mount_cmd->add_flag("-f,--foreground", mount.foreground, "Stay in the foreground");
+  mount_cmd->add_flag("--posix-permissions", mount.posix_permissions,
+                      "Check Unix mode bits and ownership as well as grants (both must allow)");
   mount_cmd->add_option("-o", mount.fuse_options, "Extra FUSE mount options")->take_all();
 
   std::string umount_point;

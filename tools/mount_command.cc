@@ -22,6 +22,7 @@
 
 #include "acl/store.h"
 #include "crypto/primitives.h"
+#include "fs/control_server.h"
 #include "fs/fuse_bridge.h"
 #include "fs/vault_fs.h"
 #include "tools/cli_error.h"
@@ -110,13 +111,25 @@ void ReportToParent(int fd, ExitCode code, const std::string& message) {
 // parent (or -1).
 int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultKeys keys,
           const std::string& vault_id, const MountOptions& opts, int ready_fd) {
-  Result<std::unique_ptr<acl::Store>> store = acl::OpenSqliteStore(paths.store(), vault_id);
-  if (!store.ok()) Fail(ExitCodeFor(store.status()), store.status().message());
+  const crypto::SecretKey text_key = PolicyTextKey(keys);
+  Result<std::unique_ptr<acl::Store>> store = acl::OpenSqliteStore(paths.store(), vault_id, &text_key);
+  if (!store.ok()) Fail(ExitCodeFor(store.status()), "the policy store " + paths.store() + ": " + store.status().message());
   fs::UniqueFd tree(::open(paths.tree().c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!tree.valid()) Fail(kIntegrity, "the vault's tree directory is missing: " + paths.tree());
-  fs::VaultFs vault(fs::Options{}, std::move(keys), std::move(*store), std::move(tree));
+  fs::Options fs_options;
+  fs_options.posix_permissions = opts.posix_permissions;
+  fs::VaultFs vault(fs_options, std::move(keys), std::move(*store), std::move(tree));
   Status st = vault.Start();
   if (!st.ok()) Fail(st);
+
+  // The control socket is up before the mount appears, so a command run as
+  // soon as the mount is there finds it.
+  fs::ControlServer control(&vault, mountpoint);
+  st = control.Start();
+  if (!st.ok()) {
+    vault.Stop();
+    Fail(kInternal, "cannot open the control socket: " + st.message());
+  }
 
   fs::MountConfig config;
   config.mountpoint = mountpoint;
@@ -125,9 +138,11 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
   config.extra_options = opts.fuse_options;
   auto session = fs::FuseSession::Mount(&vault, config);
   if (!session.ok()) {
+    control.Stop();
     vault.Stop();
     Fail(kInternal, session.status().message());
   }
+  vault.StartExpiryWatch();
   spdlog::info("mounted {} on {}", paths.dir, mountpoint);
   if (!crypto::SecretsLocked()) spdlog::warn("key memory could not be locked (RLIMIT_MEMLOCK); keys may be swapped");
   RaiseReadahead(mountpoint);
@@ -140,6 +155,8 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
     if (null > 2) ::close(null);
   }
   st = (*session)->Serve();
+  control.Stop();
+  vault.StopExpiryWatch();
   (*session)->Unmount();
   session->reset();
   vault.Stop();

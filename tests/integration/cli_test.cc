@@ -269,11 +269,11 @@ TEST_CASE("init refuses a non-empty directory and an existing vault with 8", "[c
   REQUIRE_SYS(mkdir(dir.c_str(), 0755));
   WriteOrDie(dir + "/keep.txt", "keep");
   auto before = SnapshotTree(dir);
-  auto r = RunStrongroom({"init", "--passfile", v.passfile(), "--scrypt-logn", "12", dir});
+  auto r = RunStrongroom({"init", "--admin", "sr-admin", "--passfile", v.passfile(), "--scrypt-logn", "12", dir});
   ExpectFailure(r, {kConflict}, before, dir);
 
   auto vault_before = VaultSnapshot(v.vault());
-  r = RunStrongroom({"init", "--passfile", v.passfile(), "--scrypt-logn", "12", v.vault()});
+  r = RunStrongroom({"init", "--admin", "sr-admin", "--passfile", v.passfile(), "--scrypt-logn", "12", v.vault()});
   ExpectFailure(r, {kConflict}, vault_before, v.vault());
 }
 
@@ -619,7 +619,7 @@ TEST_CASE("a background mount releases the caller's stdout and stderr", "[cli]")
 
 TEST_CASE("init, mount and umount accept paths relative to the working directory", "[cli]") {
   MountedVault v(Unmounted());
-  auto r = RunStrongroom({"init", "--passfile", "passfile", "--scrypt-logn", "12", "rel-vault"},
+  auto r = RunStrongroom({"init", "--admin", "sr-admin", "--passfile", "passfile", "--scrypt-logn", "12", "rel-vault"},
                          30s, v.root());
   INFO("init: " << r.err);
   REQUIRE(r.exit_code == kOk);

@@ -245,8 +245,9 @@ void RequireMountEnvironment() {
   std::exit(kSkipExitCode);
 }
 
-CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
-                         const std::string& cwd) {
+namespace {
+CommandResult RunCommandImpl(const Identity* who, const std::vector<std::string>& argv,
+                             std::chrono::milliseconds timeout, const std::string& cwd) {
   CommandResult result;
   int out_fd = memfd_create("stdout", MFD_CLOEXEC);
   int err_fd = memfd_create("stderr", MFD_CLOEXEC);
@@ -259,6 +260,12 @@ CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::mill
   if (pid == 0) {
     setsid();
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (who != nullptr) {
+      if (setgroups(0, nullptr) != 0 || setresgid(who->gid, who->gid, who->gid) != 0 ||
+          setresuid(who->uid, who->uid, who->uid) != 0) {
+        _exit(125);
+      }
+    }
     if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(127);
     int null_fd = open("/dev/null", O_RDONLY);
     dup2(null_fd, 0);
@@ -288,11 +295,30 @@ CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::mill
   return result;
 }
 
+}  // namespace
+
+CommandResult RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                         const std::string& cwd) {
+  return RunCommandImpl(nullptr, argv, timeout, cwd);
+}
+
+CommandResult RunCommandAs(const Identity& who, const std::vector<std::string>& argv,
+                           std::chrono::milliseconds timeout, const std::string& cwd) {
+  return RunCommandImpl(&who, argv, timeout, cwd);
+}
+
 CommandResult RunStrongroom(const std::vector<std::string>& args, std::chrono::milliseconds timeout,
                             const std::string& cwd) {
   std::vector<std::string> argv{StrongroomBin()};
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv, timeout, cwd);
+}
+
+CommandResult RunStrongroomAs(const Identity& who, const std::vector<std::string>& args,
+                              std::chrono::milliseconds timeout, const std::string& cwd) {
+  std::vector<std::string> argv{StrongroomBin()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommandAs(who, argv, timeout, cwd);
 }
 
 int RunAs(uid_t uid, gid_t gid, const std::function<int()>& fn, const std::vector<gid_t>& groups) {
@@ -406,7 +432,7 @@ TempDir::~TempDir() {
 
 MountedVault::MountedVault() : MountedVault(Options{}) {}
 
-MountedVault::MountedVault(Options options) {
+MountedVault::MountedVault(Options options) : options_(options) {
   RequireMountEnvironment();
   StartWatchdog(root());
   passphrase_ = "correct horse " + RandomHex(12);
@@ -414,7 +440,8 @@ MountedVault::MountedVault(Options options) {
   REQUIRE(mkdir(mnt().c_str(), 0755) == 0);
   if (options.init) {
     auto r = RunStrongroom({"init", "--passfile", passfile(), "--scrypt-logn",
-                            std::to_string(options.scrypt_logn), vault()});
+                            std::to_string(options.scrypt_logn), "--admin", kAdminName, "--uid",
+                            std::to_string(kAdminUid), vault()});
     INFO("strongroom init stderr: " << r.err);
     REQUIRE(r.exit_code == 0);
   }
@@ -423,8 +450,21 @@ MountedVault::MountedVault(Options options) {
 
 MountedVault::~MountedVault() { Cleanup(); }
 
+std::string MountedVault::Policy(const Identity& who, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = args;
+  argv.push_back("--mount");
+  argv.push_back(mountpoint_.empty() ? mnt() : mountpoint_);
+  CommandResult r = RunStrongroomAs(who, argv);
+  std::string line = "strongroom";
+  for (const auto& a : argv) line += " " + a;
+  INFO("as uid " << who.uid << ": " << line << "\nstdout: " << r.out << "\nstderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  return r.out;
+}
+
 void MountedVault::Init() {
-  auto r = RunStrongroom({"init", "--passfile", passfile(), "--scrypt-logn", "12", vault()});
+  auto r = RunStrongroom({"init", "--passfile", passfile(), "--scrypt-logn", "12", "--admin", kAdminName,
+                          "--uid", std::to_string(kAdminUid), vault()});
   INFO("strongroom init stderr: " << r.err);
   REQUIRE(r.exit_code == 0);
 }
@@ -439,6 +479,7 @@ void MountedVault::Mount(const std::string& pass_file, const std::string& mountp
   REQUIRE(log_fd >= 0);
   std::vector<std::string> argv{StrongroomBin(), "mount",   "--passfile", pass_file, "-f",
                                 vault(),         mountpoint};
+  if (options_.posix_permissions) argv.push_back("--posix-permissions");
   std::cout.flush();
   std::cerr.flush();
   pid_t parent = getpid();
@@ -474,6 +515,11 @@ void MountedVault::Mount(const std::string& pass_file, const std::string& mountp
       if (stat(mountpoint.c_str(), &mnt_st) == 0 &&
           stat((mountpoint + "/..").c_str(), &parent_st) == 0 &&
           mnt_st.st_dev != parent_st.st_dev) {
+        if (options_.bootstrap && !bootstrapped_ && mountpoint == mnt()) {
+          bootstrapped_ = true;
+          Policy(Admin(), {"user", "add", "root", "--uid", "0"});
+          Policy(Admin(), {"grant", mnt(), "root", "manage"});
+        }
         return;
       }
     }

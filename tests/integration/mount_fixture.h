@@ -66,6 +66,26 @@ CommandResult RunStrongroom(const std::vector<std::string>& args,
                             std::chrono::milliseconds timeout = std::chrono::seconds(60),
                             const std::string& cwd = "");
 
+// Who runs a command: a uid and gid (no supplementary groups).
+struct Identity {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+// Like RunCommand / RunStrongroom, as `who` (setgroups, setresgid, setresuid
+// in the child before exec).
+CommandResult RunCommandAs(const Identity& who, const std::vector<std::string>& argv,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(60),
+                           const std::string& cwd = "");
+CommandResult RunStrongroomAs(const Identity& who, const std::vector<std::string>& args,
+                              std::chrono::milliseconds timeout = std::chrono::seconds(60),
+                              const std::string& cwd = "");
+
+// The vault's first admin in every fixture (`init --admin`), and the uid
+// that holds it. Root (uid 0) is added as a user with `manage` on the
+// vault's root by this admin when the fixture bootstraps.
+inline constexpr char kAdminName[] = "sr-admin";
+inline constexpr uid_t kAdminUid = 4200;
+
 // Forks; the child sets its supplementary groups (setgroups, empty list
 // allowed), then setresgid and setresuid, runs fn and _exits with its return
 // value.  Returns that value, 128 + signal if the child was killed, or 125 if
@@ -112,6 +132,11 @@ class MountedVault {
     bool init = true;   // run `strongroom init`
     bool mount = true;  // and mount it
     int scrypt_logn = 12;
+    // After the first mount: user `root` (uid 0) with `manage` on the root,
+    // given by the admin, so tests running as root may do everything.
+    bool bootstrap = true;
+    // Mount with --posix-permissions (the kernel checks mode bits too).
+    bool posix_permissions = false;
   };
 
   MountedVault();
@@ -131,6 +156,12 @@ class MountedVault {
 
   // Runs `strongroom init`; REQUIREs success.
   void Init();
+  // Runs a policy command (`strongroom ARGS... --mount MNT`) as `who`;
+  // REQUIREs success and returns stdout.
+  std::string Policy(const Identity& who, const std::vector<std::string>& args);
+  // The admin's and root's identities.
+  static Identity Admin() { return {kAdminUid, kAdminUid}; }
+  static Identity Root() { return {0, 0}; }
   // Starts `strongroom mount -f` (with `passfile`, default this vault's) on
   // `mountpoint` (default mnt()) and REQUIREs that the mount becomes live
   // within 10 s.
@@ -154,6 +185,8 @@ class MountedVault {
   std::string passphrase_;
   std::string mountpoint_;
   pid_t daemon_pid_ = -1;
+  Options options_;
+  bool bootstrapped_ = false;
 };
 
 // ---- small file helpers (no Catch2 inside; errors as errno) ----

@@ -1001,8 +1001,24 @@ TEST_CASE("changes are visible across processes without reopening", "[ops]") {
   REQUIRE_SYS(close(fd));
 }
 
+// A vault mounted with --posix-permissions where uids 1000 and 1001 may
+// write everywhere: the kernel's mode-bit and ownership checks decide.
+MountedVault::Options PosixOptions() {
+  MountedVault::Options o;
+  o.posix_permissions = true;
+  return o;
+}
+
+void GrantPosixUsers(MountedVault& v) {
+  for (int uid : {1000, 1001}) {
+    v.Policy(MountedVault::Admin(), {"user", "add", "u" + std::to_string(uid), "--uid", std::to_string(uid)});
+    v.Policy(MountedVault::Admin(), {"grant", v.mnt(), "u" + std::to_string(uid), "write"});
+  }
+}
+
 TEST_CASE("several uids: ownership and Unix permission checks", "[ops][multiuid]") {
-  MountedVault v;
+  MountedVault v(PosixOptions());
+  GrantPosixUsers(v);
   umask(0);
   REQUIRE_SYS(chmod(v.mnt().c_str(), 0755));
   REQUIRE_SYS(mkdir(v.Path("shared").c_str(), 0777));
@@ -1094,7 +1110,8 @@ TEST_CASE("several uids: ownership and Unix permission checks", "[ops][multiuid]
 }
 
 TEST_CASE("umask, setgid directories and sticky directories behave as on Unix", "[ops][multiuid]") {
-  MountedVault v;
+  MountedVault v(PosixOptions());
+  GrantPosixUsers(v);
   REQUIRE_SYS(chmod(v.mnt().c_str(), 0755));
   // umask applies to new files and directories.
   umask(027);
