@@ -4,25 +4,27 @@
 // WAL with synchronous=NORMAL so commits are cheap (no fsync each), made
 // durable on demand by SyncDurable(); secure_delete on, and deleted key rows
 // purged from the WAL by a batched TRUNCATE checkpoint on a background thread.
+// The policy half (acl/sqlite_policy.cc) shares the connection and its lock.
 #include <fcntl.h>
 #include <unistd.h>
 #include <sqlite3.h>
 
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
-#include <map>
 #include <mutex>
 #include <thread>
 
+#include "acl/policy.h"
+#include "acl/sqlite_db.h"
 #include "acl/store.h"
 
 namespace strongroom::acl {
-namespace {
+namespace sqlite {
 
-constexpr int kSchemaVersion = 1;
-
-constexpr const char* kSchema = R"sql(
+// Schema version 1: objects, long names and meta.
+const char kSchemaV1[] = R"sql(
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -44,6 +46,12 @@ CREATE TABLE long_names (
   encoded TEXT NOT NULL
 ) STRICT, WITHOUT ROWID;
 )sql";
+
+}  // namespace sqlite
+
+namespace {
+
+using sqlite::kSchemaVersion;
 
 constexpr const char* kInsertObject =
     "INSERT INTO objects (id, kind, parent, name_tag, wrapped_key, mac) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
@@ -71,58 +79,71 @@ constexpr const char* kSetMeta =
     "INSERT INTO meta (key, value) VALUES (?1, ?2) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
-struct DbClose {
-  void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
-};
-using DbPtr = std::unique_ptr<sqlite3, DbClose>;
+// The schema version a store records, or 0 when it is not a number.
+int ParseVersion(const std::string& text) {
+  int v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return 0;
+  return v;
+}
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(DbPtr db) : db_(std::move(db)) {
+  SqliteStore(sqlite::DbPtr db, const crypto::SecretKey* text_key)
+      : db_(std::move(db)), policy_(sqlite::NewPolicyStore(db_, text_key)) {
     checkpointer_ = std::thread([this] { CheckpointLoop(); });
   }
 
   ~SqliteStore() override {
     {
-      std::lock_guard lock(mu_);
+      std::lock_guard lock(db_.mu());
       stopping_ = true;
     }
     cv_.notify_all();
     checkpointer_.join();
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(db_.mu());
     if (deletions_pending_) CheckpointLocked();
-    for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
   }
 
   Status Init(const std::string& vault_id, bool create) {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(db_.mu());
     for (const char* pragma :
          {"PRAGMA locking_mode=EXCLUSIVE", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA secure_delete=ON",
           "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000", "PRAGMA trusted_schema=OFF"}) {
       SR_RETURN_IF_ERROR(ExecLocked(pragma));
     }
     if (create) {
-      SR_RETURN_IF_ERROR(ExecLocked("BEGIN IMMEDIATE"));
-      SR_RETURN_IF_ERROR(ExecLocked(kSchema));
+      // A new store runs the same steps as a migrated one, so the two cannot
+      // drift apart.
+      sqlite::Transaction txn(db_);
+      SR_RETURN_IF_ERROR(txn.Begin());
+      SR_RETURN_IF_ERROR(ExecLocked(sqlite::kSchemaV1));
+      for (const char* step : sqlite::kMigrations) SR_RETURN_IF_ERROR(ExecLocked(step));
       SR_RETURN_IF_ERROR(SetMetaLocked("schema_version", std::to_string(kSchemaVersion)));
       SR_RETURN_IF_ERROR(SetMetaLocked("vault_id", vault_id));
-      SR_RETURN_IF_ERROR(ExecLocked("COMMIT"));
+      SR_RETURN_IF_ERROR(txn.Commit());
       return SyncLocked();
     }
     SR_RETURN_IF_ERROR(QuickCheckLocked());
-    Result<std::string> version = GetMetaLocked("schema_version");
-    if (!version.ok() || *version != std::to_string(kSchemaVersion)) {
-      return Status::Integrity("the policy store has an unknown schema version");
+    Result<std::string> version_text = GetMetaLocked("schema_version");
+    const int version = version_text.ok() ? ParseVersion(*version_text) : 0;
+    if (version > kSchemaVersion) {
+      return Status::Integrity("the policy store has schema version " + std::to_string(version) +
+                               ", newer than this strongroom");
     }
+    if (version < 1) return Status::Integrity("the policy store has an unknown schema version");
     Result<std::string> id = GetMetaLocked("vault_id");
     if (!id.ok() || *id != vault_id) {
       return Status::Integrity("the policy store belongs to another vault");
     }
+    if (version < kSchemaVersion) SR_RETURN_IF_ERROR(MigrateLocked(version));
     return Status::Ok();
   }
 
+  PolicyStore& policy() override { return *policy_; }
+
   Status InsertObject(const ObjectRow& row) override {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(db_.mu());
     sqlite3_stmt* s = Prepare(kInsertObject);
     BindBlob(s, 1, row.id);
     sqlite3_bind_int(s, 2, static_cast<int>(row.kind));
@@ -138,14 +159,14 @@ class SqliteStore final : public Store {
   }
 
   Result<ObjectRow> GetObject(const ObjectId& id) override {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(db_.mu());
     sqlite3_stmt* s = Prepare(kGetObject);
     BindBlob(s, 1, id);
     return StepRow(s);
   }
 
   Result<ObjectRow> FindObjectAt(const Place& place) override {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(db_.mu());
     sqlite3_stmt* s = Prepare(kFindObjectAt);
     BindBlob(s, 1, place.parent);
     BindBlob(s, 2, place.name_tag);
@@ -171,7 +192,7 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<ObjectRow>> ListObjects() override {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(db_.mu());
     sqlite3_stmt* s = Prepare(kListObjects);
     std::vector<ObjectRow> rows;
     int rc;
@@ -190,7 +211,7 @@ class SqliteStore final : public Store {
 
   Status Rebind(const ObjectId& id, const Place& place, const std::optional<Place>& previous,
                 const Blob& mac) override {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(db_.mu());
     sqlite3_stmt* s = Prepare(kRebind);
     BindBlob(s, 1, id);
     BindBlob(s, 2, place.parent);
@@ -207,7 +228,7 @@ class SqliteStore final : public Store {
   }
 
   Status SetUnlinked(const ObjectId& id, bool unlinked, const Blob& mac) override {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(db_.mu());
     sqlite3_stmt* s = Prepare(kSetUnlinked);
     BindBlob(s, 1, id);
     sqlite3_bind_int(s, 2, unlinked ? 1 : 0);
@@ -217,7 +238,7 @@ class SqliteStore final : public Store {
 
   Status DeleteObjects(const std::vector<ObjectId>& ids) override {
     if (ids.empty()) return Status::Ok();
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(db_.mu());
     const bool batch = ids.size() > 1;
     if (batch) SR_RETURN_IF_ERROR(ExecLocked("BEGIN IMMEDIATE"));
     Status st;
@@ -244,7 +265,7 @@ class SqliteStore final : public Store {
   }
 
   Status PutLongName(const std::string& backing, const std::string& encoded) override {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(db_.mu());
     sqlite3_stmt* s = Prepare(kPutLongName);
     BindText(s, 1, backing);
     BindText(s, 2, encoded);
@@ -252,59 +273,76 @@ class SqliteStore final : public Store {
   }
 
   Result<std::string> GetLongName(const std::string& backing) override {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(db_.mu());
     sqlite3_stmt* s = Prepare(kGetLongName);
     BindText(s, 1, backing);
     return StepText(s, "read long name");
   }
 
   Status DeleteLongName(const std::string& backing) override {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(db_.mu());
     sqlite3_stmt* s = Prepare(kDeleteLongName);
     BindText(s, 1, backing);
     return StepDone(s, "delete long name");
   }
 
   Result<std::string> GetMeta(const std::string& key) override {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(db_.mu());
     return GetMetaLocked(key);
   }
 
   Status SetMeta(const std::string& key, const std::string& value) override {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(db_.mu());
     return SetMetaLocked(key, value);
   }
 
   Status SyncDurable() override {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(db_.mu());
     return SyncLocked();
   }
 
   Status CheckpointTruncate() override {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(db_.mu());
     return CheckpointLocked();
   }
 
  private:
+  // All steps from `version` to kSchemaVersion in one transaction: a failed
+  // step leaves the store as it was.
+  Status MigrateLocked(int version) {
+    sqlite::Transaction txn(db_);
+    SR_RETURN_IF_ERROR(txn.Begin());
+    for (int v = version; v < kSchemaVersion; ++v) {
+      Status st = ExecLocked(sqlite::kMigrations[v - 1]);
+      if (!st.ok()) {
+        return Status::Integrity("the policy store's migration to schema version " + std::to_string(v + 1) +
+                                 " failed: " + st.message());
+      }
+    }
+    SR_RETURN_IF_ERROR(SetMetaLocked("schema_version", std::to_string(kSchemaVersion)));
+    SR_RETURN_IF_ERROR(txn.Commit());
+    return SyncLocked();
+  }
+
   // With synchronous=FULL a WAL commit fsyncs the WAL file, which makes every
   // earlier commit durable too; NORMAL is restored after that one commit.
   Status SyncLocked() {
-    if (!dirty_) return Status::Ok();
+    if (!db_.dirty()) return Status::Ok();
     SR_RETURN_IF_ERROR(ExecLocked("PRAGMA synchronous=FULL"));
     Status st = SetMetaLocked("durable_sync", "1");
     Status restore = ExecLocked("PRAGMA synchronous=NORMAL");
     SR_RETURN_IF_ERROR(st);
     SR_RETURN_IF_ERROR(restore);
-    dirty_ = false;
+    db_.set_dirty(false);
     return Status::Ok();
   }
 
   Status CheckpointLocked() {
     int log = 0, done = 0;
-    const int rc = sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
-    if (rc != SQLITE_OK) return Status::Io(EIO, std::string("checkpoint: ") + sqlite3_errmsg(db_.get()));
+    const int rc = sqlite3_wal_checkpoint_v2(db_.handle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    if (rc != SQLITE_OK) return Status::Io(EIO, std::string("checkpoint: ") + sqlite3_errmsg(db_.handle()));
     deletions_pending_ = false;
-    dirty_ = false;  // a checkpoint syncs the database file
+    db_.set_dirty(false);  // a checkpoint syncs the database file
     return Status::Ok();
   }
 
@@ -313,7 +351,7 @@ class SqliteStore final : public Store {
   // of many files does not stall on a checkpoint's fsyncs every few files.
   void CheckpointLoop() {
     using std::chrono::milliseconds;
-    std::unique_lock lock(mu_);
+    std::unique_lock lock(db_.mu());
     while (!stopping_) {
       cv_.wait(lock, [this] { return stopping_ || deletions_pending_; });
       const auto deadline = std::chrono::steady_clock::now() + milliseconds(2000);
@@ -350,33 +388,8 @@ class SqliteStore final : public Store {
     return StepDone(s, "write meta");
   }
 
-  Status ExecId(const char* sql, const ObjectId& id, const char* what) {
-    std::lock_guard lock(mu_);
-    sqlite3_stmt* s = Prepare(sql);
-    BindBlob(s, 1, id);
-    return StepDone(s, what);
-  }
-
-  Status ExecLocked(const char* sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string msg = err != nullptr ? err : "unknown error";
-      sqlite3_free(err);
-      return Status::Integrity("policy store: " + msg);
-    }
-    return Status::Ok();
-  }
-
-  sqlite3_stmt* Prepare(const char* sql) {
-    auto it = stmts_.find(sql);
-    if (it != stmts_.end()) return it->second;
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v3(db_.get(), sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK) {
-      return nullptr;
-    }
-    stmts_.emplace(sql, s);
-    return s;
-  }
+  Status ExecLocked(const char* sql) { return db_.Exec(sql); }
+  sqlite3_stmt* Prepare(const char* sql) { return db_.Prepare(sql); }
 
   template <typename Range>
   static void BindBlob(sqlite3_stmt* s, int i, const Range& r) {
@@ -392,7 +405,7 @@ class SqliteStore final : public Store {
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     if (rc == SQLITE_DONE) {
-      dirty_ = true;
+      db_.set_dirty(true);
       return Status::Ok();
     }
     if (rc == SQLITE_CONSTRAINT) return Status::Exists(std::string(what) + ": already exists");
@@ -449,11 +462,9 @@ class SqliteStore final : public Store {
     return true;
   }
 
-  std::mutex mu_;
+  sqlite::Db db_;  // its mutex guards everything below
+  std::unique_ptr<PolicyStore> policy_;
   std::condition_variable cv_;
-  DbPtr db_;
-  std::map<const char*, sqlite3_stmt*> stmts_;
-  bool dirty_ = false;
   bool deletions_pending_ = false;
   uint64_t deletions_ = 0;
   bool stopping_ = false;
@@ -461,7 +472,10 @@ class SqliteStore final : public Store {
 };
 
 Result<std::unique_ptr<Store>> OpenImpl(const std::string& path, const std::string& vault_id,
-                                        bool create) {
+                                        const crypto::SecretKey* text_key, bool create) {
+  if (text_key != nullptr && text_key->size() != 64) {
+    return Status::Invalid("the policy store's text key must be 64 bytes");
+  }
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX;
   if (create) {
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -482,13 +496,13 @@ Result<std::unique_ptr<Store>> OpenImpl(const std::string& path, const std::stri
   }
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
-  DbPtr db(raw);
+  sqlite::DbPtr db(raw);
   if (rc != SQLITE_OK) {
     return Status::Integrity("cannot open the policy store: " +
                              std::string(raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
   }
   sqlite3_extended_result_codes(db.get(), 0);
-  auto store = std::make_unique<SqliteStore>(std::move(db));
+  auto store = std::make_unique<SqliteStore>(std::move(db), text_key);
   Status st = store->Init(vault_id, create);
   if (!st.ok()) {
     if (st.code() == Status::Code::kIntegrity) return st;
@@ -499,12 +513,14 @@ Result<std::unique_ptr<Store>> OpenImpl(const std::string& path, const std::stri
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, const std::string& vault_id) {
-  return OpenImpl(path, vault_id, false);
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, const std::string& vault_id,
+                                               const crypto::SecretKey* text_key) {
+  return OpenImpl(path, vault_id, text_key, false);
 }
 
-Result<std::unique_ptr<Store>> CreateSqliteStore(const std::string& path, const std::string& vault_id) {
-  return OpenImpl(path, vault_id, true);
+Result<std::unique_ptr<Store>> CreateSqliteStore(const std::string& path, const std::string& vault_id,
+                                                 const crypto::SecretKey* text_key) {
+  return OpenImpl(path, vault_id, text_key, true);
 }
 
 }  // namespace strongroom::acl

@@ -1,0 +1,669 @@
+// SqlitePolicyStore: the policy half of the SQLite store (acl/policy.h):
+// users, teams, grants, labels and access requests, in the same database as
+// the object rows and on the same connection, serialised by the same mutex,
+// so that a grant or label goes with its object (ON DELETE CASCADE).
+//
+// Names and reasons are sealed with AES-SIV under the text key. Names are
+// sealed deterministically under a fixed AAD, so that UNIQUE constraints and
+// lookups by name work on the sealed form; the price is that equal names
+// have equal blobs, and that a blob moved to another row of the same table
+// still opens (the AAD does not name the row). Reasons are bound to their
+// request's ID.
+#include <sqlite3.h>
+
+#include <limits>
+#include <map>
+#include <mutex>
+#include <string_view>
+
+#include "acl/policy.h"
+#include "acl/sqlite_db.h"
+#include "crypto/primitives.h"
+
+namespace strongroom::acl {
+namespace sqlite {
+
+// Schema version 2: the policy tables. Every foreign key column that a
+// delete of an object cascades through has an index of its own, so deleting
+// objects stays a lookup per table rather than a scan.
+const char kPolicyTablesV2[] = R"sql(
+CREATE TABLE users (
+  uid        INTEGER PRIMARY KEY CHECK (uid >= 0),
+  name       BLOB NOT NULL UNIQUE,
+  role       INTEGER NOT NULL CHECK (role IN (0, 1, 2)),
+  clearance  INTEGER NOT NULL CHECK (clearance BETWEEN 1 AND 3),
+  enabled    INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+  created_at INTEGER NOT NULL,
+  created_by INTEGER REFERENCES users (uid)
+) STRICT;
+CREATE TABLE teams (
+  id         INTEGER PRIMARY KEY,
+  name       BLOB NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE team_members (
+  team INTEGER NOT NULL REFERENCES teams (id),
+  uid  INTEGER NOT NULL REFERENCES users (uid),
+  PRIMARY KEY (team, uid)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE grants (
+  object       BLOB NOT NULL REFERENCES objects (id) ON DELETE CASCADE,
+  subject_uid  INTEGER REFERENCES users (uid),
+  subject_team INTEGER REFERENCES teams (id),
+  mode         INTEGER NOT NULL CHECK (mode BETWEEN 0 AND 4),
+  until        INTEGER,
+  granted_by   INTEGER NOT NULL REFERENCES users (uid),
+  granted_at   INTEGER NOT NULL,
+  CHECK ((subject_uid IS NULL) <> (subject_team IS NULL))
+) STRICT;
+CREATE INDEX grants_by_object ON grants (object);
+CREATE UNIQUE INDEX grants_by_user ON grants (object, subject_uid) WHERE subject_uid IS NOT NULL;
+CREATE UNIQUE INDEX grants_by_team ON grants (object, subject_team) WHERE subject_team IS NOT NULL;
+CREATE TABLE labels (
+  object BLOB PRIMARY KEY REFERENCES objects (id) ON DELETE CASCADE,
+  level  INTEGER NOT NULL CHECK (level BETWEEN 1 AND 3),
+  set_by INTEGER NOT NULL REFERENCES users (uid),
+  set_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE TABLE requests (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  object          BLOB NOT NULL REFERENCES objects (id) ON DELETE CASCADE,
+  uid             INTEGER NOT NULL REFERENCES users (uid),
+  mode            INTEGER NOT NULL CHECK (mode BETWEEN 0 AND 4),
+  reason          BLOB NOT NULL,
+  state           INTEGER NOT NULL DEFAULT 0 CHECK (state IN (0, 1, 2)),
+  created_at      INTEGER NOT NULL,
+  decided_by      INTEGER REFERENCES users (uid),
+  decided_at      INTEGER,
+  decision_reason BLOB
+) STRICT;
+CREATE INDEX requests_by_object ON requests (object);
+)sql";
+
+}  // namespace sqlite
+
+namespace {
+
+using sqlite::Stmt;
+using sqlite::Transaction;
+
+constexpr const char* kInsertUser =
+    "INSERT INTO users (uid, name, role, clearance, enabled, created_at, created_by) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+constexpr const char* kUpdateUser = "UPDATE users SET role = ?2, clearance = ?3, enabled = ?4 WHERE uid = ?1";
+constexpr const char* kListUsers =
+    "SELECT uid, name, role, clearance, enabled, created_at, created_by FROM users ORDER BY uid";
+constexpr const char* kInsertTeam = "INSERT INTO teams (name, created_at) VALUES (?1, ?2)";
+constexpr const char* kListTeams = "SELECT id, name FROM teams ORDER BY id";
+constexpr const char* kInsertTeamMember = "INSERT INTO team_members (team, uid) VALUES (?1, ?2)";
+constexpr const char* kDeleteTeamMember = "DELETE FROM team_members WHERE team = ?1 AND uid = ?2";
+constexpr const char* kListTeamMembers = "SELECT team, uid FROM team_members ORDER BY team, uid";
+constexpr const char* kInsertGrant =
+    "INSERT INTO grants (object, subject_uid, subject_team, mode, until, granted_by, granted_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+constexpr const char* kDeleteUserGrant = "DELETE FROM grants WHERE object = ?1 AND subject_uid = ?2";
+constexpr const char* kDeleteTeamGrant = "DELETE FROM grants WHERE object = ?1 AND subject_team = ?2";
+constexpr const char* kListGrants =
+    "SELECT object, subject_uid, subject_team, mode, until, granted_by, granted_at FROM grants ORDER BY rowid";
+constexpr const char* kPutLabel =
+    "INSERT INTO labels (object, level, set_by, set_at) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT (object) DO UPDATE SET level = excluded.level, set_by = excluded.set_by, "
+    "set_at = excluded.set_at";
+constexpr const char* kDeleteLabel = "DELETE FROM labels WHERE object = ?1";
+constexpr const char* kListLabels = "SELECT object, level, set_by, set_at FROM labels";
+constexpr const char* kInsertRequest =
+    "INSERT INTO requests (object, uid, mode, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+constexpr const char* kSetRequestReason = "UPDATE requests SET reason = ?2 WHERE id = ?1";
+constexpr const char* kGetRequest =
+    "SELECT id, object, uid, mode, reason, state, created_at, decided_by, decided_at, decision_reason "
+    "FROM requests WHERE id = ?1";
+constexpr const char* kListRequests =
+    "SELECT id, object, uid, mode, reason, state, created_at, decided_by, decided_at, decision_reason "
+    "FROM requests ORDER BY id";
+constexpr const char* kListPendingRequests =
+    "SELECT id, object, uid, mode, reason, state, created_at, decided_by, decided_at, decision_reason "
+    "FROM requests WHERE state = 0 ORDER BY id";
+constexpr const char* kDecideRequest =
+    "UPDATE requests SET state = ?2, decided_by = ?3, decided_at = ?4, decision_reason = ?5 "
+    "WHERE id = ?1 AND state = 0";
+constexpr const char* kRequestExists = "SELECT 1 FROM requests WHERE id = ?1";
+
+constexpr std::string_view kUserNameAad = "strongroom/v1/user-name";
+constexpr std::string_view kTeamNameAad = "strongroom/v1/team-name";
+
+std::string RequestReasonAad(int64_t id) { return "strongroom/v1/request-reason/" + std::to_string(id); }
+std::string DecisionReasonAad(int64_t id) { return "strongroom/v1/decision-reason/" + std::to_string(id); }
+
+// A CHECK or NOT NULL refusal is a bad argument; anything else goes to the
+// generic mapping.
+Status WriteError(int rc, const std::string& what) {
+  if (rc == SQLITE_CONSTRAINT_CHECK || rc == SQLITE_CONSTRAINT_NOTNULL) {
+    return Status::Invalid(what + ": a value is out of range");
+  }
+  return sqlite::StepStatus(rc, what);
+}
+
+Status Malformed(const char* table) {
+  return Status::Integrity(std::string("malformed ") + table + " row in the policy store");
+}
+
+bool ReadUid(Stmt& s, int col, Uid* out) {
+  if (sqlite3_column_type(s.get(), col) != SQLITE_INTEGER) return false;
+  const int64_t v = s.Int(col);
+  if (v < 0 || v > std::numeric_limits<Uid>::max()) return false;
+  *out = static_cast<Uid>(v);
+  return true;
+}
+
+bool ReadOptionalUid(Stmt& s, int col, std::optional<Uid>* out) {
+  if (s.IsNull(col)) {
+    out->reset();
+    return true;
+  }
+  Uid uid;
+  if (!ReadUid(s, col, &uid)) return false;
+  *out = uid;
+  return true;
+}
+
+bool ReadInRange(Stmt& s, int col, int lo, int hi, int* out) {
+  if (sqlite3_column_type(s.get(), col) != SQLITE_INTEGER) return false;
+  const int64_t v = s.Int(col);
+  if (v < lo || v > hi) return false;
+  *out = static_cast<int>(v);
+  return true;
+}
+
+bool ReadObjectId(Stmt& s, int col, ObjectId* out) {
+  if (!s.IsBlob(col)) return false;
+  const std::span<const uint8_t> b = s.Blob(col);
+  if (b.size() != out->size()) return false;
+  std::copy(b.begin(), b.end(), out->begin());
+  return true;
+}
+
+std::optional<int64_t> ReadOptionalInt(Stmt& s, int col) {
+  if (s.IsNull(col)) return std::nullopt;
+  return s.Int(col);
+}
+
+// Keeps the database's single connection (shared with SqliteStore) for the
+// policy tables. Thread-safe: every call holds the connection's mutex; names
+// and reasons are sealed and opened with the text key, a private clone.
+class SqlitePolicyStore final : public PolicyStore {
+ public:
+  SqlitePolicyStore(sqlite::Db& db, const crypto::SecretKey* text_key) : db_(db) {
+    if (text_key != nullptr) key_ = text_key->Clone();
+  }
+
+  Result<PolicyData> LoadPolicy() override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    PolicyData data;
+    std::lock_guard lock(db_.mu());
+    // One read transaction, so the tables are seen at one point in time.
+    Transaction txn(db_);
+    SR_RETURN_IF_ERROR(txn.Begin("BEGIN"));
+    SR_RETURN_IF_ERROR(LoadUsersLocked(&data.users));
+    SR_RETURN_IF_ERROR(LoadTeamsLocked(&data.teams));
+    SR_RETURN_IF_ERROR(LoadGrantsLocked(&data.grants));
+    SR_RETURN_IF_ERROR(LoadLabelsLocked(&data.labels));
+    SR_RETURN_IF_ERROR(txn.Commit());
+    return data;
+  }
+
+  Status AddUser(const User& user) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    Result<crypto::Bytes> name = SealName(kUserNameAad, user.name, "user name");
+    if (!name.ok()) return name.status();
+    std::lock_guard lock(db_.mu());
+    Stmt s(db_, kInsertUser);
+    if (!s.ok()) return sqlite::SchemaDamaged("add user");
+    s.Bind(1, user.uid);
+    s.BindBlob(2, *name);
+    s.Bind(3, static_cast<int>(user.role));
+    s.Bind(4, user.clearance);
+    s.Bind(5, user.enabled ? 1 : 0);
+    s.Bind(6, user.created_at);
+    if (user.created_by) {
+      s.Bind(7, *user.created_by);
+    } else {
+      s.BindNull(7);
+    }
+    const int rc = s.Step();
+    if (rc == SQLITE_DONE) return Status::Ok();
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+      return Status::Exists("uid " + std::to_string(user.uid) + " is already taken");
+    }
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) return Status::Exists("user name is already taken");
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+      return Status::NotFound("add user: no user with uid " + std::to_string(user.created_by.value_or(0)));
+    }
+    return WriteError(rc, "add user");
+  }
+
+  Status UpdateUser(const User& user) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    std::lock_guard lock(db_.mu());
+    Stmt s(db_, kUpdateUser);
+    if (!s.ok()) return sqlite::SchemaDamaged("update user");
+    s.Bind(1, user.uid);
+    s.Bind(2, static_cast<int>(user.role));
+    s.Bind(3, user.clearance);
+    s.Bind(4, user.enabled ? 1 : 0);
+    const int rc = s.Step();
+    if (rc != SQLITE_DONE) return WriteError(rc, "update user");
+    if (sqlite3_changes(db_.handle()) == 0) {
+      return Status::NotFound("no user with uid " + std::to_string(user.uid));
+    }
+    return Status::Ok();
+  }
+
+  Result<TeamId> AddTeam(const std::string& name, Time now) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    Result<crypto::Bytes> sealed = SealName(kTeamNameAad, name, "team name");
+    if (!sealed.ok()) return sealed.status();
+    std::lock_guard lock(db_.mu());
+    Stmt s(db_, kInsertTeam);
+    if (!s.ok()) return sqlite::SchemaDamaged("add team");
+    s.BindBlob(1, *sealed);
+    s.Bind(2, now);
+    const int rc = s.Step();
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) return Status::Exists("team name is already taken");
+    if (rc != SQLITE_DONE) return WriteError(rc, "add team");
+    return static_cast<TeamId>(sqlite3_last_insert_rowid(db_.handle()));
+  }
+
+  Status AddTeamMember(TeamId team, Uid uid) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    std::lock_guard lock(db_.mu());
+    Stmt s(db_, kInsertTeamMember);
+    if (!s.ok()) return sqlite::SchemaDamaged("add team member");
+    s.Bind(1, team);
+    s.Bind(2, uid);
+    const int rc = s.Step();
+    if (rc == SQLITE_DONE) return Status::Ok();
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+      return Status::Exists("uid " + std::to_string(uid) + " is already a member of team " + std::to_string(team));
+    }
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+      return Status::NotFound("add team member: no team " + std::to_string(team) + " or no user with uid " +
+                              std::to_string(uid));
+    }
+    return WriteError(rc, "add team member");
+  }
+
+  Status RemoveTeamMember(TeamId team, Uid uid) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    std::lock_guard lock(db_.mu());
+    Stmt s(db_, kDeleteTeamMember);
+    if (!s.ok()) return sqlite::SchemaDamaged("remove team member");
+    s.Bind(1, team);
+    s.Bind(2, uid);
+    const int rc = s.Step();
+    if (rc != SQLITE_DONE) return WriteError(rc, "remove team member");
+    if (sqlite3_changes(db_.handle()) == 0) {
+      return Status::NotFound("uid " + std::to_string(uid) + " is not a member of team " + std::to_string(team));
+    }
+    return Status::Ok();
+  }
+
+  Status PutGrant(const Grant& grant) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    SR_RETURN_IF_ERROR(CheckSubject(grant.subject));
+    std::lock_guard lock(db_.mu());
+    Transaction txn(db_);
+    SR_RETURN_IF_ERROR(txn.Begin());
+    SR_RETURN_IF_ERROR(PutGrantLocked(grant));
+    return txn.Commit();
+  }
+
+  Status DeleteGrant(const ObjectId& object, const Subject& subject) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    SR_RETURN_IF_ERROR(CheckSubject(subject));
+    std::lock_guard lock(db_.mu());
+    SR_RETURN_IF_ERROR(DeleteGrantLocked(object, subject));
+    if (sqlite3_changes(db_.handle()) == 0) return Status::NotFound("no such grant");
+    return Status::Ok();
+  }
+
+  Status PutLabel(const Label& label) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    if (label.level < kMinLevel || label.level > kMaxLevel) {
+      return Status::Invalid("label level " + std::to_string(label.level) + " is out of range");
+    }
+    std::lock_guard lock(db_.mu());
+    if (label.level == kMinLevel) {
+      Stmt s(db_, kDeleteLabel);
+      if (!s.ok()) return sqlite::SchemaDamaged("remove label");
+      s.BindBlob(1, label.object);
+      const int rc = s.Step();
+      return rc == SQLITE_DONE ? Status::Ok() : WriteError(rc, "remove label");
+    }
+    Stmt s(db_, kPutLabel);
+    if (!s.ok()) return sqlite::SchemaDamaged("set label");
+    s.BindBlob(1, label.object);
+    s.Bind(2, label.level);
+    s.Bind(3, label.set_by);
+    s.Bind(4, label.set_at);
+    const int rc = s.Step();
+    if (rc == SQLITE_DONE) return Status::Ok();
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+      return Status::NotFound("set label: the object or the user setting it does not exist");
+    }
+    return WriteError(rc, "set label");
+  }
+
+  Result<int64_t> AddRequest(const AccessRequest& request) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    std::lock_guard lock(db_.mu());
+    // The reason is sealed to the request's ID, known once the row exists.
+    Transaction txn(db_);
+    SR_RETURN_IF_ERROR(txn.Begin());
+    int64_t id;
+    {
+      Stmt s(db_, kInsertRequest);
+      if (!s.ok()) return sqlite::SchemaDamaged("add request");
+      s.BindBlob(1, request.object);
+      s.Bind(2, request.uid);
+      s.Bind(3, static_cast<int>(request.mode));
+      s.BindBlob(4, std::span<const uint8_t>());
+      s.Bind(5, request.created_at);
+      const int rc = s.Step();
+      if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        return Status::NotFound("add request: the object or the requesting user does not exist");
+      }
+      if (rc != SQLITE_DONE) return WriteError(rc, "add request");
+      id = sqlite3_last_insert_rowid(db_.handle());
+    }
+    if (!request.reason.empty()) {
+      Result<crypto::Bytes> reason = SealText(RequestReasonAad(id), request.reason);
+      if (!reason.ok()) return reason.status();
+      Stmt s(db_, kSetRequestReason);
+      if (!s.ok()) return sqlite::SchemaDamaged("add request");
+      s.Bind(1, id);
+      s.BindBlob(2, *reason);
+      const int rc = s.Step();
+      if (rc != SQLITE_DONE) return WriteError(rc, "add request");
+    }
+    SR_RETURN_IF_ERROR(txn.Commit());
+    return id;
+  }
+
+  Result<AccessRequest> GetRequest(int64_t id) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    std::lock_guard lock(db_.mu());
+    Stmt s(db_, kGetRequest);
+    if (!s.ok()) return sqlite::SchemaDamaged("read request");
+    s.Bind(1, id);
+    const int rc = s.Step();
+    if (rc == SQLITE_DONE) return Status::NotFound("no request " + std::to_string(id));
+    if (rc != SQLITE_ROW) return sqlite::StepStatus(rc, "read request");
+    AccessRequest request;
+    SR_RETURN_IF_ERROR(ReadRequest(s, &request));
+    return request;
+  }
+
+  Result<std::vector<AccessRequest>> ListRequests(bool pending_only) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    std::lock_guard lock(db_.mu());
+    Stmt s(db_, pending_only ? kListPendingRequests : kListRequests);
+    if (!s.ok()) return sqlite::SchemaDamaged("list requests");
+    std::vector<AccessRequest> requests;
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      AccessRequest request;
+      SR_RETURN_IF_ERROR(ReadRequest(s, &request));
+      requests.push_back(std::move(request));
+    }
+    if (rc != SQLITE_DONE) return sqlite::StepStatus(rc, "list requests");
+    return requests;
+  }
+
+  Status DecideRequest(const AccessRequest& decided, const std::optional<Grant>& grant) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    if (decided.state == RequestState::kPending) {
+      return Status::Invalid("a decision must approve or deny the request");
+    }
+    if (grant) SR_RETURN_IF_ERROR(CheckSubject(grant->subject));
+    const std::string what = "decide request " + std::to_string(decided.id);
+    Result<crypto::Bytes> reason = SealText(DecisionReasonAad(decided.id), decided.decision_reason);
+    if (!reason.ok()) return reason.status();
+    std::lock_guard lock(db_.mu());
+    Transaction txn(db_);
+    SR_RETURN_IF_ERROR(txn.Begin());
+    {
+      Stmt s(db_, kDecideRequest);
+      if (!s.ok()) return sqlite::SchemaDamaged(what);
+      s.Bind(1, decided.id);
+      s.Bind(2, static_cast<int>(decided.state));
+      if (decided.decided_by) {
+        s.Bind(3, *decided.decided_by);
+      } else {
+        s.BindNull(3);
+      }
+      if (decided.decided_at) {
+        s.Bind(4, *decided.decided_at);
+      } else {
+        s.BindNull(4);
+      }
+      s.BindBlob(5, *reason);
+      const int rc = s.Step();
+      if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        return Status::NotFound(what + ": the deciding user does not exist");
+      }
+      if (rc != SQLITE_DONE) return WriteError(rc, what);
+    }
+    if (sqlite3_changes(db_.handle()) == 0) {
+      Stmt s(db_, kRequestExists);
+      if (!s.ok()) return sqlite::SchemaDamaged(what);
+      s.Bind(1, decided.id);
+      const int rc = s.Step();
+      if (rc == SQLITE_DONE) return Status::NotFound("no request " + std::to_string(decided.id));
+      if (rc != SQLITE_ROW) return sqlite::StepStatus(rc, what);
+      return Status::Exists("request " + std::to_string(decided.id) + " was already decided");
+    }
+    if (grant) SR_RETURN_IF_ERROR(PutGrantLocked(*grant));
+    return txn.Commit();
+  }
+
+ private:
+  Status CheckKey() const {
+    if (!key_) return Status::Invalid("the policy store was opened without its text key");
+    return Status::Ok();
+  }
+
+  static Status CheckSubject(const Subject& subject) {
+    if (subject.user.has_value() == subject.team.has_value()) {
+      return Status::Invalid("a grant is for exactly one user or one team");
+    }
+    return Status::Ok();
+  }
+
+  // An empty text is stored as an empty blob (SIV needs a non-empty
+  // plaintext; an empty reason has nothing to hide).
+  Result<crypto::Bytes> SealText(std::string_view aad, std::string_view text) const {
+    crypto::Bytes out;
+    if (text.empty()) return out;
+    if (!crypto::siv::Seal(key_->span(), crypto::AsBytes(aad), crypto::AsBytes(text), &out)) {
+      return Status::Invalid("the policy store could not seal a text");
+    }
+    return out;
+  }
+
+  Result<crypto::Bytes> SealName(std::string_view aad, std::string_view name, const char* what) const {
+    if (name.empty()) return Status::Invalid(std::string("a ") + what + " must not be empty");
+    return SealText(aad, name);
+  }
+
+  // Opens a sealed name (non-empty by construction) or reason (may be empty).
+  Status OpenText(std::string_view aad, std::span<const uint8_t> sealed, bool may_be_empty, const char* what,
+                  std::string* out) const {
+    out->clear();
+    if (sealed.empty() && may_be_empty) return Status::Ok();
+    crypto::Bytes plain;
+    if (!crypto::siv::Open(key_->span(), crypto::AsBytes(aad), sealed, &plain)) {
+      return Status::Integrity(std::string("the policy store's ") + what + " does not authenticate");
+    }
+    out->assign(plain.begin(), plain.end());
+    crypto::Wipe(plain.data(), plain.size());
+    return Status::Ok();
+  }
+
+  Status PutGrantLocked(const Grant& grant) {
+    SR_RETURN_IF_ERROR(DeleteGrantLocked(grant.object, grant.subject));
+    Stmt s(db_, kInsertGrant);
+    if (!s.ok()) return sqlite::SchemaDamaged("put grant");
+    s.BindBlob(1, grant.object);
+    if (grant.subject.user) {
+      s.Bind(2, *grant.subject.user);
+      s.BindNull(3);
+    } else {
+      s.BindNull(2);
+      s.Bind(3, *grant.subject.team);
+    }
+    s.Bind(4, static_cast<int>(grant.mode));
+    if (grant.until) {
+      s.Bind(5, *grant.until);
+    } else {
+      s.BindNull(5);
+    }
+    s.Bind(6, grant.granted_by);
+    s.Bind(7, grant.granted_at);
+    const int rc = s.Step();
+    if (rc == SQLITE_DONE) return Status::Ok();
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+      return Status::NotFound("put grant: the object, user, team or granter does not exist");
+    }
+    return WriteError(rc, "put grant");
+  }
+
+  // Leaves the number of deleted rows in sqlite3_changes().
+  Status DeleteGrantLocked(const ObjectId& object, const Subject& subject) {
+    Stmt s(db_, subject.user ? kDeleteUserGrant : kDeleteTeamGrant);
+    if (!s.ok()) return sqlite::SchemaDamaged("delete grant");
+    s.BindBlob(1, object);
+    if (subject.user) {
+      s.Bind(2, *subject.user);
+    } else {
+      s.Bind(2, *subject.team);
+    }
+    const int rc = s.Step();
+    return rc == SQLITE_DONE ? Status::Ok() : WriteError(rc, "delete grant");
+  }
+
+  Status LoadUsersLocked(std::vector<User>* users) {
+    Stmt s(db_, kListUsers);
+    if (!s.ok()) return sqlite::SchemaDamaged("load users");
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      User user;
+      int role = 0;
+      if (!ReadUid(s, 0, &user.uid) || !s.IsBlob(1) || !ReadInRange(s, 2, 0, 2, &role) ||
+          !ReadInRange(s, 3, kMinLevel, kMaxLevel, &user.clearance) || !ReadOptionalUid(s, 6, &user.created_by)) {
+        return Malformed("users");
+      }
+      SR_RETURN_IF_ERROR(OpenText(kUserNameAad, s.Blob(1), false, "user name", &user.name));
+      user.role = static_cast<Role>(role);
+      user.enabled = s.Int(4) != 0;
+      user.created_at = s.Int(5);
+      users->push_back(std::move(user));
+    }
+    return rc == SQLITE_DONE ? Status::Ok() : sqlite::StepStatus(rc, "load users");
+  }
+
+  Status LoadTeamsLocked(std::vector<Team>* teams) {
+    std::map<TeamId, size_t> index;
+    {
+      Stmt s(db_, kListTeams);
+      if (!s.ok()) return sqlite::SchemaDamaged("load teams");
+      int rc;
+      while ((rc = s.Step()) == SQLITE_ROW) {
+        Team team;
+        team.id = s.Int(0);
+        if (!s.IsBlob(1)) return Malformed("teams");
+        SR_RETURN_IF_ERROR(OpenText(kTeamNameAad, s.Blob(1), false, "team name", &team.name));
+        index[team.id] = teams->size();
+        teams->push_back(std::move(team));
+      }
+      if (rc != SQLITE_DONE) return sqlite::StepStatus(rc, "load teams");
+    }
+    Stmt s(db_, kListTeamMembers);
+    if (!s.ok()) return sqlite::SchemaDamaged("load team members");
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      Uid uid;
+      auto it = index.find(s.Int(0));
+      if (it == index.end() || !ReadUid(s, 1, &uid)) return Malformed("team_members");
+      (*teams)[it->second].members.push_back(uid);
+    }
+    return rc == SQLITE_DONE ? Status::Ok() : sqlite::StepStatus(rc, "load team members");
+  }
+
+  Status LoadGrantsLocked(std::vector<Grant>* grants) {
+    Stmt s(db_, kListGrants);
+    if (!s.ok()) return sqlite::SchemaDamaged("load grants");
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      Grant grant;
+      int mode = 0;
+      if (!ReadObjectId(s, 0, &grant.object) || !ReadOptionalUid(s, 1, &grant.subject.user) ||
+          !ReadInRange(s, 3, 0, 4, &mode) || !ReadUid(s, 5, &grant.granted_by)) {
+        return Malformed("grants");
+      }
+      grant.subject.team = ReadOptionalInt(s, 2);
+      if (grant.subject.user.has_value() == grant.subject.team.has_value()) return Malformed("grants");
+      grant.mode = static_cast<Mode>(mode);
+      grant.until = ReadOptionalInt(s, 4);
+      grant.granted_at = s.Int(6);
+      grants->push_back(std::move(grant));
+    }
+    return rc == SQLITE_DONE ? Status::Ok() : sqlite::StepStatus(rc, "load grants");
+  }
+
+  Status LoadLabelsLocked(std::vector<Label>* labels) {
+    Stmt s(db_, kListLabels);
+    if (!s.ok()) return sqlite::SchemaDamaged("load labels");
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      Label label;
+      if (!ReadObjectId(s, 0, &label.object) || !ReadInRange(s, 1, kMinLevel, kMaxLevel, &label.level) ||
+          !ReadUid(s, 2, &label.set_by)) {
+        return Malformed("labels");
+      }
+      label.set_at = s.Int(3);
+      labels->push_back(label);
+    }
+    return rc == SQLITE_DONE ? Status::Ok() : sqlite::StepStatus(rc, "load labels");
+  }
+
+  Status ReadRequest(Stmt& s, AccessRequest* request) const {
+    int mode = 0, state = 0;
+    request->id = s.Int(0);
+    if (!ReadObjectId(s, 1, &request->object) || !ReadUid(s, 2, &request->uid) || !ReadInRange(s, 3, 0, 4, &mode) ||
+        !s.IsBlob(4) || !ReadInRange(s, 5, 0, 2, &state) || !ReadOptionalUid(s, 7, &request->decided_by) ||
+        !(s.IsNull(9) || s.IsBlob(9))) {
+      return Malformed("requests");
+    }
+    request->mode = static_cast<Mode>(mode);
+    request->state = static_cast<RequestState>(state);
+    request->created_at = s.Int(6);
+    request->decided_at = ReadOptionalInt(s, 8);
+    SR_RETURN_IF_ERROR(OpenText(RequestReasonAad(request->id), s.Blob(4), true, "request reason", &request->reason));
+    return OpenText(DecisionReasonAad(request->id), s.IsNull(9) ? std::span<const uint8_t>() : s.Blob(9), true,
+                    "decision reason", &request->decision_reason);
+  }
+
+  sqlite::Db& db_;
+  std::optional<crypto::SecretKey> key_;
+};
+
+}  // namespace
+
+namespace sqlite {
+
+std::unique_ptr<PolicyStore> NewPolicyStore(Db& db, const crypto::SecretKey* text_key) {
+  return std::make_unique<SqlitePolicyStore>(db, text_key);
+}
+
+}  // namespace sqlite
+}  // namespace strongroom::acl
