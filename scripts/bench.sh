@@ -5,8 +5,14 @@
 # ratios to gocryptfs and to the best peer (best of gocryptfs and securefs).
 # Ratios are oriented so that > 1.00 means "this filesystem is better".
 #
+# The `policy` comparison runs small-file and metadata workloads on Strongroom
+# as a non-root user (uid 4300) with a single grant, with a big policy (10
+# users, 3 teams, 200 grants nested 4 levels deep) and with the kernel allowed
+# to cache names (the hidden --unsafe-entry-timeout 1), interleaved, and prints
+# the ratios big/single and default/cached.
+#
 # usage: scripts/bench.sh [--only FS,FS,...] [--quick] [--runs N]
-#   FS: strongroom, gocryptfs, securefs, bindfs (default: all four)
+#   FS: strongroom, gocryptfs, securefs, bindfs, policy (default: all five)
 #   --quick: small sizes and short fio runs, for checking that it works
 #
 # Environment (each overrides the default and --quick):
@@ -16,6 +22,8 @@
 #   BENCH_FIO_SECS    fio runtime per job in seconds      (15; quick 3)
 #   BENCH_FIO_DIRECT  1 = fio with O_DIRECT               (0: buffered I/O)
 #   BENCH_RUNS        runs per filesystem                 (3)
+#   BENCH_POLICY_FILES  files in the policy comparison    (2000; quick 1000)
+#   BENCH_POLICY_ROUNDS rounds of the policy comparison   (5; quick 3)
 #   BENCH_DIR         parent of the benchmark's temp dir  (/var/tmp; not tmpfs)
 #   BENCH_OUT         where results are saved             (build/bench)
 #   STRONGROOM_BIN    strongroom binary                   (build/tools/strongroom)
@@ -26,6 +34,7 @@ set -euo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 ALL_FS=(strongroom gocryptfs securefs bindfs)
+ALL_TARGETS=("${ALL_FS[@]}" policy)
 
 die() { printf 'bench: ERROR: %s\n' "$*" >&2; exit 1; }
 log() { printf 'bench: %s\n' "$*" >&2; }
@@ -49,25 +58,28 @@ while [[ $# -gt 0 ]]; do
 done
 
 FS_LIST=()
+POLICY=0
 if [[ -z ${only} ]]; then
   FS_LIST=("${ALL_FS[@]}")
+  POLICY=1
 else
   IFS=',' read -r -a wanted <<<"${only}"
   for w in "${wanted[@]}"; do
     ok=0
-    for f in "${ALL_FS[@]}"; do [[ ${w} == "${f}" ]] && ok=1; done
-    [[ ${ok} -eq 1 ]] || { echo "bench: unknown filesystem in --only: '${w}' (known: ${ALL_FS[*]})" >&2; exit 2; }
+    for f in "${ALL_TARGETS[@]}"; do [[ ${w} == "${f}" ]] && ok=1; done
+    [[ ${ok} -eq 1 ]] || { echo "bench: unknown name in --only: '${w}' (known: ${ALL_TARGETS[*]})" >&2; exit 2; }
+    [[ ${w} == policy ]] && POLICY=1
   done
   for f in "${ALL_FS[@]}"; do          # keep the canonical order, drop duplicates
     for w in "${wanted[@]}"; do [[ ${w} == "${f}" ]] && { FS_LIST+=("${f}"); break; }; done
   done
 fi
-[[ ${#FS_LIST[@]} -gt 0 ]] || { usage; exit 2; }
+[[ ${#FS_LIST[@]} -gt 0 || ${POLICY} -eq 1 ]] || { usage; exit 2; }
 
 if [[ ${quick} -eq 1 ]]; then
-  d_seq=128 d_files=1000 d_fio_mb=64 d_fio_secs=3
+  d_seq=128 d_files=1000 d_fio_mb=64 d_fio_secs=3 d_pfiles=1000 d_prounds=3
 else
-  d_seq=1024 d_files=10000 d_fio_mb=256 d_fio_secs=15
+  d_seq=1024 d_files=10000 d_fio_mb=256 d_fio_secs=15 d_pfiles=2000 d_prounds=5
 fi
 SEQ_MB=${BENCH_SEQ_MB:-${d_seq}}
 NFILES=${BENCH_FILES:-${d_files}}
@@ -75,7 +87,9 @@ FIO_MB=${BENCH_FIO_MB:-${d_fio_mb}}
 FIO_SECS=${BENCH_FIO_SECS:-${d_fio_secs}}
 FIO_DIRECT=${BENCH_FIO_DIRECT:-0}
 RUNS=${runs_arg:-${BENCH_RUNS:-3}}
-for v in SEQ_MB NFILES FIO_MB FIO_SECS RUNS; do
+PFILES=${BENCH_POLICY_FILES:-${d_pfiles}}
+PROUNDS=${BENCH_POLICY_ROUNDS:-${d_prounds}}
+for v in SEQ_MB NFILES FIO_MB FIO_SECS RUNS PFILES PROUNDS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "${v} must be a positive integer (got '${!v}')"
 done
 [[ ${FIO_DIRECT} == 0 || ${FIO_DIRECT} == 1 ]] || die "BENCH_FIO_DIRECT must be 0 or 1"
@@ -89,7 +103,9 @@ done
 bash "${ROOT}/scripts/setup.sh"
 
 SR=""
-for fs in "${FS_LIST[@]}"; do
+NEEDS=("${FS_LIST[@]}")
+[[ ${POLICY} -eq 1 ]] && NEEDS+=(strongroom)
+for fs in "${NEEDS[@]}"; do
   case "${fs}" in
     strongroom)
       SR=${STRONGROOM_BIN:-${ROOT}/build/tools/strongroom}
@@ -102,7 +118,7 @@ for fs in "${FS_LIST[@]}"; do
     *) command -v "${fs}" >/dev/null || die "${fs} is not installed (scripts/setup.sh should have installed it)" ;;
   esac
 done
-for c in fio python3 dd tar fusermount3 mountpoint; do
+for c in fio python3 dd tar fusermount3 mountpoint setpriv; do
   command -v "${c}" >/dev/null || die "${c} is not installed"
 done
 
@@ -134,7 +150,7 @@ mounts_under() {  # mountpoints under $1, octal escapes decoded
 
 force_unmount() {  # $1 = mountpoint; strongroom's own umount first for its mounts
   local m=$1
-  if [[ ${m} == "${BR}/strongroom/"* && -n ${SR} ]]; then
+  if [[ ( ${m} == "${BR}/strongroom/"* || ${m} == "${BR}/policy/"* ) && -n ${SR} ]]; then
     timeout 60 "${SR}" umount "${m}" >>"${LOGS}/cleanup.log" 2>&1 && return 0
   fi
   fusermount3 -u -- "${m}" 2>>"${LOGS}/cleanup.log" && return 0
@@ -208,20 +224,36 @@ fuse_holders() {  # pids holding /dev/fuse open
 # fs_init FS BACKING
 fs_init() {
   case "$1" in
-    strongroom) "${SR}" init --passfile "${PASSFILE}" "$2" ;;
+    strongroom) "${SR}" init --passfile "${PASSFILE}" --admin "${ADMIN_NAME}" --uid "${ADMIN_UID}" "$2" ;;
     gocryptfs)  mkdir -p "$2"; gocryptfs -init -q -passfile "${PASSFILE}" "$2" ;;
     securefs)   mkdir -p "$2"; securefs create --keyfile "${KEYFILE}" "$2" </dev/null ;;
     bindfs)     mkdir -p "$2" ;;
   esac
 }
 
-# fs_mount FS BACKING MNT: mounts, waits until ready, sets DAEMON_PID.
+# A fresh Strongroom vault grants nobody anything: its first admin (running as
+# their own uid) adds root and gives root `manage` on the whole vault, so that
+# the workloads can run as root.
+ADMIN_NAME=bench-admin
+ADMIN_UID=4201
+as_uid() {  # as_uid UID CMD...: runs CMD as that uid (and gid), no supplementary groups, from /
+  local u=$1; shift
+  ( cd / && setpriv --reuid "${u}" --regid "${u}" --clear-groups -- "$@" )
+}
+sr_bootstrap() {  # sr_bootstrap MNT
+  as_uid "${ADMIN_UID}" "${SR}" user add root --uid 0 --mount "$1" \
+    && as_uid "${ADMIN_UID}" "${SR}" grant "$1" root manage
+}
+
+# fs_mount FS BACKING MNT [EXTRA...]: mounts, waits until ready, sets DAEMON_PID.
+# EXTRA: more arguments for strongroom's mount.
 DAEMON_PID=""
 fs_mount() {
   local fs=$1 back=$2 mnt=$3 before new p cand=()
+  shift 3
   before=$(fuse_holders)
   case "${fs}" in
-    strongroom) "${SR}" mount --passfile "${PASSFILE}" "${back}" "${mnt}" ;;
+    strongroom) "${SR}" mount --passfile "${PASSFILE}" "$@" "${back}" "${mnt}" ;;
     gocryptfs)  gocryptfs -q -passfile "${PASSFILE}" "${back}" "${mnt}" ;;
     securefs)   securefs mount -b --keyfile "${KEYFILE}" "${back}" "${mnt}" </dev/null ;;
     bindfs)     bindfs "${back}" "${mnt}" ;;
@@ -323,6 +355,9 @@ bench_one() {
   rm -f "${BR}/hwm.max" "${BR}/current.pid"
   fs_init "${fs}" "${back}" >>"${LOGS}/${fs}.log" 2>&1 || { tail -n 20 "${LOGS}/${fs}.log" >&2; return 1; }
   fs_mount "${fs}" "${back}" "${mnt}"
+  if [[ ${fs} == strongroom ]]; then
+    sr_bootstrap "${mnt}" >>"${LOGS}/${fs}.log" 2>&1 || { tail -n 20 "${LOGS}/${fs}.log" >&2; return 1; }
+  fi
   start_sampler
 
   # sequential write
@@ -421,10 +456,16 @@ HEADER="${BR}/header.txt"
   echo "backing: ${BR} (${fstype})"
   echo "sizes: seq ${SEQ_MB} MiB; fio ${FIO_MB} MiB file, ${FIO_SECS} s per job, direct=${FIO_DIRECT}; ${NFILES} files of 4 KiB; ${RUNS} interleaved runs"
   for fs in "${FS_LIST[@]}"; do echo "  ${fs}: $(version_of "${fs}")"; done
+  if [[ ${POLICY} -eq 1 ]]; then
+    echo "  policy: $(version_of strongroom); ${PFILES} files as a non-root user, ${PROUNDS} interleaved rounds"
+  fi
 } > "${HEADER}"
 cat "${HEADER}"
 echo
 
+TABLE="${BR}/table.txt"
+: > "${TABLE}"
+if [[ ${#FS_LIST[@]} -gt 0 ]]; then
 # --- the runs, interleaved ----------------------------------------------------------
 n=${#FS_LIST[@]}
 for (( run = 1; run <= RUNS; run++ )); do
@@ -453,7 +494,6 @@ for (( run = 1; run <= RUNS; run++ )); do
 done
 
 # --- the table ---------------------------------------------------------------------
-TABLE="${BR}/table.txt"
 python3 - "${RESULTS}" "${FAILURES}" "${SEQ_MB}" "${NFILES}" "${FIO_MB}" "${FIO_DIRECT}" "${FS_LIST[@]}" > "${TABLE}" <<'PY'
 import statistics, sys
 results, failures, seq_mb, nfiles, fio_mb, fio_direct = sys.argv[1:7]
@@ -533,12 +573,243 @@ print("\n".join(out))
 PY
 echo
 cat "${TABLE}"
+fi
+
+# --- the policy comparison -------------------------------------------------------------
+# Small-file and metadata workloads run on Strongroom as a non-root user (the
+# kernel passes the caller's uid, so every lookup, getattr, open, create and
+# unlink is decided for that user), on three vaults mounted side by side:
+#   single  the user's one grant (write on the work folder) and root's `manage`
+#   big     the same folders, plus 10 users, 3 teams with members and 200 grants
+#           spread over 125 folders nested 4 levels deep, given by the admin and
+#           by root to users and @teams, the user's own grant among them
+#   cached  as single, mounted with --unsafe-entry-timeout 1 (benchmark only:
+#           the kernel may cache names, so one user's lookups could answer
+#           another's; the default, 0, looks every name up as the caller)
+# The work folder is at the same depth in all three. Rounds are interleaved
+# and their order rotated. Caches are dropped before each round's create only;
+# the listing, the read and the delete run with the backing tree warm, so the
+# daemon's own work (decisions included) dominates rather than the disk.
+PTABLE="${BR}/policy-table.txt"
+PRESULTS="${BR}/policy.tsv"     # config, workload, round, seconds
+: > "${PTABLE}"; : > "${PRESULTS}"
+PUSER_NAME=bench-user
+PUSER_UID=4300
+PWORK=org/d2/p3/w4              # the bench user's work folder (depth 4)
+
+policy_tarball() {  # $1 = tar file, $2 = number of 4 KiB files (100 per folder)
+  python3 - "$1" "$2" <<'PY'
+import io, os, sys, tarfile, time
+path, n = sys.argv[1], int(sys.argv[2])
+now = time.time()
+with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
+    def add_dir(name):
+        ti = tarfile.TarInfo(name); ti.type = tarfile.DIRTYPE; ti.mode = 0o755; ti.mtime = now
+        tar.addfile(ti)
+    add_dir("files")
+    for i in range(n):
+        if i % 100 == 0:
+            add_dir("files/d%03d" % (i // 100))
+        ti = tarfile.TarInfo("files/d%03d/f%05d.dat" % (i // 100, i))
+        ti.size = 4096; ti.mode = 0o644; ti.mtime = now
+        tar.addfile(ti, io.BytesIO(os.urandom(4096)))
+PY
+}
+
+# The big policy's grants, one "BY PATH SUBJECT MODE" per line (BY: admin or
+# root). 200 in all, the bench user's own write grant on the work folder
+# included, with several others on that folder and on the folders above it.
+policy_grants() {
+  python3 - "${PWORK}" "${PUSER_NAME}" <<'PY'
+import sys
+work, me = sys.argv[1], sys.argv[2]
+folders = ["org"]
+for d in range(1, 5):
+    folders.append(f"org/d{d}")
+    for p in range(1, 6):
+        folders.append(f"org/d{d}/p{p}")
+        for w in range(1, 6):
+            folders.append(f"org/d{d}/p{p}/w{w}")
+subjects = [f"u{i:02d}" for i in range(1, 11)] + ["@t1", "@t2", "@t3"]
+modes = ["read", "write", "view", "none", "read", "write", "manage"]
+grants, seen = [], set()
+def add(path, subject, mode):
+    if (path, subject) in seen: return
+    seen.add((path, subject)); grants.append((path, subject, mode))
+add(work, me, "write")
+for s, m in (("u01", "read"), ("u02", "write"), ("@t1", "read"), ("@t3", "none"), ("u07", "manage")):
+    add(work, s, m)
+add("org/d2", "@t2", "read")          # a team of the bench user, further up
+add("org/d2/p3", "u03", "write")
+add("org", "@t1", "view")
+i = 0
+while len(grants) < 200:
+    add(folders[i % len(folders)], subjects[(5 * i) % len(subjects)], modes[i % len(modes)])
+    i += 1
+for n, (path, subject, mode) in enumerate(grants):
+    print("admin" if n % 2 else "root", path, subject, mode)
+PY
+}
+
+# policy_setup CONFIG: init, mount, bootstrap, folders and grants.
+policy_setup() {
+  local cfg=$1 base="${BR}/policy/$1" back mnt extra=() by path subject mode u t
+  back="${base}/backing"; mnt="${base}/mnt"
+  mkdir -p "${mnt}"; chmod 0755 "${base}"
+  fs_init strongroom "${back}"
+  [[ ${cfg} == cached ]] && extra=(--unsafe-entry-timeout 1)
+  fs_mount strongroom "${back}" "${mnt}" "${extra[@]}"
+  echo "${DAEMON_PID}" > "${base}/daemon.pid"
+  sr_bootstrap "${mnt}"
+  as_uid "${ADMIN_UID}" "${SR}" user add "${PUSER_NAME}" --uid "${PUSER_UID}" --mount "${mnt}"
+  mkdir -p "${mnt}"/org/d{1..4}/p{1..5}/w{1..5}          # as root, who has manage on /
+  if [[ ${cfg} == big ]]; then
+    for u in $(seq 1 10); do
+      as_uid "${ADMIN_UID}" "${SR}" user add "$(printf 'u%02d' "${u}")" --uid $(( 4309 + u )) --mount "${mnt}"
+    done
+    for t in 1 2 3; do as_uid "${ADMIN_UID}" "${SR}" team add "t${t}" --mount "${mnt}"; done
+    for u in 01 02 03 04; do as_uid "${ADMIN_UID}" "${SR}" team member add t1 "u${u}" --mount "${mnt}"; done
+    for u in 04 05 06 07; do as_uid "${ADMIN_UID}" "${SR}" team member add t2 "u${u}" --mount "${mnt}"; done
+    as_uid "${ADMIN_UID}" "${SR}" team member add t2 "${PUSER_NAME}" --mount "${mnt}"
+    for u in 08 09 10 01; do as_uid "${ADMIN_UID}" "${SR}" team member add t3 "u${u}" --mount "${mnt}"; done
+    while read -r by path subject mode; do
+      if [[ ${by} == admin ]]; then
+        as_uid "${ADMIN_UID}" "${SR}" grant "${mnt}/${path}" "${subject}" "${mode}"
+      else
+        "${SR}" grant "${mnt}/${path}" "${subject}" "${mode}"
+      fi
+    done < <(policy_grants)
+    [[ $(as_uid "${ADMIN_UID}" "${SR}" access --user "${PUSER_NAME}" --mount "${mnt}" --json \
+          | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["grants"]))') -ge 2 ]]
+  else
+    "${SR}" grant "${mnt}/${PWORK}" "${PUSER_NAME}" write
+    # The bench user sees the way to its folder and nothing beside it.
+    [[ $(as_uid "${PUSER_UID}" ls "${mnt}/org") == d2 ]]
+    [[ $(as_uid "${PUSER_UID}" ls "${mnt}/org/d2/p3") == w4 ]]
+  fi
+  as_uid "${PUSER_UID}" touch "${mnt}/${PWORK}/probe"
+  as_uid "${PUSER_UID}" rm "${mnt}/${PWORK}/probe"
+}
+
+# policy_round CONFIG ROUND: the workloads, as the bench user, timed.
+policy_round() {
+  local cfg=$1 round=$2 w="${BR}/policy/$1/mnt/${PWORK}" t0 t1 v
+  drop_caches
+  t0=${EPOCHREALTIME}
+  as_uid "${PUSER_UID}" tar -xf "${PTAR}" -C "${w}"
+  sync
+  t1=${EPOCHREALTIME}
+  v=$(elapsed "${t0}" "${t1}"); printf '%s\tcreate\t%s\t%s\n' "${cfg}" "${round}" "${v}" >> "${PRESULTS}"; printf ' create=%s' "${v}"
+  [[ $(as_uid "${PUSER_UID}" find "${w}/files" -type f | wc -l) -eq ${PFILES} ]] \
+    || { echo "policy ${cfg}: wrong number of files after tar" >&2; return 1; }
+
+  t0=${EPOCHREALTIME}
+  as_uid "${PUSER_UID}" ls -lR "${w}/files" > /dev/null
+  t1=${EPOCHREALTIME}
+  v=$(elapsed "${t0}" "${t1}"); printf '%s\tls\t%s\t%s\n' "${cfg}" "${round}" "${v}" >> "${PRESULTS}"; printf ' ls=%s' "${v}"
+
+  t0=${EPOCHREALTIME}
+  as_uid "${PUSER_UID}" sh -c 'find "$1" -type f -print0 | xargs -0 cat > /dev/null' sh "${w}/files"
+  t1=${EPOCHREALTIME}
+  v=$(elapsed "${t0}" "${t1}"); printf '%s\tread\t%s\t%s\n' "${cfg}" "${round}" "${v}" >> "${PRESULTS}"; printf ' read=%s' "${v}"
+
+  t0=${EPOCHREALTIME}
+  as_uid "${PUSER_UID}" rm -rf -- "${w}/files"
+  sync
+  t1=${EPOCHREALTIME}
+  v=$(elapsed "${t0}" "${t1}"); printf '%s\trm\t%s\t%s\n' "${cfg}" "${round}" "${v}" >> "${PRESULTS}"; printf ' rm=%s\n' "${v}"
+}
+
+if [[ ${POLICY} -eq 1 ]]; then
+  echo
+  echo "policy comparison: ${PFILES} files of 4 KiB as uid ${PUSER_UID}, ${PROUNDS} interleaved rounds"
+  chmod 0711 "${BR}"                 # the bench user must reach the mountpoints
+  mkdir -p "${BR}/policy" "${BR}/ptar"; chmod 0755 "${BR}/policy" "${BR}/ptar"
+  PTAR="${BR}/ptar/files.tar"
+  policy_tarball "${PTAR}" "${PFILES}"; chmod 0644 "${PTAR}"
+  PCONFIGS=(single big cached)
+  set +e
+  (
+    set -eE
+    trap 'rc=$?; echo "bench: policy: failed (exit ${rc}) at line ${LINENO}: ${BASH_COMMAND}" >&2; trap - ERR' ERR
+    for cfg in "${PCONFIGS[@]}"; do
+      log "policy: setting up the '${cfg}' vault"
+      policy_setup "${cfg}" >>"${LOGS}/policy-${cfg}.log" 2>&1
+    done
+    n=${#PCONFIGS[@]}
+    for (( round = 1; round <= PROUNDS; round++ )); do
+      for (( k = 0; k < n; k++ )); do
+        cfg=${PCONFIGS[$(( (k + round - 1) % n ))]}
+        printf 'policy round %d/%d %-7s' "${round}" "${PROUNDS}" "${cfg}"
+        policy_round "${cfg}" "${round}"
+      done
+    done
+    for cfg in "${PCONFIGS[@]}"; do
+      DAEMON_PID=$(cat "${BR}/policy/${cfg}/daemon.pid")
+      fs_umount strongroom "${BR}/policy/${cfg}/mnt"
+    done
+  )
+  rc=$?
+  set -e
+  if [[ ${rc} -ne 0 ]]; then
+    [[ ${rc} -eq 130 || ${rc} -eq 143 ]] && exit "${rc}"
+    log "ERROR: the policy comparison failed (exit ${rc}); the end of its setup logs:"
+    tail -n 15 "${LOGS}"/policy-*.log >&2 || true
+    echo "policy comparison failed (exit ${rc})" >> "${FAILURES}"
+    while read -r m; do [[ -n ${m} ]] && force_unmount "${m}"; done < <(mounts_under "${BR}/policy" | sort -r)
+  fi
+
+  python3 - "${PRESULTS}" "${PFILES}" "${PUSER_UID}" > "${PTABLE}" <<'PY'
+import statistics, sys
+results, nfiles, uid = sys.argv[1], sys.argv[2], sys.argv[3]
+W = [("create", f"create {nfiles} x 4 KiB files (tar + sync)"),
+     ("ls", "ls -lR of them (stat every file)"),
+     ("read", "read them all back (find | xargs cat)"),
+     ("rm", "rm -rf of them + sync")]
+data = {}
+for line in open(results):
+    cfg, w, rnd, v = line.rstrip("\n").split("\t")
+    data.setdefault((cfg, w), []).append(float(v))
+def med(cfg, w):
+    v = data.get((cfg, w))
+    return statistics.median(v) if v else None
+def spread(cfg, w):
+    v = data.get((cfg, w))
+    return f"{min(v):.2f}-{max(v):.2f}" if v else "-"
+def cell(cfg, w):
+    m = med(cfg, w)
+    return f"{m:.3f} ({spread(cfg, w)})" if m is not None else "FAILED"
+def ratio(a, b):
+    return f"{a / b:.2f}" if a and b else "-"
+out = [f"Policy decisions and hidden names: seconds as uid {uid}, median (min-max); lower is better",
+       "  single = the user's one grant; big = 10 users, 3 teams, 200 grants 4 levels deep;",
+       "  cached = single mounted with --unsafe-entry-timeout 1 (names cached by the kernel; default 0)",
+       "  big/single: cost of the big policy (target <= 1.10); single/cached: cost of never caching names",
+       "",
+       f"  {'workload':<44} {'single':>20} {'big':>20} {'cached':>20} {'big/single':>10} {'single/cached':>13}"]
+tot = {c: 0.0 for c in ("single", "big", "cached")}
+for key, title in W:
+    s, b, c = med("single", key), med("big", key), med("cached", key)
+    for cfg, m in (("single", s), ("big", b), ("cached", c)):
+        if m is not None and tot[cfg] is not None: tot[cfg] += m
+        else: tot[cfg] = None
+    flag = "" if not (s and b) else ("  ok" if b / s <= 1.10 else "  over 10%")
+    out.append(f"  {title:<44} {cell('single', key):>20} {cell('big', key):>20} {cell('cached', key):>20} "
+               f"{ratio(b, s):>10} {ratio(s, c):>13}{flag}")
+s, b, c = tot["single"], tot["big"], tot["cached"]
+fmt = lambda x: f"{x:.3f}" if x is not None else "-"
+out.append(f"  {'all four (sum of medians)':<44} {fmt(s):>20} {fmt(b):>20} {fmt(c):>20} {ratio(b, s):>10} {ratio(s, c):>13}")
+print("\n".join(out))
+PY
+  echo
+  cat "${PTABLE}"
+fi
 
 OUT=${BENCH_OUT:-${ROOT}/build/bench}
 mkdir -p -- "${OUT}"
 stamp=$(date +%Y%m%d-%H%M%S)
-{ cat "${HEADER}"; echo; cat "${TABLE}"; } > "${OUT}/bench-${stamp}.txt"
-cp -- "${RESULTS}" "${OUT}/bench-${stamp}.tsv"
+{ cat "${HEADER}"; echo; cat "${TABLE}"; if [[ -s ${PTABLE} ]]; then echo; cat "${PTABLE}"; fi; } > "${OUT}/bench-${stamp}.txt"
+cat -- "${RESULTS}" "${PRESULTS}" > "${OUT}/bench-${stamp}.tsv"
 echo
 echo "saved: ${OUT}/bench-${stamp}.txt and .tsv"
 
