@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Demo: installs, builds, creates a vault, mounts it, stores a few customer
-# documents through the mount, reads them back, then shows that the vault on
-# disk holds neither their contents nor their names. Cleans up on any exit.
+# Demo: installs, builds, creates a vault with its first admin and mounts it.
+# The admin adds root, a lead, two staff members and a team, and gives the lead
+# `manage` on a client folder; the lead grants one staff member write and the
+# other read; each user (run as their own uid with setpriv) sees and does only
+# what their grants allow; a staff member asks for more access and the lead
+# approves it. Then it shows that the vault on disk holds neither the
+# documents' contents nor their names, and unmounts. Cleans up on any exit and
+# exits non-zero when anything does not behave as shown.
 #
 # STRONGROOM_BIN=/path/to/strongroom uses that binary instead of building.
 set -euo pipefail
@@ -16,6 +21,57 @@ fi
 if [[ -t 1 ]]; then B=$'\033[1m' N=$'\033[0m'; else B='' N=''; fi
 section() { printf '\n%s=== %s ===%s\n' "${B}" "$*" "${N}"; }
 run() { printf '$'; printf ' %q' "$@"; printf '\n'; "$@"; }
+fail() { echo "demo: FAILED: $*" >&2; exit 1; }
+
+# The demo's people. They need no account in /etc/passwd: the vault knows
+# them by uid, and setpriv runs commands as that uid.
+ADMIN=dora ADMIN_UID=4301      # admin: users, teams, who leads what
+LEAD=lena LEAD_UID=4302        # lead of /clients/acme
+WRITER=sam WRITER_UID=4303     # staff
+READER=rita READER_UID=4304    # staff
+uid_of() {
+  case "$1" in
+    "${ADMIN}") echo "${ADMIN_UID}" ;;
+    "${LEAD}") echo "${LEAD_UID}" ;;
+    "${WRITER}") echo "${WRITER_UID}" ;;
+    "${READER}") echo "${READER_UID}" ;;
+    root) echo 0 ;;
+    *) fail "unknown demo user $1" ;;
+  esac
+}
+# as NAME CMD...: shows CMD and runs it as that user (uid and gid, no groups).
+as() {
+  local who=$1 u
+  u=$(uid_of "$1"); shift
+  printf '%s[%s, uid %s]$%s' "${B}" "${who}" "${u}" "${N}"
+  if [[ $# -eq 3 && $1 == sh && $2 == -c ]]; then printf ' %s\n' "$3"; else printf ' %q' "$@"; printf '\n'; fi
+  if [[ ${u} -eq 0 ]]; then
+    (cd / && "$@")
+  else
+    (cd / && setpriv --reuid "${u}" --regid "${u}" --clear-groups -- "$@")
+  fi
+}
+# refused TEXT NAME CMD...: runs CMD as NAME; it must fail with TEXT in its output.
+refused() {
+  local want=$1 out rc
+  shift
+  set +e
+  out=$(as "$@" 2>&1)
+  rc=$?
+  set -e
+  printf '%s\n' "${out}"
+  [[ ${rc} -ne 0 ]] || fail "expected a refusal (${want}) but it succeeded: $*"
+  [[ ${out} == *"${want}"* ]] || fail "expected \"${want}\" from: $*"
+  printf '  -> refused, as it should be (%s)\n' "${want}"
+}
+# sees NAME DIR EXPECTED...: NAME lists DIR and must see exactly EXPECTED.
+sees() {
+  local who=$1 dir=$2 got
+  shift 2
+  as "${who}" ls -1 "${dir}"
+  got=$(cd / && setpriv --reuid "$(uid_of "${who}")" --regid "$(uid_of "${who}")" --clear-groups -- ls -1 "${dir}" | tr '\n' ' ')
+  [[ ${got} == "$* " ]] || fail "${who} should see '$*' in ${dir}, sees '${got}'"
+}
 
 if [[ -n ${STRONGROOM_BIN:-} ]]; then
   section "Using ${STRONGROOM_BIN} (STRONGROOM_BIN set, not building)"
@@ -58,34 +114,56 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-section "Create a vault"
-mkdir -m 0700 -p "${MNT}"
+section "Create a vault; its first admin is ${ADMIN} (uid ${ADMIN_UID})"
+# Other users must reach the mountpoint; the vault itself stays mode 0700.
+chmod 0711 "${WORK}"
+mkdir -m 0755 -p "${MNT}"
 ( umask 077; printf '%s\n' "demo passphrase $(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')" > "${PASSFILE}" )
 chmod 0600 "${PASSFILE}"
-run "${SR}" init --passfile "${PASSFILE}" "${VAULT}"
+run "${SR}" init --passfile "${PASSFILE}" --admin "${ADMIN}" --uid "${ADMIN_UID}" "${VAULT}"
 
 section "Mount it"
 run "${SR}" mount --passfile "${PASSFILE}" "${VAULT}" "${MNT}"
 mountpoint -- "${MNT}"
 
+section "A fresh vault grants nobody anything, root included"
+refused "Permission denied" root ls "${MNT}"
+
+section "The admin adds the users and a team, and gives root manage on the whole vault"
+as "${ADMIN}" "${SR}" whoami --mount "${MNT}"
+as "${ADMIN}" "${SR}" user add root --uid 0 --mount "${MNT}"
+as "${ADMIN}" "${SR}" grant "${MNT}" root manage
+as "${ADMIN}" "${SR}" user add "${LEAD}" --mount "${MNT}" --uid "${LEAD_UID}"
+as "${ADMIN}" "${SR}" user add "${WRITER}" --mount "${MNT}" --uid "${WRITER_UID}"
+as "${ADMIN}" "${SR}" user add "${READER}" --mount "${MNT}" --uid "${READER_UID}"
+as "${ADMIN}" "${SR}" team add acme-team --mount "${MNT}"
+as "${ADMIN}" "${SR}" team member add acme-team "${WRITER}" --mount "${MNT}"
+as "${ADMIN}" "${SR}" team member add acme-team "${READER}" --mount "${MNT}"
+as "${ADMIN}" "${SR}" user list --mount "${MNT}"
+as "${ADMIN}" "${SR}" team list --mount "${MNT}"
+echo "Separation of duties: nobody grants to themselves."
+refused "strongroom:" "${ADMIN}" "${SR}" grant "${MNT}" "${ADMIN}" read
+
 # Names and contents that must never appear in the vault on disk.
 MARKERS=(
   CUSTOMER-ACME-CONTRACT
+  CUSTOMER-ACME-MEETING-NOTE
   CUSTOMER-GLOBEX-PASSPORT
   CUSTOMER-INITECH-STATEMENT
   DE89370400440532013000
-  acme-corporation
   globex-industries
   master-services-agreement
   passport-scan-jane-doe
   bank-statements-2026
+  meeting-2026-02-03
 )
 
-section "Store customer documents through the mount"
-mkdir -p "${MNT}/clients/acme-corporation/contracts" \
+section "Root stores customer documents through the mount"
+mkdir -p "${MNT}/clients/acme/contracts" \
+         "${MNT}/clients/acme/notes" \
          "${MNT}/clients/globex-industries/id-copies" \
          "${MNT}/clients/initech/bank-statements-2026"
-cat > "${MNT}/clients/acme-corporation/contracts/master-services-agreement.txt" <<'DOC'
+cat > "${MNT}/clients/acme/contracts/master-services-agreement.txt" <<'DOC'
 CUSTOMER-ACME-CONTRACT
 Master Services Agreement between Strongroom Demo Ltd and ACME Corporation.
 Term: 2026-01-01 to 2028-12-31. Fee: EUR 120,000 per year.
@@ -99,16 +177,68 @@ date,description,amount,iban
 2026-01-05,CUSTOMER-INITECH-STATEMENT opening balance,10000.00,DE89370400440532013000
 2026-01-17,wire transfer,-2500.00,DE89370400440532013000
 DOC
-echo "wrote 3 documents in 6 folders"
-
-section "List them through the mount"
+echo "wrote 3 documents in 7 folders"
 run ls -lR "${MNT}"
 
-section "Read them back through the mount"
-while IFS= read -r -d '' f; do
-  printf -- '--- %s\n' "${f#"${MNT}"/}"
-  cat -- "${f}"
-done < <(find "${MNT}" -type f -print0 | sort -z)
+section "The admin sees every folder but reads no file without a grant from someone else"
+as "${ADMIN}" ls "${MNT}/clients"
+refused "Permission denied" "${ADMIN}" cat "${MNT}/clients/acme/contracts/master-services-agreement.txt"
+
+section "The admin makes ${LEAD} the lead of /clients/acme"
+as "${ADMIN}" "${SR}" grant "${MNT}/clients/acme" "${LEAD}" manage
+as "${LEAD}" "${SR}" whoami --mount "${MNT}"
+
+section "The lead gives ${WRITER} write and ${READER} read on /clients/acme"
+as "${LEAD}" "${SR}" grant "${MNT}/clients/acme" "${WRITER}" write
+as "${LEAD}" "${SR}" grant "${MNT}/clients/acme" "${READER}" read --until 2099-12-31
+as "${LEAD}" "${SR}" grant "${MNT}/clients/acme/contracts" @acme-team read
+echo "A lead grants only inside what they lead:"
+refused "strongroom:" "${LEAD}" "${SR}" grant "${MNT}/clients/initech" "${WRITER}" read
+as "${LEAD}" "${SR}" access "${MNT}/clients/acme"
+
+section "${WRITER} (write): sees the way to acme and nothing beside it, reads and writes there"
+sees "${WRITER}" "${MNT}" clients
+sees "${WRITER}" "${MNT}/clients" acme
+as "${WRITER}" ls -l "${MNT}/clients/acme"
+as "${WRITER}" cat "${MNT}/clients/acme/contracts/master-services-agreement.txt"
+as "${WRITER}" sh -c "printf 'CUSTOMER-ACME-MEETING-NOTE\nKick-off with ACME on 2026-02-03.\n' > '${MNT}/clients/acme/notes/meeting-2026-02-03.txt'"
+as "${WRITER}" cat "${MNT}/clients/acme/notes/meeting-2026-02-03.txt"
+echo "A folder without a grant is not there at all for ${WRITER}:"
+refused "No such file or directory" "${WRITER}" ls "${MNT}/clients/globex-industries"
+refused "No such file or directory" "${WRITER}" cat "${MNT}/clients/globex-industries/id-copies/passport-scan-jane-doe.txt"
+
+section "${READER} (read): reads, but may not write"
+sees "${READER}" "${MNT}/clients" acme
+as "${READER}" cat "${MNT}/clients/acme/notes/meeting-2026-02-03.txt"
+refused "Permission denied" "${READER}" sh -c "echo 'edited' >> '${MNT}/clients/acme/notes/meeting-2026-02-03.txt'"
+refused "Permission denied" "${READER}" touch "${MNT}/clients/acme/notes/new.txt"
+refused "No such file or directory" "${READER}" ls "${MNT}/clients/initech"
+echo "What ${READER} may see of the grants (staff see only their own entry):"
+as "${READER}" "${SR}" access "${MNT}/clients/acme"
+
+section "${READER} asks for write; the lead approves; it takes effect at once"
+req_out=$(as "${READER}" "${SR}" request "${MNT}/clients/acme/notes" write --reason "taking the minutes of the ACME meetings")
+printf '%s\n' "${req_out}"
+req_id=$(printf '%s\n' "${req_out}" | sed -n 's/.*(request \([0-9][0-9]*\),.*/\1/p' | tail -n 1)
+[[ -n ${req_id} ]] || fail "no request id in: ${req_out}"
+echo "Nobody approves their own request:"
+refused "strongroom:" "${READER}" "${SR}" approve --mount "${MNT}" "${req_id}"
+as "${LEAD}" "${SR}" requests --mount "${MNT}"
+as "${LEAD}" "${SR}" approve --mount "${MNT}" "${req_id}" --reason "ok until the project ends"
+as "${READER}" sh -c "echo 'Minutes: contract renewal agreed.' >> '${MNT}/clients/acme/notes/meeting-2026-02-03.txt'"
+as "${READER}" cat "${MNT}/clients/acme/notes/meeting-2026-02-03.txt"
+as "${LEAD}" "${SR}" access "${MNT}/clients/acme/notes"
+
+section "The lead revokes ${WRITER}'s grant; it takes effect at once"
+as "${LEAD}" "${SR}" revoke "${MNT}/clients/acme" "${WRITER}"
+echo "${WRITER} keeps only the team's read on contracts: acme is now just the way there."
+sees "${WRITER}" "${MNT}/clients/acme" contracts
+refused "No such file or directory" "${WRITER}" cat "${MNT}/clients/acme/notes/meeting-2026-02-03.txt"
+refused "Permission denied" "${WRITER}" touch "${MNT}/clients/acme/contracts/draft.txt"
+as "${WRITER}" "${SR}" access --user "${WRITER}" --mount "${MNT}"
+
+section "Root lists everything through the mount"
+run ls -lR "${MNT}"
 
 section "What is on disk: the backing tree ${VAULT}/tree"
 run find "${VAULT}/tree" -printf '%M %8s  %P\n'
@@ -157,4 +287,4 @@ if [[ ${leak} -ne 0 ]]; then
   echo "demo: FAILED: plaintext names or contents found in the vault" >&2
   exit 1
 fi
-section "Done: the documents were readable through the mount only; the vault holds none of their names or contents"
+section "Done: each user saw and did only what their grants allowed; the vault holds none of the names or contents"
