@@ -192,9 +192,9 @@ Result<std::shared_ptr<Inode>> VaultFs::Intern(UniqueFd fd, const struct stat& s
       if (inode->type == type) {
         const bool elsewhere = inode->parent != parent || inode->name != name;
         if (moved != nullptr) *moved = elsewhere;
-        // A directory keeps its place until its binding to the new one is
-        // checked (Lookup); a file's binding is checked when it is opened.
-        if (!elsewhere || type != S_IFDIR) {
+        // A known object keeps its place until its binding to the new one
+        // is checked (Lookup): the lookup may be stale (a rename since).
+        if (!elsewhere) {
           inode->parent = parent;
           inode->name = std::string(name);
         }
@@ -403,6 +403,39 @@ Status VaultFs::FixAttr(Inode& inode, struct stat* st) {
   return Status::Ok();
 }
 
+Status VaultFs::CheckLookupBinding(Inode& inode, const Inode& parent, std::string_view name,
+                                   const std::string& backing, const struct stat& st) {
+  const acl::Place here = PlaceOf(parent.dir_id, name);
+  std::optional<acl::ObjectId> id;
+  if (S_ISDIR(inode.type)) {
+    id = inode.dir_id;
+  } else {
+    {
+      std::lock_guard lock(table_mu_);
+      if (inode.object_id_known) id = inode.object_id;
+    }
+    if (!id) {
+      Result<std::optional<acl::ObjectId>> read = ObjectIdAt(parent.path_fd.get(), backing, st);
+      if (!read.ok()) return read.status();
+      if (!*read) return IntegrityFailure(&inode, "object has no readable ID");
+      id = **read;
+    }
+  }
+  // With renames held off, a name that no longer leads to this object was
+  // renamed after the lookup found it: that is a race, not tampering.
+  std::shared_lock places(places_mu_);
+  struct stat now;
+  if (::fstatat(parent.path_fd.get(), backing.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0 || now.st_ino != st.st_ino) {
+    return Status::NotFound("renamed while being looked up");
+  }
+  Result<acl::ObjectRow> row = store_->GetObject(*id);
+  if (!row.ok()) {
+    if (row.status().code() != Status::Code::kNotFound) return row.status();
+    return IntegrityFailure(&inode, "object " + IdHex(*id) + " has no row in the policy store");
+  }
+  return CheckBinding(*row, inode, KindOf(inode.type), &here);
+}
+
 Result<Entry> VaultFs::MakeEntry(const std::shared_ptr<Inode>& inode, const struct stat* backing) {
   Result<struct stat> st = backing != nullptr ? *backing : Stat(*inode);
   if (st.ok() && backing != nullptr) {
@@ -445,19 +478,20 @@ Result<Entry> VaultFs::LookupUnchecked(uint64_t parent_ino, std::string_view nam
   bool moved = false;
   auto inode = Intern(std::move(fd), st, *parent, name, false, &moved);
   if (!inode.ok()) return inode.status();
-  if ((!known || moved) && S_ISDIR(st.st_mode)) {
-    // A directory's ID row must say it lives here: a directory moved or
-    // swapped in the backing tree is refused.
-    const acl::Place here = PlaceOf((*parent)->dir_id, name);
-    Result<acl::ObjectRow> row = LoadBoundRow((*inode)->dir_id, **inode, acl::ObjectKind::kDirectory, &here);
-    if (!row.ok()) {
+  // A new directory, or a known object found under another name, must be
+  // bound here by its row: a directory moved or swapped in the backing tree
+  // is refused (a file's binding is checked again when it is opened).
+  if ((!known && S_ISDIR(st.st_mode)) || moved) {
+    Status bound = CheckLookupBinding(**inode, **parent, name, bn->backing, st);
+    if (!bound.ok()) {
       Forget((*inode)->ino, 1);
-      return row.status();
+      return bound;
     }
     if (moved) {
       std::lock_guard lock(table_mu_);
       (*inode)->parent = *parent;
       (*inode)->name = std::string(name);
+      (*inode)->former_parent.reset();
     }
   }
   return MakeEntry(*inode, &st);

@@ -60,6 +60,9 @@ struct Inode {
   // learnt when policy needs it (object_id_known).
   acl::ObjectId object_id{};
   bool object_id_known = false;
+  // The folder it was in when its last name went: open handles (and an open
+  // that raced with the removal) are judged by the policy there.
+  std::shared_ptr<Inode> former_parent;
   bool entry_durable = true;  // false until the entry is fsynced after creation or a move
 
   // Open-file state, guarded by open_mu.
@@ -277,6 +280,10 @@ class VaultFs {
   bool ChainOf(const std::shared_ptr<Inode>& inode, const acl::PolicySnapshot& policy,
                std::vector<acl::ObjectId>* chain, bool force_leaf = false);
   Result<Entry> LookupUnchecked(uint64_t parent, std::string_view name);
+  // Checks that the object found by a lookup at `name` in `parent` is bound
+  // there (NotFound when a rename moved it since the lookup found it).
+  Status CheckLookupBinding(Inode& inode, const Inode& parent, std::string_view name,
+                            const std::string& backing, const struct stat& st);
   // Checks that `caller` may do `need` with the object whose chain is
   // given: ENOENT (kNotFound) when they may not even see it, else EACCES.
   Status Authorize(const Caller& caller, const acl::PolicySnapshot& policy,

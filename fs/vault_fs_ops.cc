@@ -319,7 +319,7 @@ Status VaultFs::RemoveName(const Caller& caller, uint64_t parent_ino, std::strin
     std::lock_guard lock(table_mu_);
     auto b = by_backing_.find(st.st_ino);
     if (b != by_backing_.end() && b->second == inode->ino) by_backing_.erase(b);
-    inode->parent.reset();
+    inode->former_parent = std::move(inode->parent);
   }
   if (*id) PolicyObjectsChanged(**id);
   return Status::Ok();
@@ -466,7 +466,7 @@ Status VaultFs::Rename(const Caller& caller, uint64_t parent_ino, std::string_vi
       dst_inode->entry_durable = false;
     } else if (dst_inode) {
       by_backing_.erase(dst_st.st_ino);
-      dst_inode->parent.reset();
+      dst_inode->former_parent = std::move(dst_inode->parent);
     }
   }
   if (*src_id) (void)Rebind(**src_id, src_kind, dst_place, std::nullopt);

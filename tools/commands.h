@@ -28,6 +28,9 @@ struct MountOptions {
   std::string passfile;
   bool foreground = false;
   bool posix_permissions = false;  // mode bits checked by the kernel as well as grants
+  // Benchmarks only: let the kernel cache entries (unsafe with several
+  // users: one user's lookup would answer another's). Negative: default 0.
+  double entry_timeout = -1;
   std::vector<std::string> fuse_options;
 };
 // Returns once the mount is ready (or, with foreground, once unmounted).

@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
   mount_cmd->add_flag("-f,--foreground", mount.foreground, "Stay in the foreground");
   mount_cmd->add_flag("--posix-permissions", mount.posix_permissions,
                       "Check Unix mode bits and ownership as well as grants (both must allow)");
+  mount_cmd->add_option("--unsafe-entry-timeout", mount.entry_timeout,
+                        "Benchmarks only: seconds the kernel may cache names (hides nothing from other users)")
+      ->group("");
   mount_cmd->add_option("-o", mount.fuse_options, "Extra FUSE mount options")->take_all();
 
   std::string umount_point;

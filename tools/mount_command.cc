@@ -118,6 +118,10 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
   if (!tree.valid()) Fail(kIntegrity, "the vault's tree directory is missing: " + paths.tree());
   fs::Options fs_options;
   fs_options.posix_permissions = opts.posix_permissions;
+  if (opts.entry_timeout >= 0) {
+    spdlog::warn("--unsafe-entry-timeout {}: names looked up by one user may be shown to another", opts.entry_timeout);
+    fs_options.entry_timeout = opts.entry_timeout;
+  }
   fs::VaultFs vault(fs_options, std::move(keys), std::move(*store), std::move(tree));
   Status st = vault.Start();
   if (!st.ok()) Fail(st);

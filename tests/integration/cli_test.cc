@@ -48,6 +48,19 @@ MountedVault::Options Unmounted() {
   return o;
 }
 
+// What the fixture does after its own mounts: the admin adds root and
+// gives it `manage` on the vault mounted at `mnt`.
+void GrantRootAt(const std::string& mnt) {
+  for (std::vector<std::string> args : {std::vector<std::string>{"user", "add", "root", "--uid", "0"},
+                                        std::vector<std::string>{"grant", mnt, "root", "manage"}}) {
+    args.push_back("--mount");
+    args.push_back(mnt);
+    auto r = RunStrongroomAs(MountedVault::Admin(), args);
+    INFO("policy command: " << r.err);
+    REQUIRE(r.exit_code == 0);
+  }
+}
+
 // The vault's files; an empty strongroom.lock (a lock file a command may
 // create to take the lock) is not a modification.
 std::map<std::string, std::string> VaultSnapshot(const std::string& vault) {
@@ -472,6 +485,7 @@ TEST_CASE("mount in the background, then strongroom umount waits for the daemon"
   REQUIRE(r.exit_code == kOk);
   // Ready as soon as the command returns.
   REQUIRE(IsMountpoint(v.mnt()));
+  GrantRootAt(v.mnt());
   WriteOrDie(v.Path("f"), "content");
   CHECK(ReadOrDie(v.Path("f")) == "content");
   CHECK_FALSE(ProcessesMentioning(v.vault()).empty());  // the daemon
@@ -619,7 +633,7 @@ TEST_CASE("a background mount releases the caller's stdout and stderr", "[cli]")
 
 TEST_CASE("init, mount and umount accept paths relative to the working directory", "[cli]") {
   MountedVault v(Unmounted());
-  auto r = RunStrongroom({"init", "--admin", "sr-admin", "--passfile", "passfile", "--scrypt-logn", "12", "rel-vault"},
+  auto r = RunStrongroom({"init", "--admin", "sr-admin", "--uid", "4200", "--passfile", "passfile", "--scrypt-logn", "12", "rel-vault"},
                          30s, v.root());
   INFO("init: " << r.err);
   REQUIRE(r.exit_code == kOk);
@@ -629,6 +643,7 @@ TEST_CASE("init, mount and umount accept paths relative to the working directory
   INFO("mount: " << r.err);
   REQUIRE(r.exit_code == kOk);
   REQUIRE(IsMountpoint(v.root() + "/rel-mnt"));
+  GrantRootAt(v.root() + "/rel-mnt");
   WriteOrDie(v.root() + "/rel-mnt/f", "relative");
   CHECK(ReadOrDie(v.root() + "/rel-mnt/f") == "relative");
   r = RunStrongroom({"umount", "rel-mnt"}, 30s, v.root());
