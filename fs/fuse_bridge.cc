@@ -88,9 +88,9 @@ void OpForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   fuse_reply_none(req);
 }
 
-void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
+void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, [&] {
-    Result<struct stat> st = Fs(req)->GetAttr(CallerOf(req), ino);
+    Result<struct stat> st = Fs(req)->GetAttr(CallerOf(req), ino, fi != nullptr ? HandleOf(fi) : nullptr);
     if (!st.ok()) return ReplyStatus(req, st.status());
     fuse_reply_attr(req, &*st, Fs(req)->options().attr_timeout);
   });

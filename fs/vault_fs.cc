@@ -525,7 +525,13 @@ void VaultFs::ForgetMany(std::span<const std::pair<uint64_t, uint64_t>> forgets)
   if (!st.ok()) spdlog::error("cannot delete key rows: {}", st.ToString());
 }
 
-Result<struct stat> VaultFs::GetAttr(const Caller& caller, uint64_t ino) {
+Result<struct stat> VaultFs::GetAttr(const Caller& caller, uint64_t ino, Handle* handle) {
+  if (handle != nullptr) {
+    // Asked through an open file (fstat, or the kernel before a read):
+    // judged by the handle, as its reads are.
+    SR_RETURN_IF_ERROR(CheckHandle(handle));
+    return Stat(*handle->inode);
+  }
   auto inode = Get(ino);
   if (!inode) return Status::NotFound("stale inode");
   if (ino != 1) SR_RETURN_IF_ERROR(Authorize(caller, inode, Need::kSee));

@@ -171,7 +171,8 @@ class VaultFs {
   void Forget(uint64_t ino, uint64_t nlookup);
   // The kernel's batched forgets: deleted files' rows go in one transaction.
   void ForgetMany(std::span<const std::pair<uint64_t, uint64_t>> forgets);
-  Result<struct stat> GetAttr(const Caller& caller, uint64_t ino);
+  // `handle`: the open file the request came through, if any.
+  Result<struct stat> GetAttr(const Caller& caller, uint64_t ino, Handle* handle = nullptr);
   // `to_set` is a mask of the Set* flags below.
   Result<struct stat> SetAttr(const Caller& caller, uint64_t ino, const struct stat& attr, int to_set,
                               Handle* handle);
@@ -308,6 +309,7 @@ class VaultFs {
   std::mutex invalidate_mu_;  // held while invalidate_ runs
   std::function<void(uint64_t)> invalidate_;
   std::atomic<acl::Time> clock_offset_{0};
+  std::atomic<acl::Time> expiries_done_{0};  // expiries before this were put in force
   std::mutex expiry_mu_;
   std::condition_variable expiry_cv_;
   bool expiry_stop_ = false;

@@ -635,7 +635,7 @@ Result<Handle*> VaultFs::Open(const Caller& caller, uint64_t ino, int flags) {
   if (!ChainOf(inode, *policy, &chain)) return Status::NotFound("no name any more");
   SR_RETURN_IF_ERROR(Authorize(caller, *policy, chain, false, write ? Need::kWrite : Need::kRead));
   SR_RETURN_IF_ERROR(OpenData(*inode));
-  if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
+  if (flags & O_TRUNC) {  // Linux truncates even with O_RDONLY
     // libfuse enables atomic O_TRUNC: the kernel sends no separate truncate.
     Status st;
     {

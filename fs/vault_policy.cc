@@ -45,6 +45,7 @@ void VaultFs::SetClockOffset(acl::Time seconds) {
 
 Status VaultFs::ReloadPolicy() {
   std::lock_guard lock(reload_mu_);
+  expiries_done_.store(Now());
   Result<acl::PolicyData> data = store_->policy().LoadPolicy();
   if (!data.ok()) return data.status();
   auto info = [this](const acl::ObjectId& id) -> std::optional<acl::ObjectInfo> {
@@ -104,7 +105,8 @@ void VaultFs::ExpiryLoop() {
   while (!expiry_stop_) {
     auto policy = policy_.Get();
     const acl::Time now = Now();
-    std::optional<acl::Time> next = policy ? policy->NextExpiry(now) : std::nullopt;
+    // The first expiry not yet put in force (it may have passed already).
+    std::optional<acl::Time> next = policy ? policy->NextExpiry(expiries_done_.load()) : std::nullopt;
     if (next && now > *next) {
       lock.unlock();
       Status st = ReloadPolicy();
