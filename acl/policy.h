@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -95,12 +96,23 @@ struct PolicyData {
   std::vector<Label> labels;
 };
 
+// A MAC over the whole of a policy (users, teams, grants, labels), from
+// the layer that holds the keys.
+using PolicySealer = std::function<Blob(const PolicyData&)>;
+
 // The policy half of the storage interface. Thread-safe. Changes are
 // committed when the call returns. A PostgreSQL backend implements the same.
+//
+// With a sealer set, every change (and every deletion of objects that
+// carried grants or labels) stores the sealer's MAC of the whole policy in
+// the same transaction, and LoadPolicy checks it: a policy changed outside
+// Strongroom (an edited, added or deleted row) loads as kIntegrity. A store
+// that was never sealed (one migrated from schema 1) is sealed on load.
 class PolicyStore {
  public:
   virtual ~PolicyStore() = default;
 
+  virtual void SetSealer(PolicySealer sealer) = 0;
   virtual Result<PolicyData> LoadPolicy() = 0;
 
   // kExists when the uid or the name is taken (uids are never reused:

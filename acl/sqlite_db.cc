@@ -22,9 +22,16 @@ sqlite3_stmt* Db::Prepare(const char* sql) {
 
 Status Db::Exec(const char* sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &err) != SQLITE_OK) {
+  const int rc = sqlite3_exec(db_.get(), sql, nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
     std::string msg = err != nullptr ? err : "unknown error";
     sqlite3_free(err);
+    const int primary = rc & 0xff;
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
+      return Status::Exists("policy store: " + msg + " (is another process using it?)");
+    }
+    if (primary == SQLITE_FULL) return Status::Io(ENOSPC, "policy store: " + msg);
+    if (primary == SQLITE_IOERR) return Status::Io(EIO, "policy store: " + msg);
     return Status::Integrity("policy store: " + msg);
   }
   return Status::Ok();

@@ -151,6 +151,11 @@ static_assert(std::size(kMigrations) == kSchemaVersion - 1, "one migration per v
 // The policy half, sharing `db` (which must outlive it). `text_key` is
 // cloned; without one every call fails with kInvalid.
 std::unique_ptr<PolicyStore> NewPolicyStore(Db& db, const crypto::SecretKey* text_key);
+// For deletions of objects (grants and labels go with them by cascade):
+// whether policy is attached to `id`, and re-sealing the policy afterwards.
+// Both under the connection's lock, inside the caller's transaction.
+Result<bool> PolicyOnObjectLocked(PolicyStore& store, const ObjectId& id);
+Status ResealPolicyLocked(PolicyStore& store);
 
 }  // namespace sqlite
 }  // namespace strongroom::acl

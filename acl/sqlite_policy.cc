@@ -127,6 +127,12 @@ constexpr const char* kDecideRequest =
     "UPDATE requests SET state = ?2, decided_by = ?3, decided_at = ?4, decision_reason = ?5 "
     "WHERE id = ?1 AND state = 0";
 constexpr const char* kRequestExists = "SELECT 1 FROM requests WHERE id = ?1";
+constexpr const char* kGetPolicySeal = "SELECT value FROM meta WHERE key = 'policy_mac'";
+constexpr const char* kPutPolicySeal =
+    "INSERT INTO meta (key, value) VALUES ('policy_mac', ?1) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+constexpr const char* kPolicyOnObject =
+    "SELECT EXISTS (SELECT 1 FROM grants WHERE object = ?1) OR EXISTS (SELECT 1 FROM labels WHERE object = ?1)";
 
 constexpr std::string_view kUserNameAad = "strongroom/v1/user-name";
 constexpr std::string_view kTeamNameAad = "strongroom/v1/team-name";
@@ -196,6 +202,11 @@ class SqlitePolicyStore final : public PolicyStore {
     if (text_key != nullptr) key_ = text_key->Clone();
   }
 
+  void SetSealer(PolicySealer sealer) override {
+    std::lock_guard lock(db_.mu());
+    sealer_ = std::move(sealer);
+  }
+
   Result<PolicyData> LoadPolicy() override {
     SR_RETURN_IF_ERROR(CheckKey());
     PolicyData data;
@@ -203,12 +214,42 @@ class SqlitePolicyStore final : public PolicyStore {
     // One read transaction, so the tables are seen at one point in time.
     Transaction txn(db_);
     SR_RETURN_IF_ERROR(txn.Begin("BEGIN"));
-    SR_RETURN_IF_ERROR(LoadUsersLocked(&data.users));
-    SR_RETURN_IF_ERROR(LoadTeamsLocked(&data.teams));
-    SR_RETURN_IF_ERROR(LoadGrantsLocked(&data.grants));
-    SR_RETURN_IF_ERROR(LoadLabelsLocked(&data.labels));
+    SR_RETURN_IF_ERROR(LoadAllLocked(&data));
+    Result<std::optional<std::string>> sealed = GetSealLocked();
+    if (!sealed.ok()) return sealed.status();
     SR_RETURN_IF_ERROR(txn.Commit());
+    if (!sealer_) return data;
+    const std::string mac = crypto::HexEncode(sealer_(data));
+    if (!*sealed) {
+      // Never sealed (migrated from schema 1): seal what is there now.
+      Transaction seal(db_);
+      SR_RETURN_IF_ERROR(seal.Begin());
+      SR_RETURN_IF_ERROR(PutSealLocked(mac));
+      SR_RETURN_IF_ERROR(seal.Commit());
+      return data;
+    }
+    if (**sealed != mac) {
+      return Status::Integrity("the policy (users, teams, grants or labels) was changed outside Strongroom");
+    }
     return data;
+  }
+
+  // Stores the MAC of the policy as it is now; inside the caller's
+  // transaction, under its lock.
+  Status ResealLocked() {
+    if (!sealer_) return Status::Ok();
+    PolicyData data;
+    SR_RETURN_IF_ERROR(LoadAllLocked(&data));
+    return PutSealLocked(crypto::HexEncode(sealer_(data)));
+  }
+
+  Result<bool> PolicyOnLocked(const ObjectId& id) {
+    Stmt s(db_, kPolicyOnObject);
+    if (!s.ok()) return sqlite::SchemaDamaged("look up policy on an object");
+    s.BindBlob(1, id);
+    const int rc = s.Step();
+    if (rc != SQLITE_ROW) return sqlite::StepStatus(rc, "look up policy on an object");
+    return s.Int(0) != 0;
   }
 
   Status AddUser(const User& user) override {
@@ -216,46 +257,50 @@ class SqlitePolicyStore final : public PolicyStore {
     Result<crypto::Bytes> name = SealName(kUserNameAad, user.name, "user name");
     if (!name.ok()) return name.status();
     std::lock_guard lock(db_.mu());
-    Stmt s(db_, kInsertUser);
-    if (!s.ok()) return sqlite::SchemaDamaged("add user");
-    s.Bind(1, user.uid);
-    s.BindBlob(2, *name);
-    s.Bind(3, static_cast<int>(user.role));
-    s.Bind(4, user.clearance);
-    s.Bind(5, user.enabled ? 1 : 0);
-    s.Bind(6, user.created_at);
-    if (user.created_by) {
-      s.Bind(7, *user.created_by);
-    } else {
-      s.BindNull(7);
-    }
-    const int rc = s.Step();
-    if (rc == SQLITE_DONE) return Status::Ok();
-    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
-      return Status::Exists("uid " + std::to_string(user.uid) + " is already taken");
-    }
-    if (rc == SQLITE_CONSTRAINT_UNIQUE) return Status::Exists("user name is already taken");
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
-      return Status::NotFound("add user: no user with uid " + std::to_string(user.created_by.value_or(0)));
-    }
-    return WriteError(rc, "add user");
+    return Sealed([&]() -> Status {
+      Stmt s(db_, kInsertUser);
+      if (!s.ok()) return sqlite::SchemaDamaged("add user");
+      s.Bind(1, user.uid);
+      s.BindBlob(2, *name);
+      s.Bind(3, static_cast<int>(user.role));
+      s.Bind(4, user.clearance);
+      s.Bind(5, user.enabled ? 1 : 0);
+      s.Bind(6, user.created_at);
+      if (user.created_by) {
+        s.Bind(7, *user.created_by);
+      } else {
+        s.BindNull(7);
+      }
+      const int rc = s.Step();
+      if (rc == SQLITE_DONE) return Status::Ok();
+      if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        return Status::Exists("uid " + std::to_string(user.uid) + " is already taken");
+      }
+      if (rc == SQLITE_CONSTRAINT_UNIQUE) return Status::Exists("user name is already taken");
+      if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        return Status::NotFound("add user: no user with uid " + std::to_string(user.created_by.value_or(0)));
+      }
+      return WriteError(rc, "add user");
+    });
   }
 
   Status UpdateUser(const User& user) override {
     SR_RETURN_IF_ERROR(CheckKey());
     std::lock_guard lock(db_.mu());
-    Stmt s(db_, kUpdateUser);
-    if (!s.ok()) return sqlite::SchemaDamaged("update user");
-    s.Bind(1, user.uid);
-    s.Bind(2, static_cast<int>(user.role));
-    s.Bind(3, user.clearance);
-    s.Bind(4, user.enabled ? 1 : 0);
-    const int rc = s.Step();
-    if (rc != SQLITE_DONE) return WriteError(rc, "update user");
-    if (sqlite3_changes(db_.handle()) == 0) {
-      return Status::NotFound("no user with uid " + std::to_string(user.uid));
-    }
-    return Status::Ok();
+    return Sealed([&]() -> Status {
+      Stmt s(db_, kUpdateUser);
+      if (!s.ok()) return sqlite::SchemaDamaged("update user");
+      s.Bind(1, user.uid);
+      s.Bind(2, static_cast<int>(user.role));
+      s.Bind(3, user.clearance);
+      s.Bind(4, user.enabled ? 1 : 0);
+      const int rc = s.Step();
+      if (rc != SQLITE_DONE) return WriteError(rc, "update user");
+      if (sqlite3_changes(db_.handle()) == 0) {
+        return Status::NotFound("no user with uid " + std::to_string(user.uid));
+      }
+      return Status::Ok();
+    });
   }
 
   Result<TeamId> AddTeam(const std::string& name, Time now) override {
@@ -263,48 +308,58 @@ class SqlitePolicyStore final : public PolicyStore {
     Result<crypto::Bytes> sealed = SealName(kTeamNameAad, name, "team name");
     if (!sealed.ok()) return sealed.status();
     std::lock_guard lock(db_.mu());
-    Stmt s(db_, kInsertTeam);
-    if (!s.ok()) return sqlite::SchemaDamaged("add team");
-    s.BindBlob(1, *sealed);
-    s.Bind(2, now);
-    const int rc = s.Step();
-    if (rc == SQLITE_CONSTRAINT_UNIQUE) return Status::Exists("team name is already taken");
-    if (rc != SQLITE_DONE) return WriteError(rc, "add team");
-    return static_cast<TeamId>(sqlite3_last_insert_rowid(db_.handle()));
+    TeamId id = 0;
+    Status st = Sealed([&]() -> Status {
+      Stmt s(db_, kInsertTeam);
+      if (!s.ok()) return sqlite::SchemaDamaged("add team");
+      s.BindBlob(1, *sealed);
+      s.Bind(2, now);
+      const int rc = s.Step();
+      if (rc == SQLITE_CONSTRAINT_UNIQUE) return Status::Exists("team name is already taken");
+      if (rc != SQLITE_DONE) return WriteError(rc, "add team");
+      id = static_cast<TeamId>(sqlite3_last_insert_rowid(db_.handle()));
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return id;
   }
 
   Status AddTeamMember(TeamId team, Uid uid) override {
     SR_RETURN_IF_ERROR(CheckKey());
     std::lock_guard lock(db_.mu());
-    Stmt s(db_, kInsertTeamMember);
-    if (!s.ok()) return sqlite::SchemaDamaged("add team member");
-    s.Bind(1, team);
-    s.Bind(2, uid);
-    const int rc = s.Step();
-    if (rc == SQLITE_DONE) return Status::Ok();
-    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
-      return Status::Exists("uid " + std::to_string(uid) + " is already a member of team " + std::to_string(team));
-    }
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
-      return Status::NotFound("add team member: no team " + std::to_string(team) + " or no user with uid " +
-                              std::to_string(uid));
-    }
-    return WriteError(rc, "add team member");
+    return Sealed([&]() -> Status {
+      Stmt s(db_, kInsertTeamMember);
+      if (!s.ok()) return sqlite::SchemaDamaged("add team member");
+      s.Bind(1, team);
+      s.Bind(2, uid);
+      const int rc = s.Step();
+      if (rc == SQLITE_DONE) return Status::Ok();
+      if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        return Status::Exists("uid " + std::to_string(uid) + " is already a member of team " + std::to_string(team));
+      }
+      if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        return Status::NotFound("add team member: no team " + std::to_string(team) + " or no user with uid " +
+                                std::to_string(uid));
+      }
+      return WriteError(rc, "add team member");
+    });
   }
 
   Status RemoveTeamMember(TeamId team, Uid uid) override {
     SR_RETURN_IF_ERROR(CheckKey());
     std::lock_guard lock(db_.mu());
-    Stmt s(db_, kDeleteTeamMember);
-    if (!s.ok()) return sqlite::SchemaDamaged("remove team member");
-    s.Bind(1, team);
-    s.Bind(2, uid);
-    const int rc = s.Step();
-    if (rc != SQLITE_DONE) return WriteError(rc, "remove team member");
-    if (sqlite3_changes(db_.handle()) == 0) {
-      return Status::NotFound("uid " + std::to_string(uid) + " is not a member of team " + std::to_string(team));
-    }
-    return Status::Ok();
+    return Sealed([&]() -> Status {
+      Stmt s(db_, kDeleteTeamMember);
+      if (!s.ok()) return sqlite::SchemaDamaged("remove team member");
+      s.Bind(1, team);
+      s.Bind(2, uid);
+      const int rc = s.Step();
+      if (rc != SQLITE_DONE) return WriteError(rc, "remove team member");
+      if (sqlite3_changes(db_.handle()) == 0) {
+        return Status::NotFound("uid " + std::to_string(uid) + " is not a member of team " + std::to_string(team));
+      }
+      return Status::Ok();
+    });
   }
 
   Status PutGrant(const Grant& grant) override {
@@ -314,6 +369,7 @@ class SqlitePolicyStore final : public PolicyStore {
     Transaction txn(db_);
     SR_RETURN_IF_ERROR(txn.Begin());
     SR_RETURN_IF_ERROR(PutGrantLocked(grant));
+    SR_RETURN_IF_ERROR(ResealLocked());
     return txn.Commit();
   }
 
@@ -321,9 +377,11 @@ class SqlitePolicyStore final : public PolicyStore {
     SR_RETURN_IF_ERROR(CheckKey());
     SR_RETURN_IF_ERROR(CheckSubject(subject));
     std::lock_guard lock(db_.mu());
-    SR_RETURN_IF_ERROR(DeleteGrantLocked(object, subject));
-    if (sqlite3_changes(db_.handle()) == 0) return Status::NotFound("no such grant");
-    return Status::Ok();
+    return Sealed([&]() -> Status {
+      SR_RETURN_IF_ERROR(DeleteGrantLocked(object, subject));
+      if (sqlite3_changes(db_.handle()) == 0) return Status::NotFound("no such grant");
+      return Status::Ok();
+    });
   }
 
   Status PutLabel(const Label& label) override {
@@ -332,25 +390,27 @@ class SqlitePolicyStore final : public PolicyStore {
       return Status::Invalid("label level " + std::to_string(label.level) + " is out of range");
     }
     std::lock_guard lock(db_.mu());
-    if (label.level == kMinLevel) {
-      Stmt s(db_, kDeleteLabel);
-      if (!s.ok()) return sqlite::SchemaDamaged("remove label");
+    return Sealed([&]() -> Status {
+      if (label.level == kMinLevel) {
+        Stmt s(db_, kDeleteLabel);
+        if (!s.ok()) return sqlite::SchemaDamaged("remove label");
+        s.BindBlob(1, label.object);
+        const int rc = s.Step();
+        return rc == SQLITE_DONE ? Status::Ok() : WriteError(rc, "remove label");
+      }
+      Stmt s(db_, kPutLabel);
+      if (!s.ok()) return sqlite::SchemaDamaged("set label");
       s.BindBlob(1, label.object);
+      s.Bind(2, label.level);
+      s.Bind(3, label.set_by);
+      s.Bind(4, label.set_at);
       const int rc = s.Step();
-      return rc == SQLITE_DONE ? Status::Ok() : WriteError(rc, "remove label");
-    }
-    Stmt s(db_, kPutLabel);
-    if (!s.ok()) return sqlite::SchemaDamaged("set label");
-    s.BindBlob(1, label.object);
-    s.Bind(2, label.level);
-    s.Bind(3, label.set_by);
-    s.Bind(4, label.set_at);
-    const int rc = s.Step();
-    if (rc == SQLITE_DONE) return Status::Ok();
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
-      return Status::NotFound("set label: the object or the user setting it does not exist");
-    }
-    return WriteError(rc, "set label");
+      if (rc == SQLITE_DONE) return Status::Ok();
+      if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        return Status::NotFound("set label: the object or the user setting it does not exist");
+      }
+      return WriteError(rc, "set label");
+    });
   }
 
   Result<int64_t> AddRequest(const AccessRequest& request) override {
@@ -462,11 +522,50 @@ class SqlitePolicyStore final : public PolicyStore {
       if (rc != SQLITE_ROW) return sqlite::StepStatus(rc, what);
       return Status::Exists("request " + std::to_string(decided.id) + " was already decided");
     }
-    if (grant) SR_RETURN_IF_ERROR(PutGrantLocked(*grant));
+    if (grant) {
+      SR_RETURN_IF_ERROR(PutGrantLocked(*grant));
+      SR_RETURN_IF_ERROR(ResealLocked());
+    }
     return txn.Commit();
   }
 
  private:
+  // Runs one change and the new seal in one write transaction (the caller
+  // holds the lock).
+  template <typename Fn>
+  Status Sealed(Fn&& change) {
+    Transaction txn(db_);
+    SR_RETURN_IF_ERROR(txn.Begin());
+    SR_RETURN_IF_ERROR(change());
+    SR_RETURN_IF_ERROR(ResealLocked());
+    return txn.Commit();
+  }
+
+  Status LoadAllLocked(PolicyData* data) {
+    SR_RETURN_IF_ERROR(LoadUsersLocked(&data->users));
+    SR_RETURN_IF_ERROR(LoadTeamsLocked(&data->teams));
+    SR_RETURN_IF_ERROR(LoadGrantsLocked(&data->grants));
+    return LoadLabelsLocked(&data->labels);
+  }
+
+  Result<std::optional<std::string>> GetSealLocked() {
+    Stmt s(db_, kGetPolicySeal);
+    if (!s.ok()) return sqlite::SchemaDamaged("read the policy seal");
+    const int rc = s.Step();
+    if (rc == SQLITE_DONE) return std::optional<std::string>();
+    if (rc != SQLITE_ROW) return sqlite::StepStatus(rc, "read the policy seal");
+    const unsigned char* text = sqlite3_column_text(s.get(), 0);
+    return std::optional<std::string>(text != nullptr ? reinterpret_cast<const char*>(text) : "");
+  }
+
+  Status PutSealLocked(const std::string& mac) {
+    Stmt s(db_, kPutPolicySeal);
+    if (!s.ok()) return sqlite::SchemaDamaged("write the policy seal");
+    s.BindText(1, mac);
+    const int rc = s.Step();
+    return rc == SQLITE_DONE ? Status::Ok() : WriteError(rc, "write the policy seal");
+  }
+
   Status CheckKey() const {
     if (!key_) return Status::Invalid("the policy store was opened without its text key");
     return Status::Ok();
@@ -655,11 +754,18 @@ class SqlitePolicyStore final : public PolicyStore {
 
   sqlite::Db& db_;
   std::optional<crypto::SecretKey> key_;
+  PolicySealer sealer_;
 };
 
 }  // namespace
 
 namespace sqlite {
+
+Result<bool> PolicyOnObjectLocked(PolicyStore& store, const ObjectId& id) {
+  return static_cast<SqlitePolicyStore&>(store).PolicyOnLocked(id);
+}
+
+Status ResealPolicyLocked(PolicyStore& store) { return static_cast<SqlitePolicyStore&>(store).ResealLocked(); }
 
 std::unique_ptr<PolicyStore> NewPolicyStore(Db& db, const crypto::SecretKey* text_key) {
   return std::make_unique<SqlitePolicyStore>(db, text_key);

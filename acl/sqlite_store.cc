@@ -108,8 +108,8 @@ class SqliteStore final : public Store {
   Status Init(const std::string& vault_id, bool create) {
     std::lock_guard lock(db_.mu());
     for (const char* pragma :
-         {"PRAGMA locking_mode=EXCLUSIVE", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA secure_delete=ON",
-          "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000", "PRAGMA trusted_schema=OFF"}) {
+         {"PRAGMA busy_timeout=2000", "PRAGMA locking_mode=EXCLUSIVE", "PRAGMA journal_mode=WAL",
+          "PRAGMA synchronous=NORMAL", "PRAGMA secure_delete=ON", "PRAGMA foreign_keys=ON", "PRAGMA trusted_schema=OFF"}) {
       SR_RETURN_IF_ERROR(ExecLocked(pragma));
     }
     if (create) {
@@ -239,7 +239,15 @@ class SqliteStore final : public Store {
   Status DeleteObjects(const std::vector<ObjectId>& ids) override {
     if (ids.empty()) return Status::Ok();
     std::lock_guard lock(db_.mu());
-    const bool batch = ids.size() > 1;
+    // Grants and labels on these objects go with them (cascade): then the
+    // policy's seal is renewed in the same transaction.
+    bool policy_changes = false;
+    for (const ObjectId& id : ids) {
+      Result<bool> on = sqlite::PolicyOnObjectLocked(*policy_, id);
+      if (!on.ok()) return on.status();
+      policy_changes = policy_changes || *on;
+    }
+    const bool batch = ids.size() > 1 || policy_changes;
     if (batch) SR_RETURN_IF_ERROR(ExecLocked("BEGIN IMMEDIATE"));
     Status st;
     for (const ObjectId& id : ids) {
@@ -248,6 +256,7 @@ class SqliteStore final : public Store {
       st = StepDone(s, "delete object");
       if (!st.ok()) break;
     }
+    if (st.ok() && policy_changes) st = sqlite::ResealPolicyLocked(*policy_);
     if (batch) {
       Status end = ExecLocked(st.ok() ? "COMMIT" : "ROLLBACK");
       if (st.ok()) st = end;
@@ -368,8 +377,13 @@ class SqliteStore final : public Store {
   Status QuickCheckLocked() {
     sqlite3_stmt* s = Prepare("PRAGMA quick_check");
     Result<std::string> r = StepText(s, "check the policy store");
-    if (!r.ok()) return Status::Integrity("the policy store is corrupt: " + r.status().message());
-    if (*r != "ok") return Status::Integrity("the policy store is corrupt: " + *r);
+    // One line: SQLite's report lists every damaged cell.
+    auto first_line = [](const std::string& text) {
+      const std::string line = text.substr(0, text.find('\n'));
+      return line.size() > 200 ? line.substr(0, 200) + "..." : line;
+    };
+    if (!r.ok()) return Status::Integrity("the policy store is corrupt: " + first_line(r.status().message()));
+    if (*r != "ok") return Status::Integrity("the policy store is corrupt: " + first_line(*r));
     return Status::Ok();
   }
 
@@ -505,7 +519,10 @@ Result<std::unique_ptr<Store>> OpenImpl(const std::string& path, const std::stri
   auto store = std::make_unique<SqliteStore>(std::move(db), text_key);
   Status st = store->Init(vault_id, create);
   if (!st.ok()) {
-    if (st.code() == Status::Code::kIntegrity) return st;
+    // Damage, a lock held by another process, I/O errors: each as itself.
+    if (st.code() == Status::Code::kIntegrity || st.code() == Status::Code::kExists || st.code() == Status::Code::kIo) {
+      return st;
+    }
     return Status::Integrity("the policy store is unusable: " + st.ToString());
   }
   return std::unique_ptr<Store>(std::move(store));

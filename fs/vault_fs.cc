@@ -37,7 +37,9 @@ VaultFs::VaultFs(Options options, crypto::VaultKeys keys, std::unique_ptr<acl::S
       keys_(std::move(keys)),
       names_(keys_.names.Clone()),
       store_(std::move(store)),
-      root_fd_(std::move(root_fd)) {}
+      root_fd_(std::move(root_fd)) {
+  store_->policy().SetSealer(PolicySealerFor(keys_.rows));
+}
 
 VaultFs::~VaultFs() {
   StopExpiryWatch();

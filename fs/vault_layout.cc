@@ -1,6 +1,9 @@
 #include "fs/vault_layout.h"
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
+#include <tuple>
 
 namespace strongroom::fs {
 namespace {
@@ -70,6 +73,86 @@ acl::Blob ObjectRowMac(const crypto::SecretKey& key, const acl::ObjectRow& row) 
   acl::Blob mac(32);
   crypto::HmacSha256(key.span(), data, mac.data());
   return mac;
+}
+
+namespace {
+
+// Length-prefixed fields, so that no two policies encode alike.
+class Encoder {
+ public:
+  void U64(uint64_t v) {
+    for (int i = 7; i >= 0; --i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  }
+  void I64(int64_t v) { U64(static_cast<uint64_t>(v)); }
+  void Bytes(std::span<const uint8_t> b) {
+    U64(b.size());
+    out.insert(out.end(), b.begin(), b.end());
+  }
+  void Str(const std::string& s) { Bytes(crypto::AsBytes(s)); }
+  void Opt(const std::optional<int64_t>& v) {
+    out.push_back(v ? 1 : 0);
+    if (v) I64(*v);
+  }
+  crypto::Bytes out;
+};
+
+}  // namespace
+
+acl::Blob PolicyMac(const crypto::SecretKey& key, const acl::PolicyData& policy) {
+  acl::PolicyData p = policy;
+  std::sort(p.users.begin(), p.users.end(), [](const auto& a, const auto& b) { return a.uid < b.uid; });
+  std::sort(p.teams.begin(), p.teams.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  for (auto& t : p.teams) std::sort(t.members.begin(), t.members.end());
+  auto grant_key = [](const acl::Grant& g) {
+    return std::make_tuple(g.object, g.subject.user.has_value(), g.subject.user.value_or(0),
+                           g.subject.team.value_or(0));
+  };
+  std::sort(p.grants.begin(), p.grants.end(), [&](const auto& a, const auto& b) { return grant_key(a) < grant_key(b); });
+  std::sort(p.labels.begin(), p.labels.end(), [](const auto& a, const auto& b) { return a.object < b.object; });
+  Encoder e;
+  e.Str("strongroom/v1/policy");
+  e.U64(p.users.size());
+  for (const auto& u : p.users) {
+    e.U64(u.uid);
+    e.Str(u.name);
+    e.I64(static_cast<int>(u.role));
+    e.I64(u.clearance);
+    e.U64(u.enabled ? 1 : 0);
+    e.I64(u.created_at);
+    e.Opt(u.created_by ? std::optional<int64_t>(*u.created_by) : std::nullopt);
+  }
+  e.U64(p.teams.size());
+  for (const auto& t : p.teams) {
+    e.I64(t.id);
+    e.Str(t.name);
+    e.U64(t.members.size());
+    for (acl::Uid m : t.members) e.U64(m);
+  }
+  e.U64(p.grants.size());
+  for (const auto& g : p.grants) {
+    e.Bytes(g.object);
+    e.Opt(g.subject.user ? std::optional<int64_t>(*g.subject.user) : std::nullopt);
+    e.Opt(g.subject.team);
+    e.I64(static_cast<int>(g.mode));
+    e.Opt(g.until);
+    e.U64(g.granted_by);
+    e.I64(g.granted_at);
+  }
+  e.U64(p.labels.size());
+  for (const auto& l : p.labels) {
+    e.Bytes(l.object);
+    e.I64(l.level);
+    e.U64(l.set_by);
+    e.I64(l.set_at);
+  }
+  acl::Blob mac(32);
+  crypto::HmacSha256(key.span(), e.out, mac.data());
+  return mac;
+}
+
+acl::PolicySealer PolicySealerFor(const crypto::SecretKey& key) {
+  auto copy = std::make_shared<crypto::SecretKey>(key.Clone());
+  return [copy](const acl::PolicyData& policy) { return PolicyMac(*copy, policy); };
 }
 
 }  // namespace strongroom::fs

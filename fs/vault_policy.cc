@@ -36,6 +36,13 @@ acl::Time VaultFs::Now() const {
 #ifdef STRONGROOM_TEST_HOOKS
 void VaultFs::SetClockOffset(acl::Time seconds) {
   clock_offset_.store(seconds);
+  // Expiries the jump passed take effect before this returns.
+  auto policy = policy_.Get();
+  std::optional<acl::Time> next = policy ? policy->NextExpiry(expiries_done_.load()) : std::nullopt;
+  if (next && Now() > *next) {
+    Status st = ReloadPolicy();
+    if (!st.ok()) spdlog::error("cannot put an expiry in force: {}", st.ToString());
+  }
   {
     std::lock_guard lock(expiry_mu_);
   }

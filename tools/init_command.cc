@@ -111,6 +111,7 @@ void RunInit(const InitOptions& opts) {
     const crypto::SecretKey text_key = PolicyTextKey(keys);
     Result<std::unique_ptr<acl::Store>> store = acl::CreateSqliteStore(paths.store(), config.vault_id(), &text_key);
     if (!store.ok()) Fail(store.status());
+    (*store)->policy().SetSealer(fs::PolicySealerFor(keys.rows));
     Status inserted = (*store)->InsertObject(root);
     if (inserted.ok()) {
       acl::User admin;
