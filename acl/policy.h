@@ -107,7 +107,8 @@ using PolicySealer = std::function<Blob(const PolicyData&)>;
 // carried grants or labels) stores the sealer's MAC of the whole policy in
 // the same transaction, and LoadPolicy checks it: a policy changed outside
 // Strongroom (an edited, added or deleted row) loads as kIntegrity. A store
-// that was never sealed (one migrated from schema 1) is sealed on load.
+// that was never sealed (one migrated from schema 1) is sealed on load, but
+// only while its policy is empty: a policy with no seal is refused.
 class PolicyStore {
  public:
   virtual ~PolicyStore() = default;

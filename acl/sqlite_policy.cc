@@ -221,7 +221,11 @@ class SqlitePolicyStore final : public PolicyStore {
     if (!sealer_) return data;
     const std::string mac = crypto::HexEncode(sealer_(data));
     if (!*sealed) {
-      // Never sealed (migrated from schema 1): seal what is there now.
+      // Never sealed: a store migrated from schema 1, whose policy is empty.
+      // A policy with anything in it and no seal was tampered with.
+      if (!data.users.empty() || !data.teams.empty() || !data.grants.empty() || !data.labels.empty()) {
+        return Status::Integrity("the policy (users, teams, grants or labels) has lost its seal");
+      }
       Transaction seal(db_);
       SR_RETURN_IF_ERROR(seal.Begin());
       SR_RETURN_IF_ERROR(PutSealLocked(mac));
