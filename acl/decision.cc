@@ -58,8 +58,9 @@ PolicySnapshot::PolicySnapshot(PolicyData data, const ObjectInfoFn& info, uint64
   for (const Label& l : data_.labels) {
     if (l.level > kMinLevel) labels_[l.object] = l.level;
   }
-  // The folders above every object carrying policy, with the grants below
-  // them. Bounded walks: a damaged parent chain cannot loop forever.
+  // The folders above every object carrying policy, and for each the users
+  // it is on the way for. Bounded walks: a damaged parent chain cannot loop
+  // forever.
   std::unordered_map<ObjectId, std::vector<const Grant*>, ObjectIdHash> carriers;
   for (const Grant& g : data_.grants) carriers[g.object].push_back(&g);
   for (const auto& [id, level] : labels_) carriers.try_emplace(id);
@@ -68,10 +69,33 @@ PolicySnapshot::PolicySnapshot(PolicyData data, const ObjectInfoFn& info, uint64
     if (!self) continue;
     if (self->kind != ObjectKind::kDirectory) leaf_policy_ = true;
     if (self->root) continue;
+    // Who these grants lead: each user a grant other than `none` is for.
+    std::vector<Way> ways;
+    for (const Grant* g : grants) {
+      if (g->mode == Mode::kNone) continue;
+      auto add = [&](Uid uid) {
+        if (uid != g->granted_by) ways.push_back({uid, g->until});
+      };
+      if (g->subject.user) {
+        add(*g->subject.user);
+      } else if (const Team* t = FindTeam(*g->subject.team)) {
+        for (Uid uid : t->members) add(uid);
+      }
+    }
     ObjectId up = self->parent;
     for (int depth = 0; depth < 4096; ++depth) {
-      auto& below = ancestors_[up];
-      below.insert(below.end(), grants.begin(), grants.end());
+      ancestors_.insert(up);
+      if (!ways.empty()) {
+        auto& here = ways_[up];
+        for (const Way& w : ways) {
+          auto it = std::find_if(here.begin(), here.end(), [&](const Way& x) { return x.uid == w.uid; });
+          if (it == here.end()) {
+            here.push_back(w);
+          } else if (it->until && (!w.until || *w.until > *it->until)) {
+            it->until = w.until;  // the latest end wins
+          }
+        }
+      }
       auto parent = info(up);
       if (!parent || parent->root) break;
       up = parent->parent;
@@ -166,10 +190,10 @@ Decision PolicySnapshot::Decide(Uid uid, std::span<const ObjectId> chain, Time n
 }
 
 bool PolicySnapshot::OnTheWay(Uid uid, const ObjectId& dir, Time now) const {
-  auto it = ancestors_.find(dir);
-  if (it == ancestors_.end()) return false;
-  for (const Grant* g : it->second) {
-    if (g->mode != Mode::kNone && g->ActiveAt(now) && g->granted_by != uid && Applies(*g, uid)) return true;
+  auto it = ways_.find(dir);
+  if (it == ways_.end()) return false;
+  for (const Way& w : it->second) {
+    if (w.uid == uid) return !w.until || now <= *w.until;
   }
   return false;
 }

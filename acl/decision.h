@@ -107,8 +107,15 @@ class PolicySnapshot {
   std::unordered_map<TeamId, std::unordered_set<Uid>> members_;
   std::unordered_map<ObjectId, std::vector<const Grant*>, ObjectIdHash> grants_;
   std::unordered_map<ObjectId, int, ObjectIdHash> labels_;
-  // Folder -> grants attached below it.
-  std::unordered_map<ObjectId, std::vector<const Grant*>, ObjectIdHash> ancestors_;
+  // Folders above objects carrying policy.
+  std::unordered_set<ObjectId, ObjectIdHash> ancestors_;
+  // Folder -> the users a grant other than `none` below it is for (through
+  // their teams too; never the user who gave it), with the latest end.
+  struct Way {
+    Uid uid;
+    std::optional<Time> until;  // none: no end
+  };
+  std::unordered_map<ObjectId, std::vector<Way>, ObjectIdHash> ways_;
   bool leaf_policy_ = false;
 };
 
