@@ -3,8 +3,11 @@
 #   scripts/test.sh              -> the suite on build/, then on build-asan/ (ASan + UBSan)
 #   scripts/test.sh --plain      -> tests of build/ only
 #   scripts/test.sh --sanitize   -> tests of build-asan/ only
-# Exit code: ctest's; if ctest passed but a FUSE mount or a strongroom daemon
-# was left behind by the tests, they are cleaned up and the exit code is 1.
+# The plain run then also runs scripts/check_release_hooks.sh (a release build
+# must have no test hooks).
+# Exit code: ctest's; if ctest passed but the release hooks check failed, or a
+# FUSE mount or a strongroom daemon was left behind by the tests, they are
+# cleaned up and the exit code is 1.
 # Environment: STRONGROOM_TEST_TIMEOUT (per test, seconds, default 600),
 # CTEST_PARALLEL_LEVEL (read by ctest itself), extra args after "--" go to ctest.
 set -euo pipefail
@@ -95,6 +98,15 @@ TMPDIR="${TEST_TMP}" ctest --test-dir "${BUILD_DIR}" --output-on-failure \
 rc=$?
 set -e
 
+# A release build has no test hooks, and this build's binary has them (so
+# the check tells the two apart). Before the leftover checks below, which
+# then cover what it mounts and starts too.
+release_rc=0
+if [[ ${sanitize} -eq 0 ]]; then
+  echo "== release hooks check =="
+  bash "${ROOT}/scripts/check_release_hooks.sh" "${BUILD_DIR}/tools/strongroom" || release_rc=$?
+fi
+
 leftover=0
 
 # New FUSE mounts under the temp dirs, and any strongroom mount anywhere.
@@ -159,6 +171,10 @@ fi
 if [[ ${rc} -ne 0 ]]; then
   echo "test.sh: ctest failed (exit ${rc})" >&2
   exit "${rc}"
+fi
+if [[ ${release_rc} -ne 0 ]]; then
+  echo "test.sh: the release hooks check failed (exit ${release_rc})" >&2
+  exit 1
 fi
 if [[ ${leftover} -ne 0 ]]; then
   echo "test.sh: FAILED: the tests left FUSE mounts or strongroom processes behind" >&2

@@ -2,6 +2,7 @@
 // grants, labels and requests in the object store's database.
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <chrono>
@@ -14,6 +15,7 @@
 #include "acl/policy.h"
 #include "acl/store.h"
 #include "crypto/primitives.h"
+#include "fs/vault_layout.h"
 #include "tests/unit/test_util.h"
 
 namespace strongroom::acl {
@@ -991,6 +993,419 @@ TEST_CASE("policy: concurrent calls from several threads", "[acl][policy][thread
   REQUIRE(requests.ok());
   REQUIRE(requests->size() == kThreads * kUsersPerThread);
   for (const AccessRequest& r : *requests) CHECK(r.reason == "r" + std::to_string(r.uid));
+}
+
+}  // namespace
+}  // namespace strongroom::acl
+
+namespace strongroom::acl {
+namespace {
+
+// ---- the policy seal (PolicyStore::SetSealer, meta key 'policy_mac') ----
+//
+// These tests use the product's sealer (fs::PolicySealerFor: HMAC-SHA256
+// over a canonical encoding, keyed like the object row MACs), so what is
+// checked here is what a mounted vault stores.
+
+// A store whose policy is sealed from the start, as `strongroom init` makes
+// it: the sealer is set before the first admin is added. Closed and
+// reopened like the daemon does (a new store object, the sealer set again).
+struct SealedFixture {
+  TempDir dir;
+  std::string path = dir.Sub("policy.db");
+  crypto::SecretKey key = crypto::SecretKey::Random(64);
+  crypto::SecretKey row_key = crypto::SecretKey::Random(32);
+  std::unique_ptr<Store> store;
+
+  SealedFixture() {
+    Result<std::unique_ptr<Store>> r = CreateSqliteStore(path, kVaultId, &key);
+    INFO(r.status().ToString());
+    REQUIRE(r.ok());
+    store = std::move(*r);
+    store->policy().SetSealer(fs::PolicySealerFor(row_key));
+    User admin = MakeUser(kAdmin, "root-admin", Role::kAdmin, 3);
+    admin.created_by.reset();
+    REQUIRE(policy().AddUser(admin).ok());
+  }
+
+  PolicyStore& policy() { return store->policy(); }
+
+  ObjectId NewObject() {
+    const ObjectRow row = MakeRow();
+    REQUIRE(store->InsertObject(row).ok());
+    return row.id;
+  }
+
+  void Close() { store.reset(); }
+
+  void Open() {
+    Result<std::unique_ptr<Store>> r = OpenSqliteStore(path, kVaultId, &key);
+    INFO(r.status().ToString());
+    REQUIRE(r.ok());
+    store = std::move(*r);
+    store->policy().SetSealer(fs::PolicySealerFor(row_key));
+  }
+
+  // The seal as stored (empty when there is none); only while closed.
+  std::string StoredSeal() {
+    REQUIRE(store == nullptr);
+    RawDb raw(path);
+    const std::vector<std::string> v = raw.Column("SELECT value FROM meta WHERE key = 'policy_mac'");
+    return v.empty() ? std::string() : v.front();
+  }
+
+  // LoadPolicy works now, and the stored seal is the MAC of what it loaded.
+  PolicyData LoadSealed() {
+    Result<PolicyData> r = policy().LoadPolicy();
+    INFO(r.status().ToString());
+    REQUIRE(r.ok());
+    Close();
+    CHECK(StoredSeal() == crypto::HexEncode(fs::PolicyMac(row_key, *r)));
+    Open();
+    return std::move(*r);
+  }
+
+  // Runs `sql` on the closed store through a second connection, then
+  // reopens it and returns what LoadPolicy says.
+  Status TamperAndLoad(const char* sql) {
+    Close();
+    {
+      RawDb raw(path);
+      raw.Exec(sql);
+    }
+    Open();
+    Result<PolicyData> r = policy().LoadPolicy();
+    return r.status();
+  }
+};
+
+TEST_CASE("policy seal: every change is sealed and the policy keeps loading", "[acl][policy][seal]") {
+  SealedFixture f;
+  std::string last_seal;
+  // After each step: the policy loads (in this store object and after a
+  // reopen), the stored seal is the MAC of it, and it differs from the
+  // seal before the step (a change that left the old seal would load as
+  // tampered). A step back to an earlier policy gets that policy's seal.
+  auto step = [&](const char* what) {
+    INFO(what);
+    f.LoadSealed();
+    f.Close();
+    const std::string seal = f.StoredSeal();
+    CHECK(seal.size() == 64);
+    CHECK(seal != last_seal);
+    last_seal = seal;
+    f.Open();
+  };
+  step("first admin");
+
+  REQUIRE(f.policy().AddUser(MakeUser(1001, "alice")).ok());
+  step("add user");
+  User alice = MakeUser(1001, "alice", Role::kAuditor, 2);
+  REQUIRE(f.policy().UpdateUser(alice).ok());
+  step("update user");
+  alice.enabled = false;
+  REQUIRE(f.policy().UpdateUser(alice).ok());
+  step("disable user");
+  REQUIRE(f.policy().AddUser(MakeUser(1002, "bob")).ok());
+  step("add another user");
+
+  Result<TeamId> team = f.policy().AddTeam("red", 10);
+  REQUIRE(team.ok());
+  step("add team");
+  REQUIRE(f.policy().AddTeamMember(*team, 1001).ok());
+  step("add member");
+  REQUIRE(f.policy().AddTeamMember(*team, 1002).ok());
+  step("add another member");
+  REQUIRE(f.policy().RemoveTeamMember(*team, 1001).ok());
+  step("remove member");
+
+  const ObjectId object = f.NewObject();
+  const ObjectId other = f.NewObject();
+  REQUIRE(f.policy().PutGrant(UserGrant(object, 1002, Mode::kRead)).ok());
+  step("user grant");
+  REQUIRE(f.policy().PutGrant(UserGrant(object, 1002, Mode::kWrite)).ok());
+  step("grant replaced");
+  Grant expiring = TeamGrant(other, *team, Mode::kView);
+  expiring.until = 1800000000;
+  REQUIRE(f.policy().PutGrant(expiring).ok());
+  step("team grant with an expiry");
+  REQUIRE(f.policy().DeleteGrant(object, Subject{1002, std::nullopt}).ok());
+  step("grant deleted");
+  REQUIRE(f.policy().PutLabel(Label{object, 3, kAdmin, 7}).ok());
+  step("label set");
+  REQUIRE(f.policy().PutLabel(Label{object, 2, kAdmin, 8}).ok());
+  step("label replaced");
+  REQUIRE(f.policy().PutLabel(Label{object, 1, kAdmin, 9}).ok());
+  step("label removed");
+
+  Result<int64_t> approved = f.policy().AddRequest(MakeRequest(object, 1002, "need it"));
+  REQUIRE(approved.ok());
+  AccessRequest decided = *f.policy().GetRequest(*approved);
+  decided.state = RequestState::kApproved;
+  decided.decided_by = kAdmin;
+  decided.decided_at = 1700000300;
+  REQUIRE(f.policy().DecideRequest(decided, UserGrant(object, 1002, Mode::kRead)).ok());
+  step("request approved with a grant");
+
+  // Requests are not part of the sealed policy: adding or denying one
+  // leaves the seal as it was, and the policy still loads.
+  Result<int64_t> denied = f.policy().AddRequest(MakeRequest(other, 1002, "and this"));
+  REQUIRE(denied.ok());
+  decided = *f.policy().GetRequest(*denied);
+  decided.state = RequestState::kDenied;
+  decided.decided_by = kAdmin;
+  decided.decided_at = 1700000400;
+  REQUIRE(f.policy().DecideRequest(decided, std::nullopt).ok());
+  f.LoadSealed();
+  f.Close();
+  CHECK(f.StoredSeal() == last_seal);
+  f.Open();
+
+  // A refused change leaves the policy and its seal as they were.
+  const std::string before = [&] {
+    f.Close();
+    std::string s = f.StoredSeal();
+    f.Open();
+    return s;
+  }();
+  CheckCode(f.policy().AddUser(MakeUser(1001, "alice-again")), Code::kExists);
+  CheckCode(f.policy().PutGrant(UserGrant(RandomArray<16>(), 1002, Mode::kRead)), Code::kNotFound);
+  CheckCode(f.policy().PutGrant(UserGrant(object, 9999, Mode::kRead)), Code::kNotFound);
+  CheckCode(f.policy().DeleteGrant(other, Subject{1002, std::nullopt}), Code::kNotFound);
+  CheckCode(f.policy().UpdateUser(MakeUser(9999, "nobody")), Code::kNotFound);
+  CheckCode(f.policy().RemoveTeamMember(*team, 1001), Code::kNotFound);
+  PolicyData data = f.LoadSealed();
+  f.Close();
+  CHECK(f.StoredSeal() == before);
+  f.Open();
+  CHECK(data.users.size() == 3);
+  REQUIRE(data.grants.size() == 2);
+}
+
+TEST_CASE("policy seal: a policy edited outside Strongroom loads as kIntegrity", "[acl][policy][seal][integrity]") {
+  SealedFixture f;
+  REQUIRE(f.policy().AddUser(MakeUser(1001, "alice")).ok());
+  REQUIRE(f.policy().AddUser(MakeUser(1002, "bob")).ok());
+  Result<TeamId> team = f.policy().AddTeam("red", 10);
+  REQUIRE(team.ok());
+  REQUIRE(f.policy().AddTeamMember(*team, 1001).ok());
+  REQUIRE(f.policy().AddTeamMember(*team, 1002).ok());
+  const ObjectId object = f.NewObject();
+  REQUIRE(f.policy().PutGrant(UserGrant(object, 1001, Mode::kRead)).ok());
+  REQUIRE(f.policy().PutGrant(TeamGrant(object, *team, Mode::kView)).ok());
+  REQUIRE(f.policy().PutLabel(Label{object, 2, kAdmin, 1}).ok());
+  f.LoadSealed();
+
+  // Each edit is made on the closed store and undone by restoring the file
+  // (the edits are independent of each other).
+  f.Close();
+  const Blob pristine = testing::ReadAll(f.path);
+  for (const char* suffix : {"-wal", "-shm"}) {
+    struct stat st;
+    REQUIRE(::stat((f.path + suffix).c_str(), &st) != 0);  // closed cleanly: all in the main file
+  }
+
+  const char* edit = GENERATE(
+      "UPDATE users SET role = 1 WHERE uid = 1001",
+      "UPDATE users SET clearance = 3 WHERE uid = 1002",
+      "UPDATE users SET enabled = 0 WHERE uid = 1000",
+      "INSERT INTO grants (object, subject_uid, subject_team, mode, until, granted_by, granted_at) "
+      "SELECT object, 1002, NULL, 4, NULL, 1000, 1700000100 FROM grants LIMIT 1",
+      "DELETE FROM grants WHERE subject_uid = 1001",
+      "UPDATE grants SET mode = 4",
+      "UPDATE grants SET until = 1 WHERE subject_team IS NOT NULL",
+      "UPDATE grants SET granted_by = 1001",
+      "DELETE FROM team_members WHERE uid = 1002",
+      "INSERT INTO team_members (team, uid) VALUES (1, 1000)",
+      "DELETE FROM labels",
+      "UPDATE labels SET level = 1",
+      "UPDATE meta SET value = '00' WHERE key = 'policy_mac'",
+      // Two users' sealed names swapped: both still open (the name's AAD
+      // does not name the row), so only the seal tells.
+      "CREATE TEMP TABLE old_names AS SELECT uid, name FROM users WHERE uid IN (1001, 1002); "
+      "UPDATE users SET name = x'00' WHERE uid = 1001; "
+      "UPDATE users SET name = (SELECT name FROM old_names WHERE uid = 1001) WHERE uid = 1002; "
+      "UPDATE users SET name = (SELECT name FROM old_names WHERE uid = 1002) WHERE uid = 1001");
+  INFO(edit);
+  // The restored file loads (the control), then the edit is made.
+  testing::WriteAll(f.path, pristine);
+  REQUIRE(f.TamperAndLoad("SELECT 1").ok());
+  f.Close();
+  testing::WriteAll(f.path, pristine);
+  const Status st = f.TamperAndLoad(edit);
+  CheckCode(st, Code::kIntegrity);
+  CHECK_THAT(st.message(), Catch::Contains("policy") && Catch::Contains("changed outside Strongroom"));
+  // A store without the sealer (not what the daemon does) loads anything.
+  f.Close();
+  Result<std::unique_ptr<Store>> unsealed = OpenSqliteStore(f.path, kVaultId, &f.key);
+  REQUIRE(unsealed.ok());
+  CHECK((*unsealed)->policy().LoadPolicy().ok());
+}
+
+TEST_CASE("policy seal: a missing seal is refused unless the policy is empty", "[acl][policy][seal][integrity]") {
+  // acl/policy.h: a store that was never sealed (one migrated from schema 1)
+  // is sealed on load while its policy is empty; a policy with anything in
+  // it and no seal is refused, so deleting the meta row does not launder
+  // an edit.
+  SECTION("the seal deleted") {
+    SealedFixture f;
+    REQUIRE(f.policy().AddUser(MakeUser(1001, "alice")).ok());
+    f.LoadSealed();
+    const Status st = f.TamperAndLoad("DELETE FROM meta WHERE key = 'policy_mac'");
+    CheckCode(st, Code::kIntegrity);
+    CHECK_THAT(st.message(), Catch::Contains("policy") && Catch::Contains("lost its seal"));
+    // Refusing it wrote nothing: still no seal.
+    f.Close();
+    CHECK(f.StoredSeal().empty());
+  }
+  SECTION("the seal deleted together with an edit") {
+    SealedFixture f;
+    REQUIRE(f.policy().AddUser(MakeUser(1001, "alice")).ok());
+    f.LoadSealed();
+    CheckCode(f.TamperAndLoad("UPDATE users SET role = 1 WHERE uid = 1001; "
+                              "DELETE FROM meta WHERE key = 'policy_mac'"),
+              Code::kIntegrity);
+  }
+  SECTION("an empty seal") {
+    SealedFixture f;
+    f.LoadSealed();
+    CheckCode(f.TamperAndLoad("UPDATE meta SET value = '' WHERE key = 'policy_mac'"), Code::kIntegrity);
+  }
+  SECTION("a migrated version-1 store (empty policy) is sealed on its first load") {
+    TempDir dir;
+    const std::string path = dir.Sub("policy.db");
+    CreateV1Store(path, MakeRow());
+    const crypto::SecretKey key = crypto::SecretKey::Random(64);
+    const crypto::SecretKey row_key = crypto::SecretKey::Random(32);
+    PolicyData empty;
+    {
+      Result<std::unique_ptr<Store>> r = OpenSqliteStore(path, kVaultId, &key);
+      REQUIRE(r.ok());
+      (*r)->policy().SetSealer(fs::PolicySealerFor(row_key));
+      Result<PolicyData> data = (*r)->policy().LoadPolicy();
+      INFO(data.status().ToString());
+      REQUIRE(data.ok());
+      CHECK(data->users.empty());
+    }
+    {
+      RawDb raw(path);
+      CHECK(raw.Column("SELECT value FROM meta WHERE key = 'policy_mac'") ==
+            std::vector<std::string>{crypto::HexEncode(fs::PolicyMac(row_key, empty))});
+      // From then on an edit is caught like in any sealed store.
+      raw.Exec("INSERT INTO users (uid, name, role, clearance, enabled, created_at) VALUES (7, x'00', 1, 3, 1, 0)");
+    }
+    Result<std::unique_ptr<Store>> r = OpenSqliteStore(path, kVaultId, &key);
+    REQUIRE(r.ok());
+    (*r)->policy().SetSealer(fs::PolicySealerFor(row_key));
+    CheckCode((*r)->policy().LoadPolicy().status(), Code::kIntegrity);
+  }
+  SECTION("a store written without a sealer is refused once a sealer checks it") {
+    // What a vault made by a strongroom from before the seal looks like
+    // (schema version 2, its first admin, no 'policy_mac'): it is refused
+    // like a tampered one, since it cannot be told apart from one.
+    Fixture plain;
+    plain.store.reset();
+    plain.Reopen(&plain.key);
+    plain.policy().SetSealer(fs::PolicySealerFor(crypto::SecretKey::Random(32)));
+    Result<PolicyData> r = plain.policy().LoadPolicy();
+    CheckCode(r.status(), Code::kIntegrity);
+    CHECK_THAT(r.status().message(), Catch::Contains("lost its seal"));
+  }
+  SECTION("every policy row and the seal deleted: an empty policy is accepted") {
+    // The one missing seal still taken as an upgrade. It grants nobody
+    // anything (no user is left, not even an admin): it is a wipe, which
+    // anyone who can write the database can do anyway.
+    SealedFixture f;
+    REQUIRE(f.policy().AddUser(MakeUser(1001, "alice")).ok());
+    f.LoadSealed();
+    const Status st = f.TamperAndLoad(
+        "DELETE FROM grants; DELETE FROM labels; DELETE FROM team_members; DELETE FROM teams; DELETE FROM requests; "
+        "DELETE FROM users; DELETE FROM meta WHERE key = 'policy_mac'");
+    INFO(st.ToString());
+    REQUIRE(st.ok());
+    CHECK(f.LoadSealed().users.empty());
+  }
+}
+
+TEST_CASE("policy seal: deleting objects with grants and labels keeps the seal valid", "[acl][policy][seal][cascade]") {
+  SealedFixture f;
+  REQUIRE(f.policy().AddUser(MakeUser(1001, "alice")).ok());
+  Result<TeamId> team = f.policy().AddTeam("red", 1);
+  REQUIRE(team.ok());
+  const ObjectId granted = f.NewObject();
+  const ObjectId labelled = f.NewObject();
+  const ObjectId plain = f.NewObject();
+  const ObjectId kept = f.NewObject();
+  REQUIRE(f.policy().PutGrant(UserGrant(granted, 1001, Mode::kManage)).ok());
+  REQUIRE(f.policy().PutGrant(TeamGrant(granted, *team, Mode::kRead)).ok());
+  REQUIRE(f.policy().PutLabel(Label{labelled, 3, kAdmin, 1}).ok());
+  REQUIRE(f.policy().PutGrant(UserGrant(kept, 1001, Mode::kRead)).ok());
+  f.LoadSealed();
+
+  SECTION("one object carrying grants") {
+    REQUIRE(f.store->DeleteObject(granted).ok());
+    PolicyData data = f.LoadSealed();
+    REQUIRE(data.grants.size() == 1);
+    CHECK(data.grants[0].object == kept);
+    CHECK(data.labels.size() == 1);
+  }
+  SECTION("one object carrying only a label") {
+    REQUIRE(f.store->DeleteObject(labelled).ok());
+    PolicyData data = f.LoadSealed();
+    CHECK(data.grants.size() == 3);
+    CHECK(data.labels.empty());
+  }
+  SECTION("a batch mixing objects with and without policy") {
+    REQUIRE(f.store->DeleteObjects({plain, granted, labelled}).ok());
+    PolicyData data = f.LoadSealed();
+    REQUIRE(data.grants.size() == 1);
+    CHECK(data.grants[0].object == kept);
+    CHECK(data.labels.empty());
+  }
+  SECTION("an object without policy leaves the seal alone") {
+    f.Close();
+    const std::string before = f.StoredSeal();
+    f.Open();
+    REQUIRE(f.store->DeleteObject(plain).ok());
+    f.LoadSealed();
+    f.Close();
+    CHECK(f.StoredSeal() == before);
+    f.Open();
+  }
+  // And the renewed seal still catches an edit afterwards.
+  CheckCode(f.TamperAndLoad("UPDATE grants SET mode = 4"), Code::kIntegrity);
+}
+
+TEST_CASE("policy seal: a store without a sealer loads any edit", "[acl][policy][seal]") {
+  Fixture f;
+  REQUIRE(f.policy().AddUser(MakeUser(1001, "alice")).ok());
+  const ObjectId object = f.NewObject();
+  REQUIRE(f.policy().PutGrant(UserGrant(object, 1001, Mode::kRead)).ok());
+  f.store.reset();
+  {
+    RawDb raw(f.path);
+    CHECK(raw.Column("SELECT value FROM meta WHERE key = 'policy_mac'").empty());
+    raw.Exec("UPDATE users SET role = 1 WHERE uid = 1001");
+    raw.Exec("UPDATE grants SET mode = 4");
+    raw.Exec("INSERT INTO meta (key, value) VALUES ('policy_mac', 'junk')");
+  }
+  f.Reopen(&f.key);
+  PolicyData data = f.Load();
+  REQUIRE(data.grants.size() == 1);
+  CHECK(data.grants[0].mode == Mode::kManage);
+  CHECK(data.users[1].role == Role::kAdmin);
+}
+
+TEST_CASE("policy seal: a seal made under another key does not verify", "[acl][policy][seal][integrity]") {
+  SealedFixture f;
+  REQUIRE(f.policy().AddUser(MakeUser(1001, "alice")).ok());
+  f.LoadSealed();
+  f.Close();
+  Result<std::unique_ptr<Store>> r = OpenSqliteStore(f.path, kVaultId, &f.key);
+  REQUIRE(r.ok());
+  (*r)->policy().SetSealer(fs::PolicySealerFor(crypto::SecretKey::Random(32)));
+  Result<PolicyData> data = (*r)->policy().LoadPolicy();
+  CheckCode(data.status(), Code::kIntegrity);
 }
 
 }  // namespace
