@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 
 #include "crypto/primitives.h"
@@ -17,19 +18,24 @@ namespace strongroom::fs {
 namespace {
 
 constexpr size_t kMaxRequest = 64 * 1024;
-constexpr int kReadTimeoutMs = 2000;
+constexpr auto kRequestDeadline = std::chrono::seconds(2);  // from accept to the whole request
+constexpr int kMaxConnections = 16;
 
 nlohmann::json Error(std::string_view code, const std::string& message) {
   return {{"ok", false}, {"code", code}, {"error", message}};
 }
 
-// Reads one request (up to a newline or the end), bounded in size and time.
+// Reads one request (up to a newline or the end), bounded in size and in
+// total time.
 std::optional<std::string> ReadRequest(int fd) {
+  const auto deadline = std::chrono::steady_clock::now() + kRequestDeadline;
   std::string in;
   char buf[4096];
   while (in.size() <= kMaxRequest) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
     pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, kReadTimeoutMs) <= 0) return std::nullopt;
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -99,6 +105,9 @@ void ControlServer::Stop() {
   (void)!::write(wake_fd_.get(), &one, sizeof one);
   thread_.join();
   ::unlink(path_.c_str());
+  // Connections still being served end within their deadline.
+  std::unique_lock lock(mu_);
+  idle_.wait(lock, [this] { return active_ == 0; });
 }
 
 void ControlServer::Loop() {
@@ -112,11 +121,26 @@ void ControlServer::Loop() {
     if (fds[1].revents != 0) return;
     UniqueFd conn(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!conn.valid()) continue;
-    Serve(conn.get());
+    {
+      std::lock_guard lock(mu_);
+      if (active_ >= kMaxConnections) {
+        WriteAll(conn.get(), Error("conflict", "the daemon is busy with other commands; try again").dump() + "\n");
+        continue;
+      }
+      ++active_;
+    }
+    std::thread([this, c = std::move(conn)]() mutable {
+      Serve(std::move(c));
+      std::lock_guard lock(mu_);
+      if (--active_ == 0) idle_.notify_all();
+    }).detach();
   }
 }
 
-void ControlServer::Serve(int fd) {
+void ControlServer::Serve(UniqueFd conn) {
+  const int fd = conn.get();
+  const timeval send_timeout{2, 0};  // a client that does not read its reply is dropped
+  (void)::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
   ucred cred{};
   socklen_t len = sizeof cred;
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return;
@@ -131,6 +155,7 @@ void ControlServer::Serve(int fd) {
       reply = Error("usage", "the request is not a JSON object (names must be UTF-8)");
     } else {
       try {
+        std::lock_guard one_at_a_time(command_mu_);
         reply = RunPolicyCommand(*fs_, caller, mountpoint_, request);
       } catch (const std::exception& e) {
         spdlog::error("control command failed: {}", e.what());

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -38,7 +40,7 @@ class ControlServer {
 
  private:
   void Loop();
-  void Serve(int fd);
+  void Serve(UniqueFd conn);
 
   VaultFs* fs_;
   std::string mountpoint_;
@@ -46,6 +48,12 @@ class ControlServer {
   UniqueFd listen_fd_;
   UniqueFd wake_fd_;  // eventfd: wakes the loop to stop
   std::thread thread_;
+  // Connections are read on threads of their own, with one deadline each,
+  // so a slow client holds up nobody; commands then run one at a time.
+  std::mutex mu_;
+  std::condition_variable idle_;
+  int active_ = 0;
+  std::mutex command_mu_;
 };
 
 }  // namespace strongroom::fs

@@ -233,13 +233,14 @@ void OpLseek(fuse_req_t req, fuse_ino_t, off_t off, int whence, fuse_file_info* 
 struct DirHandle {
   std::vector<DirEntry> entries;
   bool served = false;  // a later read from offset 0 is a rewinddir
+  uint64_t generation = 0;  // the policy the listing was made under
 };
 
 void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, [&] {
     auto entries = Fs(req)->ReadDir(CallerOf(req), ino);
     if (!entries.ok()) return ReplyStatus(req, entries.status());
-    auto* dh = new DirHandle{std::move(*entries)};
+    auto* dh = new DirHandle{std::move(*entries), false, Fs(req)->policy()->generation()};
     fi->fh = reinterpret_cast<uint64_t>(dh);
     if (fuse_reply_open(req, fi) != 0) delete dh;
   });
@@ -248,10 +249,17 @@ void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi, bool plus) {
   Guard(req, [&] {
     auto* dh = reinterpret_cast<DirHandle*>(fi->fh);
-    if (off == 0 && dh->served) {
-      // rewinddir: list the directory afresh.
+    const uint64_t generation = Fs(req)->policy()->generation();
+    if ((off == 0 && dh->served) || generation != dh->generation) {
+      // rewinddir, or the policy changed since the listing was made: list
+      // the directory afresh, for this caller, or refuse.
       auto fresh = Fs(req)->ReadDir(CallerOf(req), ino);
-      if (fresh.ok()) dh->entries = std::move(*fresh);
+      if (!fresh.ok()) {
+        dh->entries.clear();
+        return ReplyStatus(req, fresh.status());
+      }
+      dh->entries = std::move(*fresh);
+      dh->generation = generation;
     }
     std::vector<char> buf(size);
     size_t used = 0;

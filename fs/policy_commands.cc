@@ -157,6 +157,14 @@ class Command {
     if (!p.ok()) return std::nullopt;
     return *p;
   }
+  // The path of an object when the caller may see it: admins and auditors
+  // see every path; anyone else only what their own lookups would find.
+  std::optional<std::string> VisiblePath(const acl::ObjectId& id) {
+    auto p = PathOf(id);
+    if (!p || IsAdmin() || IsAuditor()) return p;
+    if (!fs_.ResolvePath(caller_, *p, false).ok()) return std::nullopt;
+    return p;
+  }
 
   // --- rendering ----------------------------------------------------------
   std::string NameOf(acl::Uid uid) const {
@@ -270,7 +278,7 @@ class Command {
     for (const acl::Grant& g : policy_->data().grants) {
       if (g.mode == acl::Mode::kManage && g.ActiveAt(fs_.Now()) && policy_->Applies(g, me.uid) &&
           g.granted_by != me.uid) {
-        if (auto p = PathOf(g.object)) leads.insert(*p);
+        if (auto p = VisiblePath(g.object)) leads.insert(*p);
       }
     }
     out["leads"] = leads;
@@ -366,6 +374,7 @@ class Command {
   json LabelCmd() {
     RequireAdmin("label folders");
     const Target t = Resolve(Str("path"));
+    if (t.kind != acl::ObjectKind::kDirectory) Throw("usage", "labels are set on folders; " + t.path + " is not one");
     const int level = Clearance(Int("level"));
     acl::Label label{t.chain.front(), level, caller_.uid, fs_.Now()};
     Check(fs_.policy_store().PutLabel(label), "label " + t.path);
@@ -415,12 +424,18 @@ class Command {
   json Access() {
     const acl::User& me = Me();
     const Target t = Resolve(Str("path"));
-    const bool everything = IsAdmin() || IsAuditor() || Leads(t.chain);
     const acl::Time now = fs_.Now();
+    // Admins and auditors see everything; a lead, their subtree: the grants
+    // from the folder where their `manage` comes from down, and the users
+    // who have access there; anyone else, what applies to them.
+    const bool all = IsAdmin() || IsAuditor();
+    const acl::Decision mine = policy_->Decide(me.uid, t.chain, now);
+    const bool lead = !all && mine.effective() >= acl::Mode::kManage;
     json grants = json::array();
     for (size_t i = 0; i < t.chain.size(); ++i) {
       for (const acl::Grant* g : policy_->GrantsOn(t.chain[i])) {
-        if (!everything && !policy_->Applies(*g, me.uid)) continue;
+        const bool applies = policy_->Applies(*g, me.uid);
+        if (!all && !applies && !(lead && i <= mine.depth)) continue;
         json j = GrantJson(*g, Ancestor(t.path, i));
         j["inherited"] = i > 0;
         j["expired"] = !g->ActiveAt(now);
@@ -429,8 +444,8 @@ class Command {
     }
     json effective = json::array();
     for (const acl::User& u : policy_->data().users) {
-      if (!everything && u.uid != me.uid) continue;
       const acl::Decision d = policy_->Decide(u.uid, t.chain, now);
+      if (!all && u.uid != me.uid && !(lead && d.effective() != acl::Mode::kNone)) continue;
       effective.push_back({{"user", u.name}, {"mode", acl::ModeName(d.effective())}, {"reason", Reason(d, t.path)}});
     }
     return {{"path", t.path}, {"level", policy_->LevelOf(t.chain)}, {"grants", grants}, {"effective", effective}};
@@ -445,7 +460,7 @@ class Command {
     json grants = json::array();
     for (const acl::Grant& g : policy_->data().grants) {
       if (!policy_->Applies(g, u.uid)) continue;
-      auto p = PathOf(g.object);
+      auto p = VisiblePath(g.object);
       if (!p) continue;
       json j = GrantJson(g, *p);
       j["expired"] = !g.ActiveAt(fs_.Now());
@@ -487,8 +502,8 @@ class Command {
     json out = json::array();
     for (const acl::AccessRequest& r : *list) {
       if (r.uid != caller_.uid && !MayDecide(r)) continue;
-      auto p = PathOf(r.object);
-      out.push_back(RequestJson(r, p ? *p : "(deleted)"));
+      auto p = VisiblePath(r.object);
+      out.push_back(RequestJson(r, p ? *p : "(not visible)"));
     }
     return {{"requests", out}};
   }
@@ -515,8 +530,8 @@ class Command {
     }
     Check(fs_.policy_store().DecideRequest(r, grant), "decide request");
     Changed();
-    auto p = PathOf(r.object);
-    return RequestJson(r, p ? *p : "(deleted)");
+    auto p = VisiblePath(r.object);
+    return RequestJson(r, p ? *p : "(not visible)");
   }
 
 #ifdef STRONGROOM_TEST_HOOKS

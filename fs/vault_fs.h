@@ -281,6 +281,8 @@ class VaultFs {
   bool ChainOf(const std::shared_ptr<Inode>& inode, const acl::PolicySnapshot& policy,
                std::vector<acl::ObjectId>* chain, bool force_leaf = false);
   Result<Entry> LookupUnchecked(uint64_t parent, std::string_view name);
+  // A file's or symlink's ID, read from the object itself (header, target).
+  std::optional<acl::ObjectId> ObjectIdOf(const Inode& inode);
   // Checks that the object found by a lookup at `name` in `parent` is bound
   // there (NotFound when a rename moved it since the lookup found it).
   Status CheckLookupBinding(Inode& inode, const Inode& parent, std::string_view name,

@@ -90,6 +90,24 @@ Result<std::optional<acl::ObjectId>> VaultFs::ObjectIdAt(int dir_fd, const std::
   return std::optional<acl::ObjectId>();
 }
 
+std::optional<acl::ObjectId> VaultFs::ObjectIdOf(const Inode& inode) {
+  if (S_ISREG(inode.type)) {
+    UniqueFd fd(::open(("/proc/self/fd/" + std::to_string(inode.path_fd.get())).c_str(),
+                       O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+    if (!fd.valid()) return std::nullopt;
+    Result<crypto::FileId> id = ReadFileId(fd.get());
+    if (!id.ok()) return std::nullopt;
+    return *id;
+  }
+  if (S_ISLNK(inode.type)) {
+    char buf[4096];
+    const ssize_t n = ::readlinkat(inode.path_fd.get(), "", buf, sizeof buf);
+    if (n < 0) return std::nullopt;
+    return SymlinkObjectId({buf, static_cast<size_t>(n)});
+  }
+  return std::nullopt;
+}
+
 Result<std::optional<acl::ObjectId>> VaultFs::ObjectIdFor(const acl::Place& place, int dir_fd,
                                                           const std::string& backing, const struct stat& st) {
   Result<acl::ObjectRow> row = store_->FindObjectAt(place);
@@ -377,10 +395,12 @@ Status VaultFs::Rename(const Caller& caller, uint64_t parent_ino, std::string_vi
     // May the object whose chain is `obj` leave the folder `from` for `to`?
     // Within one folder: write on both; to another: manage on the object,
     // write on the destination, and manage there when its level is lower.
-    // Admins rename and move folders anywhere.
+    // Admins rename folders anywhere, but move them only as anyone else:
+    // grants travel with objects, so a move could bring a folder under a
+    // grant the admin holds (or out from under a label).
     auto may_move = [&](const std::vector<acl::ObjectId>& obj, bool is_dir, const std::vector<acl::ObjectId>& old_parent,
                         const std::vector<acl::ObjectId>& to_parent, const std::optional<acl::ObjectId>& id) -> Status {
-      if (admin && is_dir) return Status::Ok();
+      if (admin && is_dir && !moving) return Status::Ok();
       if (!moving) {
         SR_RETURN_IF_ERROR(Authorize(caller, *policy, obj, is_dir, Need::kWrite));
         return Authorize(caller, *policy, old_parent, true, Need::kWrite);
@@ -762,8 +782,7 @@ Result<std::vector<DirEntry>> VaultFs::ReadDir(const Caller& caller, uint64_t in
   // Every entry is shown when the user sees the folder's content and no
   // policy below it can hide one; otherwise each entry is decided.
   const acl::Decision here = policy->Decide(caller.uid, chain, Now());
-  const bool show_all = (here.effective() >= acl::Mode::kView || IsAdmin(*policy, caller.uid)) &&
-                        !policy->PolicyBelow(chain.front());
+  const bool show_all = here.effective() >= acl::Mode::kView && !policy->PolicyBelow(chain.front());
   DIR* d = ::fdopendir(::openat((*dir)->path_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (d == nullptr) return Errno("opendir");
   std::vector<DirEntry> out;

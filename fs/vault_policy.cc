@@ -83,6 +83,9 @@ Status VaultFs::ReloadPolicy() {
       if (is_open) invalidate_(ino);
     }
   }
+  {
+    std::lock_guard wake(expiry_mu_);  // no lost wake-up of the expiry thread
+  }
   expiry_cv_.notify_all();
   return Status::Ok();
 }
@@ -145,14 +148,23 @@ bool VaultFs::ChainOf(const std::shared_ptr<Inode>& inode, const acl::PolicySnap
       parent = inode->parent;
       name = inode->name;
     }
-    if (!known && parent) {
-      Result<acl::ObjectRow> row = store_->FindObjectAt(PlaceOf(parent->dir_id, name));
-      if (row.ok() && RowMacValid(*row) && row->kind == KindOf(inode->type)) {
+    if (!known) {
+      std::optional<acl::ObjectId> id;
+      if (parent) {
+        Result<acl::ObjectRow> row = store_->FindObjectAt(PlaceOf(parent->dir_id, name));
+        if (row.ok() && RowMacValid(*row) && row->kind == KindOf(inode->type)) id = row->id;
+      }
+      if (!id) id = ObjectIdOf(*inode);  // renamed meanwhile, say: ask the object itself
+      if (id) {
         std::lock_guard lock(table_mu_);
-        inode->object_id = row->id;
+        inode->object_id = *id;
         inode->object_id_known = true;
       }
     }
+    std::lock_guard lock(table_mu_);
+    // Policy may be attached to this very object: deciding without its ID
+    // could miss a `none` or a label on it.
+    if (!inode->object_id_known) return false;
   }
   std::lock_guard lock(table_mu_);
   const Inode* n = inode.get();
@@ -176,7 +188,8 @@ bool VaultFs::Visible(uid_t uid, const acl::PolicySnapshot& policy, std::span<co
   if (is_dir && chain.size() == 1) return true;  // the root: the mountpoint itself
   if (!d.known()) return false;
   const acl::User* user = policy.FindUser(uid);
-  if (user != nullptr && user->role == acl::Role::kAdmin) return true;  // admins manage every folder
+  // Admins manage every folder: they see folder names, not file names.
+  if (is_dir && user != nullptr && user->role == acl::Role::kAdmin) return true;
   if (d.mode >= acl::Mode::kView) return true;
   return is_dir && policy.OnTheWay(uid, chain.front(), Now());
 }

@@ -624,13 +624,13 @@ TEST_CASE("an expired grant acts as absent, open handles included", "[policy][ex
   ::usleep(2500 * 1000);
   CHECK(reader.PRead(rfd, 0, 100, &got) == EACCES);
   CHECK(reader.PRead(rfd, 3, 5, &got) == EACCES);
-  // The admin still sees the name (so no attribute refresh refuses the read):
-  // only the daemon dropping the cached pages on expiry makes the read come
-  // back to be checked.
+  // The admin's open handle is cut too; and with the grant over, the file's
+  // name is hidden from the admin (admins see folder names only).
   CHECK(admin.PRead(afd, 0, 100, &admin_got) == EACCES);
   CHECK(admin.PRead(afd, 0, 5, &admin_got) == EACCES);
-  CHECK_AS(kAdminUid, EACCES, OpenReadAll(v.Path("X/f")));
-  CHECK_AS(kAdminUid, 0, StatErr(v.Path("X/f")));
+  CHECK_AS(kAdminUid, ENOENT, OpenReadAll(v.Path("X/f")));
+  CHECK_AS(kAdminUid, ENOENT, StatErr(v.Path("X/f")));
+  CHECK_AS(kAdminUid, 0, StatErr(v.Path("X")));
   CHECK(admin.Close(afd) == 0);
   CHECK(writer.PWrite(wfd, "x", 0) == EACCES);
   // Nothing else for eve: the names are gone.
@@ -911,20 +911,25 @@ TEST_CASE("unknown and disabled users get nothing, admins see names but read not
     CHECK_AS(uid, EACCES, Err(::mkdir(v.Path("newdir").c_str(), 0755)));
   }
 
-  // The admin, with no grant: sees every name, may make folders anywhere,
-  // reads no file.
+  // The admin, with no grant: sees every folder name (not file names), may
+  // make and rename folders anywhere, but move them only as anyone else
+  // (a move could bring a folder under a grant the admin holds), and reads
+  // no file.
   const uid_t admin = kAdminUid;
-  CHECK_AS(admin, 0, StatErr(v.Path("P/f")));
-  CHECK(ListAs(admin, v.mnt()) == std::set<std::string>{"P", "topfile"});
-  CHECK(ListAs(admin, v.Path("P")) == std::set<std::string>{"f"});
+  CHECK_AS(admin, 0, StatErr(v.Path("P")));
+  CHECK_AS(admin, ENOENT, StatErr(v.Path("P/f")));
+  CHECK(ListAs(admin, v.mnt()) == std::set<std::string>{"P"});
+  CHECK(ListAs(admin, v.Path("P")).empty());
   CHECK_AS(admin, 0, StatFsErr(v.mnt()));
   CHECK_AS(admin, 0, Err(::mkdir(v.Path("P/adminmade").c_str(), 0755)));
   CHECK_AS(admin, 0, Err(::mkdir(v.Path("adminmade").c_str(), 0755)));
-  CHECK_AS(admin, 0, Err(::rename(v.Path("P/adminmade").c_str(), v.Path("adminmade/moved").c_str())));
-  CHECK(StatErr(v.Path("adminmade/moved")) == 0);
-  CHECK_AS(admin, EACCES, OpenReadAll(v.Path("P/f")));
-  CHECK_AS(admin, EACCES, OpenReadAll(v.Path("topfile")));
-  CHECK_AS(admin, EACCES, WriteInto(v.Path("P/f"), "x"));
+  CHECK_AS(admin, 0, Err(::rename(v.Path("P/adminmade").c_str(), v.Path("P/renamed").c_str())));
+  CHECK(StatErr(v.Path("P/renamed")) == 0);
+  CHECK_AS(admin, EACCES, Err(::rename(v.Path("P/renamed").c_str(), v.Path("adminmade/moved").c_str())));
+  CHECK(StatErr(v.Path("adminmade/moved")) == ENOENT);
+  CHECK_AS(admin, ENOENT, OpenReadAll(v.Path("P/f")));
+  CHECK_AS(admin, ENOENT, OpenReadAll(v.Path("topfile")));
+  CHECK_AS(admin, ENOENT, WriteInto(v.Path("P/f"), "x"));
   CHECK_AS(admin, EACCES, OpenWith(v.Path("P/newfile"), O_WRONLY | O_CREAT | O_EXCL));
   CHECK(ReadOrDie(v.Path("P/f")) == "payload");
 }
