@@ -44,7 +44,7 @@ fuse_entry_param ToEntryParam(VaultFs* fs, const Entry& e) {
   fuse_entry_param p{};
   p.ino = e.ino;
   p.attr = e.attr;
-  p.attr_timeout = fs->options().attr_timeout;
+  p.attr_timeout = e.attr_timeout;
   p.entry_timeout = fs->options().entry_timeout;
   return p;
 }
@@ -92,7 +92,7 @@ void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, [&] {
     Result<struct stat> st = Fs(req)->GetAttr(CallerOf(req), ino, fi != nullptr ? HandleOf(fi) : nullptr);
     if (!st.ok()) return ReplyStatus(req, st.status());
-    fuse_reply_attr(req, &*st, Fs(req)->options().attr_timeout);
+    fuse_reply_attr(req, &*st, Fs(req)->AttrTimeout(ino));
   });
 }
 
@@ -109,7 +109,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     if (to_set & FUSE_SET_ATTR_MTIME_NOW) mask |= VaultFs::kSetMtimeNow;
     Result<struct stat> st = Fs(req)->SetAttr(CallerOf(req), ino, *attr, mask, fi != nullptr ? HandleOf(fi) : nullptr);
     if (!st.ok()) return ReplyStatus(req, st.status());
-    fuse_reply_attr(req, &*st, Fs(req)->options().attr_timeout);
+    fuse_reply_attr(req, &*st, Fs(req)->AttrTimeout(ino));
   });
 }
 

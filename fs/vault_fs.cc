@@ -448,7 +448,7 @@ Result<Entry> VaultFs::MakeEntry(const std::shared_ptr<Inode>& inode, const stru
     Forget(inode->ino, 1);
     return st.status();
   }
-  return Entry{inode->ino, *st};
+  return Entry{inode->ino, *st, inode->volatile_attrs.load() ? 0.0 : options_.attr_timeout};
 }
 
 Result<Entry> VaultFs::Lookup(const Caller& caller, uint64_t parent_ino, std::string_view name) {

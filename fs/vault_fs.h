@@ -44,6 +44,8 @@ struct Caller {
   pid_t pid = 0;
 };
 
+struct Handle;
+
 struct Inode {
   uint64_t ino = 0;
   dev_t backing_dev = 0;
@@ -76,6 +78,12 @@ struct Inode {
   // (an open that raced with the unlink), and POSIX says that works.
   bool unlinked = false;
   acl::ObjectId retired_id{};
+  // The open handles (guarded by open_mu). When one of them has lost its
+  // access, the inode's attributes are not cached (volatile_attrs): every
+  // read through the page cache then asks for them with the handle and is
+  // refused, even while other users keep the cached pages warm.
+  std::vector<Handle*> handles;
+  std::atomic<bool> volatile_attrs{false};
 
   // Serialises writers against readers of the content; guards plain_size.
   std::shared_mutex content_mu;
@@ -93,11 +101,13 @@ struct Handle {
   std::vector<acl::ObjectId> chain;  // as opened: used once the file has no name
   std::atomic<uint64_t> generation{0};
   std::atomic<acl::Time> recheck_at{0};
+  std::atomic<bool> revoked{false};  // lost its access at the last policy change
 };
 
 struct Entry {
   uint64_t ino = 0;
   struct stat attr {};
+  double attr_timeout = 0;
 };
 
 struct DirEntry {
@@ -131,6 +141,8 @@ class VaultFs {
   void Stop();
 
   const Options& options() const { return options_; }
+  // How long the kernel may cache an inode's attributes.
+  double AttrTimeout(uint64_t ino);
 
   // Loads the policy from the store and puts it in force: open handles are
   // re-checked on their next use, and the kernel drops cached pages of
@@ -298,6 +310,8 @@ class VaultFs {
   // Re-checks an open handle against the current policy.
   Status CheckHandle(Handle* handle);
   void RefreshHandle(Handle* handle, const acl::PolicySnapshot& policy);
+  void TrackHandle(Handle* handle);
+  void MarkRevokedHandles(const acl::PolicySnapshot& policy);
   // After a change that moves or removes an object carrying policy.
   void PolicyObjectsChanged(const acl::ObjectId& id);
   void ExpiryLoop();

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "fs/encrypted_file.h"
@@ -643,6 +644,7 @@ Result<std::pair<Entry, Handle*>> VaultFs::Create(uint64_t parent_ino, std::stri
   auto policy = policy_.Get();
   (void)ChainOf(*inode, *policy, &handle->chain);
   RefreshHandle(handle, *policy);
+  TrackHandle(handle);
   return std::make_pair(*entry, handle);
 }
 
@@ -673,6 +675,7 @@ Result<Handle*> VaultFs::Open(const Caller& caller, uint64_t ino, int flags) {
   handle->write = write;
   handle->chain = std::move(chain);
   RefreshHandle(handle, *policy);
+  TrackHandle(handle);
   return handle;
 }
 
@@ -747,7 +750,24 @@ Status VaultFs::Fsync(Handle* handle, bool datasync) {
 
 Status VaultFs::Release(Handle* handle) {
   std::unique_ptr<Handle> owned(handle);
-  return CloseData(*owned->inode);
+  Inode& inode = *owned->inode;
+  {
+    std::lock_guard lock(inode.open_mu);
+    std::erase(inode.handles, handle);
+    inode.volatile_attrs.store(
+        std::any_of(inode.handles.begin(), inode.handles.end(), [](const Handle* h) { return h->revoked.load(); }));
+  }
+  return CloseData(inode);
+}
+
+void VaultFs::TrackHandle(Handle* handle) {
+  std::lock_guard lock(handle->inode->open_mu);
+  handle->inode->handles.push_back(handle);
+}
+
+double VaultFs::AttrTimeout(uint64_t ino) {
+  auto inode = Get(ino);
+  return inode && inode->volatile_attrs.load() ? 0.0 : options_.attr_timeout;
 }
 
 Status VaultFs::Fallocate(Handle* handle, int mode, uint64_t offset, uint64_t length) {

@@ -60,7 +60,9 @@ Status VaultFs::ReloadPolicy() {
     if (!row.ok() || row->unlinked || !RowMacValid(*row)) return std::nullopt;
     return acl::ObjectInfo{row->place.parent, row->kind, IsZeroId(row->place.parent)};
   };
-  policy_.Set(std::make_shared<const acl::PolicySnapshot>(std::move(*data), info, ++generation_));
+  auto snapshot = std::make_shared<const acl::PolicySnapshot>(std::move(*data), info, ++generation_);
+  policy_.Set(snapshot);
+  MarkRevokedHandles(*snapshot);
   // The kernel's cached pages of open files were read under the old policy:
   // reads from them now come back to be checked.
   std::lock_guard invalidating(invalidate_mu_);
@@ -88,6 +90,31 @@ Status VaultFs::ReloadPolicy() {
   }
   expiry_cv_.notify_all();
   return Status::Ok();
+}
+
+// Finds the open handles that lost their access under `policy`: their
+// inodes' attributes stop being cached until those handles are closed.
+void VaultFs::MarkRevokedHandles(const acl::PolicySnapshot& policy) {
+  std::vector<std::shared_ptr<Inode>> open;
+  {
+    std::lock_guard table(table_mu_);
+    for (auto& [ino, inode] : inodes_) {
+      if (S_ISREG(inode->type)) open.push_back(inode);
+    }
+  }
+  std::vector<acl::ObjectId> chain;
+  for (auto& inode : open) {
+    std::lock_guard lock(inode->open_mu);
+    if (inode->handles.empty()) continue;
+    bool any = false;
+    for (Handle* h : inode->handles) {
+      if (!ChainOf(inode, policy, &chain)) chain = h->chain;
+      const bool ok = Authorize(Caller{h->uid, 0, 0}, policy, chain, false, h->write ? Need::kWrite : Need::kRead).ok();
+      h->revoked.store(!ok);
+      any = any || !ok;
+    }
+    inode->volatile_attrs.store(any);
+  }
 }
 
 void VaultFs::PolicyObjectsChanged(const acl::ObjectId& id) {

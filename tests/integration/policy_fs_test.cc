@@ -742,6 +742,33 @@ TEST_CASE("hidden names stay hidden, also right after someone else used them", "
   }
 }
 
+// Another user who may still read the file keeps the kernel's cached pages
+// warm (and its attributes fresh) after a revocation: the revoked handle must
+// still be refused, not served from the cache.
+TEST_CASE("a revoked handle is refused while another user keeps the file's pages cached", "[policy][handles]") {
+  MountedVault v;
+  TestUser r = AddUser(v, "rita", 5611);
+  TestUser s = AddUser(v, "sam", 5612);
+  REQUIRE_SYS(::mkdir(v.Path("A").c_str(), 0755));
+  WriteOrDie(v.Path("A/f"), "abc");
+  Grant(v, "A", r.name, "read");
+  Grant(v, "A", s.name, "read");
+  UserProcess rp(r.uid);
+  const int rfd = rp.Open(v.Path("A/f"), O_RDONLY);
+  REQUIRE(rfd >= 0);
+  std::string got;
+  REQUIRE(rp.PRead(rfd, 0, 100, &got) == 0);
+  Revoke(v, "A", r.name);
+  for (int i = 0; i < 5; ++i) {
+    CHECK_AS(s.uid, 0, OpenReadAll(v.Path("A/f")));  // repopulates the cache
+    CHECK(rp.PRead(rfd, 0, 100, &got) == EACCES);
+  }
+  // Granted again, the same handle reads again.
+  Grant(v, "A", r.name, "read");
+  CHECK(rp.PRead(rfd, 0, 100, &got) == 0);
+  CHECK(got == "abc");
+}
+
 TEST_CASE("revocation, disabling and lowered clearance cut open handles", "[policy][handles]") {
   MountedVault v;
   TestUser r = AddUser(v, "rita", 5601);
