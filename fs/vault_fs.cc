@@ -51,9 +51,10 @@ Status VaultFs::IntegrityFailure(const Inode* inode, const std::string& what) co
   return Status::Integrity(what);
 }
 
-Result<crypto::DirId> VaultFs::ReadDirId(int dir_fd) const {
+Result<crypto::DirId> VaultFs::ReadDirId(int dir_fd, bool quiet_if_missing) const {
   UniqueFd fd(::openat(dir_fd, kDirIdName, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
   if (!fd.valid()) {
+    if (errno == ENOENT && quiet_if_missing) return Status::NotFound("directory ID file is missing");
     if (errno == ENOENT || errno == ELOOP) return IntegrityFailure(nullptr, "directory ID file is missing");
     return Errno("open directory ID");
   }
@@ -212,7 +213,19 @@ Result<std::shared_ptr<Inode>> VaultFs::Intern(UniqueFd fd, const struct stat& s
   inode->backing_ino = st.st_ino;
   inode->type = type;
   if (type == S_IFDIR) {
-    Result<crypto::DirId> id = ReadDirId(fd.get());
+    Result<crypto::DirId> id = ReadDirId(fd.get(), true);
+    if (!id.ok() && id.status().code() == Status::Code::kNotFound) {
+      // An rmdir removes the ID file first and the directory next, holding
+      // places_mu_ throughout: with it held, a directory that is gone (no
+      // links) was removed meanwhile; one that is still there is damaged.
+      std::shared_lock places(places_mu_);
+      id = ReadDirId(fd.get(), true);
+      struct stat now;
+      if (!id.ok() && ::fstat(fd.get(), &now) == 0 && now.st_nlink == 0) {
+        return Status::NotFound("directory removed while being looked up");
+      }
+      if (!id.ok() && id.status().code() == Status::Code::kNotFound) id = ReadDirId(fd.get());
+    }
     if (!id.ok()) return id.status();
     inode->dir_id = *id;
   }

@@ -242,7 +242,8 @@ class VaultFs {
   Result<std::shared_ptr<Inode>> Intern(UniqueFd fd, const struct stat& st,
                                         const std::shared_ptr<Inode>& parent, std::string_view name,
                                         bool fresh, bool* moved = nullptr);
-  Result<crypto::DirId> ReadDirId(int dir_fd) const;
+  // `quiet_if_missing`: a missing ID file is kNotFound, not logged.
+  Result<crypto::DirId> ReadDirId(int dir_fd, bool quiet_if_missing = false) const;
   Result<struct stat> Stat(Inode& inode);
   Status FixAttr(Inode& inode, struct stat* st);
   // The entry for a lookup reply; `backing` is the object's stat when the

@@ -302,6 +302,8 @@ Status VaultFs::RemoveName(const Caller& caller, uint64_t parent_ino, std::strin
   if (dir) {
     UniqueFd dfd(::openat(pfd, bn->backing.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!dfd.valid()) return Errno("open directory");
+    // Held while the directory has no ID file (see Intern).
+    std::unique_lock places(places_mu_);
     Result<bool> empty = BackingDirEmpty(dfd.get());
     if (!empty.ok()) return empty.status();
     if (!*empty) return Status::Io(ENOTEMPTY, "directory not empty");
