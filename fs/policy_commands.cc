@@ -235,6 +235,7 @@ class Command {
   void Changed() {
     Check(fs_.ReloadPolicy(), "reload the policy");
     policy_ = fs_.policy();
+    me_ = policy_->FindUser(caller_.uid);  // the old snapshot's user is gone
   }
 
   const acl::User& UserNamed(const std::string& name) const {

@@ -202,10 +202,11 @@ bool VaultFs::ChainOf(const std::shared_ptr<Inode>& inode, const acl::PolicySnap
     if (up == nullptr) return false;
     n = up;
   }
+  // A folder removed while a file in it stayed open is judged where it was.
   for (int depth = 0; n != nullptr && depth < 4096; ++depth) {
     chain->push_back(n->dir_id);
     if (n->ino == 1) return true;
-    n = n->parent.get();
+    n = n->parent ? n->parent.get() : n->former_parent.get();
   }
   return false;
 }
