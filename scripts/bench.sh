@@ -420,8 +420,9 @@ bench_one() {
 }
 
 # --- the small-files tarball ------------------------------------------------------
-TARBALL="${BR}/files.tar"
-python3 - "${TARBALL}" "${NFILES}" <<'PY'
+# make_tarball FILE N: N random 4 KiB files, 100 per folder, under files/.
+make_tarball() {
+  python3 - "$1" "$2" <<'PY'
 import io, os, sys, tarfile, time
 path, n = sys.argv[1], int(sys.argv[2])
 per_dir = 100
@@ -438,6 +439,9 @@ with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
         ti.size = 4096; ti.mode = 0o644; ti.mtime = now
         tar.addfile(ti, io.BytesIO(os.urandom(4096)))
 PY
+}
+TARBALL="${BR}/files.tar"
+make_tarball "${TARBALL}" "${NFILES}"
 
 # --- header ----------------------------------------------------------------------
 version_of() {
@@ -597,24 +601,6 @@ PUSER_NAME=bench-user
 PUSER_UID=4300
 PWORK=org/d2/p3/w4              # the bench user's work folder (depth 4)
 
-policy_tarball() {  # $1 = tar file, $2 = number of 4 KiB files (100 per folder)
-  python3 - "$1" "$2" <<'PY'
-import io, os, sys, tarfile, time
-path, n = sys.argv[1], int(sys.argv[2])
-now = time.time()
-with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tar:
-    def add_dir(name):
-        ti = tarfile.TarInfo(name); ti.type = tarfile.DIRTYPE; ti.mode = 0o755; ti.mtime = now
-        tar.addfile(ti)
-    add_dir("files")
-    for i in range(n):
-        if i % 100 == 0:
-            add_dir("files/d%03d" % (i // 100))
-        ti = tarfile.TarInfo("files/d%03d/f%05d.dat" % (i // 100, i))
-        ti.size = 4096; ti.mode = 0o644; ti.mtime = now
-        tar.addfile(ti, io.BytesIO(os.urandom(4096)))
-PY
-}
 
 # The big policy's grants, one "BY PATH SUBJECT MODE" per line (BY: admin or
 # root). 200 in all, the bench user's own write grant on the work folder
@@ -726,7 +712,7 @@ if [[ ${POLICY} -eq 1 ]]; then
   chmod 0711 "${BR}"                 # the bench user must reach the mountpoints
   mkdir -p "${BR}/policy" "${BR}/ptar"; chmod 0755 "${BR}/policy" "${BR}/ptar"
   PTAR="${BR}/ptar/files.tar"
-  policy_tarball "${PTAR}" "${PFILES}"; chmod 0644 "${PTAR}"
+  make_tarball "${PTAR}" "${PFILES}"; chmod 0644 "${PTAR}"
   PCONFIGS=(single big cached)
   set +e
   (
