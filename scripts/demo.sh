@@ -180,9 +180,10 @@ DOC
 echo "wrote 3 documents in 7 folders"
 run ls -lR "${MNT}"
 
-section "The admin sees every folder but reads no file without a grant from someone else"
+section "The admin sees every folder, but no file, without a grant from someone else"
 as "${ADMIN}" ls "${MNT}/clients"
-refused "Permission denied" "${ADMIN}" cat "${MNT}/clients/acme/contracts/master-services-agreement.txt"
+as "${ADMIN}" ls "${MNT}/clients/acme/contracts"
+refused "No such file or directory" "${ADMIN}" cat "${MNT}/clients/acme/contracts/master-services-agreement.txt"
 
 section "The admin makes ${LEAD} the lead of /clients/acme"
 as "${ADMIN}" "${SR}" grant "${MNT}/clients/acme" "${LEAD}" manage
