@@ -554,10 +554,38 @@ class Command {
 }  // namespace
 
 json RunPolicyCommand(VaultFs& fs, const Caller& caller, const std::string& mountpoint, const json& request) {
+  const std::string cmd = request.value("cmd", std::string());
+  // Every policy command is recorded, with who ran it and what it asked.
+  acl::AuditEntry entry;
+  entry.uid = caller.uid;
+  entry.pid = caller.pid;
+  entry.op = "policy." + cmd.substr(0, 40);
+  if (auto policy = fs.policy()) {
+    if (const acl::User* u = policy->FindUser(caller.uid)) entry.user = u->name;
+  }
+  entry.path = request.value("path", std::string());
+  json args = request;
+  args.erase("cmd");
+  entry.access = args.dump(-1, ' ', false, json::error_handler_t::replace);
+  const bool reads_only = cmd == "whoami" || cmd == "user.list" || cmd == "team.list" || cmd == "access" ||
+                          cmd == "access.user" || cmd == "requests";
+  acl::AuditLog* log = fs.audit_log();
+  if (log != nullptr && !reads_only) {
+    // Written ahead: no policy change happens unrecorded.
+    if (!log->Append(entry).ok()) {
+      return {{"ok", false}, {"code", "internal"}, {"error", "the audit log cannot be written; nothing was changed"}};
+    }
+  }
   try {
     json result = Command(fs, caller, mountpoint, request).Run();
+    if (log != nullptr && reads_only) log->AppendAsync(std::move(entry));
     return {{"ok", true}, {"result", result}};
   } catch (const CommandError& e) {
+    if (log != nullptr) {
+      entry.result = e.code == "not_found" ? ENOENT : e.code == "refused" ? EACCES : EINVAL;
+      entry.reason = e.message;
+      log->AppendAsync(std::move(entry));
+    }
     return {{"ok", false}, {"code", e.code}, {"error", e.message}};
   }
 }

@@ -575,7 +575,7 @@ Result<struct stat> VaultFs::SetAttr(const Caller& caller, uint64_t ino, const s
     if (!handle->write) return Status::Io(EBADF, "handle not open for writing");
     SR_RETURN_IF_ERROR(CheckHandle(handle));
   } else {
-    SR_RETURN_IF_ERROR(Authorize(caller, inode, Need::kWrite));
+    SR_RETURN_IF_ERROR(AuditOutcome(caller, "setattr", VaultPathOf(inode), Authorize(caller, inode, Need::kWrite)));
   }
   // Ownership is the server's business: only root gives files away.
   if ((to_set & (kSetUid | kSetGid)) && caller.uid != 0) {
@@ -584,6 +584,16 @@ Result<struct stat> VaultFs::SetAttr(const Caller& caller, uint64_t ino, const s
     if (((to_set & kSetUid) && attr.st_uid != cur.st_uid) || ((to_set & kSetGid) && attr.st_gid != cur.st_gid)) {
       return Status::Io(EPERM, "only root changes ownership");
     }
+  }
+  {
+    acl::AuditEntry e = AuditEntryFor(caller, (to_set & kSetSize) ? "truncate" : "setattr", VaultPathOf(inode), 0);
+    std::string what;
+    if (to_set & kSetMode) what += " mode";
+    if (to_set & (kSetUid | kSetGid)) what += " owner";
+    if (to_set & kSetSize) what += " size";
+    if (to_set & (kSetAtime | kSetMtime | kSetAtimeNow | kSetMtimeNow)) what += " times";
+    e.access = what.empty() ? what : what.substr(1);
+    SR_RETURN_IF_ERROR(AuditAhead(std::move(e)));
   }
   const std::string proc = ProcFdPath(inode->path_fd.get());
   const bool is_link = S_ISLNK(inode->type);

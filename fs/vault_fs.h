@@ -27,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "acl/audit_log.h"
 #include "acl/decision.h"
 #include "acl/policy.h"
 #include "acl/store.h"
@@ -160,6 +161,10 @@ class VaultFs {
 #ifdef STRONGROOM_TEST_HOOKS
   void SetClockOffset(acl::Time seconds);
 #endif
+  // Records into `log` from now on (not owned; it outlives the mount).
+  void SetAuditLog(acl::AuditLog* log) { audit_ = log; }
+  acl::AuditLog* audit_log() { return audit_; }
+
   // Puts expiring grants in force when they expire (a thread; Stop ends it).
   void StartExpiryWatch();
 
@@ -316,10 +321,23 @@ class VaultFs {
   // After a change that moves or removes an object carrying policy.
   void PolicyObjectsChanged(const acl::ObjectId& id);
   void ExpiryLoop();
+
+  // Audit (fs/vault_audit.cc).
+  std::string VaultPathOf(const std::shared_ptr<Inode>& inode);
+  std::string ChildPath(const std::shared_ptr<Inode>& dir, std::string_view name);
+  acl::AuditEntry AuditEntryFor(const Caller& caller, std::string op, std::string path, int result);
+  // Commits a record ahead of a change; EIO when it cannot be written.
+  Status AuditAhead(acl::AuditEntry entry);
+  // Queues a record (opens, refusals, failures after the record).
+  void AuditLater(acl::AuditEntry entry);
+  // Records a refused or failed call (queued) and returns its status.
+  Status AuditOutcome(const Caller& caller, const char* op, const std::string& path, const Status& st,
+                      std::string access = {});
   Status Recover();
   Status IntegrityFailure(const Inode* inode, const std::string& what) const;
 
   Options options_;
+  acl::AuditLog* audit_ = nullptr;
   acl::PolicyHolder policy_;
   std::atomic<uint64_t> generation_{0};
   std::mutex reload_mu_;

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "fs/encrypted_file.h"
+#include "fs/errno_map.h"
 #include "fs/vault_fs.h"
 #include "fs/vault_layout.h"
 
@@ -161,9 +162,10 @@ Result<Entry> VaultFs::Mkdir(uint64_t parent_ino, std::string_view name, mode_t 
     // nothing without a grant from someone else).
     Status allowed = Authorize(caller, *parent, Need::kWrite);
     if (!allowed.ok() && !(allowed.code() == Status::Code::kDenied && IsAdmin(*policy_.Get(), caller.uid))) {
-      return allowed;
+      return AuditOutcome(caller, "mkdir", ChildPath(*parent, name), allowed);
     }
   }
+  SR_RETURN_IF_ERROR(AuditAhead(AuditEntryFor(caller, "mkdir", ChildPath(*parent, name), 0)));
   auto bn = Encode(**parent, name);
   if (!bn.ok()) return bn.status();
   const int pfd = (*parent)->path_fd.get();
@@ -205,9 +207,10 @@ Result<Entry> VaultFs::Symlink(std::string_view target, uint64_t parent_ino, std
                                const Caller& caller) {
   auto parent = GetDir(parent_ino);
   if (!parent.ok()) return parent.status();
-  SR_RETURN_IF_ERROR(Authorize(caller, *parent, Need::kWrite));
+  SR_RETURN_IF_ERROR(AuditOutcome(caller, "symlink", ChildPath(*parent, name), Authorize(caller, *parent, Need::kWrite)));
   auto bn = Encode(**parent, name);
   if (!bn.ok()) return bn.status();
+  SR_RETURN_IF_ERROR(AuditAhead(AuditEntryFor(caller, "symlink", ChildPath(*parent, name), 0)));
   if (target.empty()) return Status::Io(ENOENT, "empty symlink target");
   if (target.size() > kMaxSymlinkTarget) return Status::Io(ENAMETOOLONG, "symlink target too long");
   const acl::ObjectRow row = NewRow(acl::ObjectKind::kSymlink, PlaceOf((*parent)->dir_id, name));
@@ -290,8 +293,12 @@ Status VaultFs::RemoveName(const Caller& caller, uint64_t parent_ino, std::strin
   {
     // Deleting needs write on the object and on its folder.
     const std::vector<acl::ObjectId> chain = ChildChain(*id, parent_chain);
-    SR_RETURN_IF_ERROR(Authorize(caller, *policy, chain, S_ISDIR(st.st_mode), Need::kWrite));
-    SR_RETURN_IF_ERROR(Authorize(caller, *policy, parent_chain, true, Need::kWrite));
+    const std::string path = ChildPath(*parent, name);
+    const char* op = dir ? "rmdir" : "unlink";
+    SR_RETURN_IF_ERROR(AuditOutcome(caller, op, path, Authorize(caller, *policy, chain, S_ISDIR(st.st_mode), Need::kWrite)));
+    SR_RETURN_IF_ERROR(AuditOutcome(caller, op, path, Authorize(caller, *policy, parent_chain, true, Need::kWrite)));
+    // Written ahead: a removal cannot be undone.
+    SR_RETURN_IF_ERROR(AuditAhead(AuditEntryFor(caller, op, path, 0)));
   }
   std::shared_ptr<Inode> inode;
   {
@@ -385,7 +392,9 @@ Status VaultFs::Rename(const Caller& caller, uint64_t parent_ino, std::string_vi
     dst_id = *r;
   }
   const bool moving = *from_dir != *to_dir;
-  {
+  const std::string from_path = ChildPath(*from_dir, name);
+  const std::string to_path = ChildPath(*to_dir, new_name);
+  Status allowed = [&]() -> Status {
     auto policy = policy_.Get();
     std::vector<acl::ObjectId> from_chain, to_chain;
     if (!ChainOf(*from_dir, *policy, &from_chain) || !ChainOf(*to_dir, *policy, &to_chain)) {
@@ -427,6 +436,20 @@ Status VaultFs::Rename(const Caller& caller, uint64_t parent_ino, std::string_vi
         SR_RETURN_IF_ERROR(Authorize(caller, *policy, dst_chain, S_ISDIR(dst_st.st_mode), Need::kWrite));
       }
     }
+    return Status::Ok();
+  }();
+  if (!allowed.ok()) {
+    acl::AuditEntry e = AuditEntryFor(caller, "rename", from_path, ToErrno(allowed));
+    e.path2 = to_path;
+    e.reason = allowed.message();
+    AuditLater(std::move(e));
+    return allowed;
+  }
+  {
+    // Written ahead: a rename (over a file) cannot be undone.
+    acl::AuditEntry e = AuditEntryFor(caller, "rename", from_path, 0);
+    e.path2 = to_path;
+    SR_RETURN_IF_ERROR(AuditAhead(std::move(e)));
   }
 
   // A directory being replaced must be empty; its ID file is set aside.
@@ -566,10 +589,11 @@ Result<std::pair<Entry, Handle*>> VaultFs::Create(uint64_t parent_ino, std::stri
                                                   int flags, const Caller& caller) {
   auto parent = GetDir(parent_ino);
   if (!parent.ok()) return parent.status();
-  SR_RETURN_IF_ERROR(Authorize(caller, *parent, Need::kWrite));
+  SR_RETURN_IF_ERROR(AuditOutcome(caller, "create", ChildPath(*parent, name), Authorize(caller, *parent, Need::kWrite)));
   auto bn = Encode(**parent, name);
   if (!bn.ok()) return bn.status();
   const int pfd = (*parent)->path_fd.get();
+  SR_RETURN_IF_ERROR(AuditAhead(AuditEntryFor(caller, "create", ChildPath(*parent, name), 0)));
 
   acl::ObjectRow row = NewRow(acl::ObjectKind::kFile, PlaceOf((*parent)->dir_id, name));
   crypto::SecretKey key = crypto::SecretKey::Random(crypto::kDataKeySize);
@@ -657,7 +681,17 @@ Result<Handle*> VaultFs::Open(const Caller& caller, uint64_t ino, int flags) {
   auto policy = policy_.Get();
   std::vector<acl::ObjectId> chain;
   if (!ChainOf(inode, *policy, &chain)) return Status::NotFound("no name any more");
-  SR_RETURN_IF_ERROR(Authorize(caller, *policy, chain, false, write ? Need::kWrite : Need::kRead));
+  const std::string access = write ? "write" : "read";
+  SR_RETURN_IF_ERROR(AuditOutcome(caller, "open", VaultPathOf(inode),
+                                  Authorize(caller, *policy, chain, false, write ? Need::kWrite : Need::kRead), access));
+  if (flags & O_TRUNC) {
+    SR_RETURN_IF_ERROR(AuditAhead(AuditEntryFor(caller, "truncate", VaultPathOf(inode), 0)));
+  }
+  {
+    acl::AuditEntry e = AuditEntryFor(caller, "open", VaultPathOf(inode), 0);
+    e.access = access;
+    AuditLater(std::move(e));
+  }
   SR_RETURN_IF_ERROR(OpenData(*inode));
   if (flags & O_TRUNC) {  // Linux truncates even with O_RDONLY
     // libfuse enables atomic O_TRUNC: the kernel sends no separate truncate.
@@ -800,7 +834,12 @@ Result<std::vector<DirEntry>> VaultFs::ReadDir(const Caller& caller, uint64_t in
   auto policy = policy_.Get();
   std::vector<acl::ObjectId> chain;
   if (!ChainOf(*dir, *policy, &chain)) return Status::NotFound("no such directory");
-  SR_RETURN_IF_ERROR(Authorize(caller, *policy, chain, true, Need::kList));
+  SR_RETURN_IF_ERROR(AuditOutcome(caller, "opendir", VaultPathOf(*dir), Authorize(caller, *policy, chain, true, Need::kList)));
+  {
+    acl::AuditEntry e = AuditEntryFor(caller, "opendir", VaultPathOf(*dir), 0);
+    e.access = "list";
+    AuditLater(std::move(e));
+  }
   // Every entry is shown when the user sees the folder's content and no
   // policy below it can hide one; otherwise each entry is decided.
   const acl::Decision here = policy->Decide(caller.uid, chain, Now());

@@ -10,8 +10,10 @@
 #include <filesystem>
 #include <iostream>
 
+#include "acl/audit_log.h"
 #include "acl/policy.h"
 #include "acl/store.h"
+#include "crypto/audit_chain.h"
 #include "crypto/names.h"
 #include "fs/vault_layout.h"
 #include "tools/cli_error.h"
@@ -81,6 +83,32 @@ void RunInit(const InitOptions& opts) {
     created = true;
   }
   InitRollback rollback(dir.string(), created);
+  // Where the audit database goes; it must not exist yet.
+  std::string audit_db;
+  if (!opts.audit_db.empty()) {
+    audit_db = stdfs::absolute(opts.audit_db, ec).lexically_normal().string();
+    struct stat ast;
+    if (ec || ::lstat(audit_db.c_str(), &ast) == 0) Fail(kConflict, "--audit-db " + opts.audit_db + " already exists");
+    if (!stdfs::is_directory(stdfs::path(audit_db).parent_path(), ec)) {
+      Fail(kNotFound, "the directory of --audit-db " + opts.audit_db + " does not exist");
+    }
+  }
+  // The auditors' key file is created first, so a bad path fails before
+  // anything is made.
+  int key_fd = -1;
+  if (!opts.audit_key_out.empty()) {
+    key_fd = ::open(opts.audit_key_out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (key_fd < 0) Fail(kConflict, "cannot create --audit-key-out " + opts.audit_key_out + ": " + std::strerror(errno));
+  }
+  struct KeyFileGuard {
+    int& fd;
+    const std::string& path;
+    bool keep = false;
+    ~KeyFileGuard() {
+      if (fd >= 0) ::close(fd);
+      if (!keep && !path.empty()) ::unlink(path.c_str());
+    }
+  } key_guard{key_fd, opts.audit_key_out};
   if (::chmod(dir.c_str(), 0700) != 0) Fail(kInternal, "cannot set mode 0700 on " + opts.vault);
 
   std::string pass = ReadPassphrase(opts.passfile, "New passphrase", true);
@@ -122,17 +150,52 @@ void RunInit(const InitOptions& opts) {
       admin.created_at = static_cast<acl::Time>(::time(nullptr));
       inserted = (*store)->policy().AddUser(admin);
     }
+    if (inserted.ok() && !audit_db.empty()) inserted = (*store)->SetMeta("audit_db", audit_db);
     if (inserted.ok()) inserted = (*store)->SyncDurable();
     if (!inserted.ok()) Fail(inserted);
+  }
+  // The audit log, its first record MACed with the auditors' initial key,
+  // which is shown once and never stored in the vault.
+  const std::string audit_path = audit_db.empty() ? paths.audit() : audit_db;
+  const crypto::SecretKey initial_audit_key = crypto::SecretKey::Random(crypto::audit::kKeySize);
+  {
+    acl::AuditEntry first;
+    first.uid = static_cast<uint32_t>(admin_uid);
+    first.pid = ::getpid();
+    first.op = "init";
+    first.user = opts.admin;
+    first.path = "/";
+    first.reason = "vault created; first admin " + opts.admin;
+    Status created_log = acl::CreateAuditLog(audit_path, config.vault_id(), acl::AuditKeys::From(keys.audit),
+                                             initial_audit_key, first);
+    if (!created_log.ok()) {
+      for (const char* suffix : {"", "-wal", "-shm"}) ::unlink((audit_path + suffix).c_str());
+      Fail(created_log);
+    }
+  }
+  const std::string audit_key_hex = crypto::HexEncode(initial_audit_key.span());
+  if (key_fd >= 0) {
+    const std::string line = audit_key_hex + "\n";
+    if (::write(key_fd, line.data(), line.size()) != static_cast<ssize_t>(line.size()) || ::fsync(key_fd) != 0) {
+      if (!audit_db.empty()) {
+        for (const char* suffix : {"", "-wal", "-shm"}) ::unlink((audit_path + suffix).c_str());
+      }
+      Fail(kInternal, "cannot write --audit-key-out " + opts.audit_key_out);
+    }
   }
   const int lock_fd = ::open(paths.lock().c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (lock_fd < 0) Fail(kInternal, "cannot create " + paths.lock());
   ::close(lock_fd);
   SaveConfig(paths.config(), config);
   rollback.Commit();
+  key_guard.keep = true;
   std::cout << "Created vault " << paths.dir << " (vault ID " << config.vault_id() << ")\n"
             << "First admin: " << opts.admin << " (uid " << admin_uid << ")\n"
-            << "Keep the passphrase safe: without it the vault cannot be opened.\n";
+            << "Audit log: " << audit_path << "\n"
+            << "Auditors' initial audit key (shown once, never stored in the vault; give it to the auditors):\n  "
+            << audit_key_hex << "\n";
+  if (!opts.audit_key_out.empty()) std::cout << "  (also written to " << opts.audit_key_out << ")\n";
+  std::cout << "Keep the passphrase safe: without it the vault cannot be opened.\n";
 }
 
 void RunPasswd(const PasswdOptions& opts) {

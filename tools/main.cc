@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "tools/audit_cli.h"
 #include "tools/cli_error.h"
 #include "tools/commands.h"
 #include "tools/policy_cli.h"
@@ -22,6 +23,9 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--passfile", init.passfile, "Read the passphrase from the first line of FILE");
   init_cmd->add_option("--scrypt-logn", init.scrypt_log_n, "scrypt cost as log2(N), 10..20")->capture_default_str();
   init_cmd->add_option("--admin", init.admin, "User name of the vault's first admin");
+  init_cmd->add_option("--audit-key-out", init.audit_key_out,
+                       "Also write the auditors' initial audit key to FILE (created, mode 0600)");
+  init_cmd->add_option("--audit-db", init.audit_db, "Put the audit database at PATH (e.g. another volume)");
   init_cmd->add_option("--uid", init.admin_uid, "The first admin's uid (default: the user running sudo, else you)")
       ->check(CLI::NonNegativeNumber);
 
@@ -50,6 +54,8 @@ int main(int argc, char** argv) {
 
   // whoami, user, team, label, grant, revoke, access, request(s), approve, deny.
   PolicyCommands policy(&app);
+  // audit verify.
+  AuditCommands audit(&app);
 
   try {
     app.parse(argc, argv);
@@ -67,6 +73,7 @@ int main(int argc, char** argv) {
     if (*mount_cmd) RunMount(mount);
     if (*umount_cmd) RunUmount(umount_point);
     policy.Run();
+    audit.Run();
   } catch (const CliError& e) {
     std::cerr << "strongroom: " << e.what() << "\n";
     return e.code();

@@ -20,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "acl/audit_log.h"
 #include "acl/store.h"
 #include "crypto/primitives.h"
 #include "fs/control_server.h"
@@ -116,6 +117,12 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
   if (!store.ok()) Fail(ExitCodeFor(store.status()), "the policy store " + paths.store() + ": " + store.status().message());
   fs::UniqueFd tree(::open(paths.tree().c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!tree.valid()) Fail(kIntegrity, "the vault's tree directory is missing: " + paths.tree());
+  // The audit log: in the vault, or where init --audit-db put it.
+  std::string audit_path = paths.audit();
+  if (Result<std::string> where = (*store)->GetMeta("audit_db"); where.ok() && !where->empty()) audit_path = *where;
+  Result<std::unique_ptr<acl::AuditLog>> audit =
+      acl::OpenAuditLog(audit_path, vault_id, acl::AuditKeys::From(keys.audit));
+  if (!audit.ok()) Fail(ExitCodeFor(audit.status()), audit.status().message());
   fs::Options fs_options;
   fs_options.posix_permissions = opts.posix_permissions;
   if (opts.entry_timeout >= 0) {
@@ -123,8 +130,24 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
     fs_options.entry_timeout = opts.entry_timeout;
   }
   fs::VaultFs vault(fs_options, std::move(keys), std::move(*store), std::move(tree));
+  vault.SetAuditLog(audit->get());
   Status st = vault.Start();
   if (!st.ok()) Fail(st);
+  auto record = [&](const char* op, const std::string& reason) {
+    acl::AuditEntry e;
+    e.uid = ::getuid();
+    e.pid = ::getpid();
+    e.op = op;
+    e.path = "/";
+    e.path2 = mountpoint;
+    e.reason = reason;
+    return (*audit)->Append(std::move(e));
+  };
+  st = record("mount", "mounted on " + mountpoint);
+  if (!st.ok()) {
+    vault.Stop();
+    Fail(kInternal, "cannot write the audit log " + audit_path + ": " + st.message());
+  }
 
   // The control socket is up before the mount appears, so a command run as
   // soon as the mount is there finds it.
@@ -164,6 +187,8 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
   (*session)->Unmount();
   session->reset();
   vault.Stop();
+  (void)record("unmount", "unmounted from " + mountpoint);
+  (void)(*audit)->Flush();
   spdlog::info("unmounted {}", mountpoint);
   if (!st.ok()) {
     spdlog::error("{}", st.ToString());

@@ -14,6 +14,9 @@ struct VaultPaths {
   std::string store() const { return dir + "/strongroom.db"; }
   std::string lock() const { return dir + "/strongroom.lock"; }
   std::string tree() const { return dir + "/tree"; }
+  // The audit database's default place (init --audit-db may put it elsewhere:
+  // the policy store's meta key "audit_db" then names it).
+  std::string audit() const { return dir + "/strongroom-audit.db"; }
 };
 
 // Resolves VAULT to an absolute path; fails (kNotFound) when it is missing

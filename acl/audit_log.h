@@ -1,0 +1,88 @@
+// The audit log: its own SQLite database (docs/audit.md), records chained
+// with the forward-secure MAC of crypto/audit_chain.h, names and paths
+// sealed (keyed tags where an index is needed). No FUSE.
+//
+// Thread-safe. Append() returns once the record is committed; concurrent
+// callers share one transaction (group commit). AppendAsync() queues a
+// record (opens) for the next commit without waiting.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crypto/audit_chain.h"
+#include "crypto/secret.h"
+#include "crypto/status.h"
+
+namespace strongroom::acl {
+
+// What a caller records, in plaintext; the log seals the text fields.
+struct AuditEntry {
+  int64_t time_us = 0;  // 0: now
+  uint32_t uid = 0;
+  int32_t pid = 0;
+  std::string op;
+  int32_t result = 0;  // 0 or the errno answered
+  uint32_t count = 1;
+  std::string user;    // the user's name, if known
+  std::string exe;     // the caller's executable
+  std::string path;    // vault path
+  std::string path2;   // a rename's destination
+  std::string access;  // what was asked for (read, write, ...)
+  std::string reason;  // which grant or rule decided
+};
+
+struct AuditRecord {
+  uint64_t seq = 0;
+  uint64_t epoch = 0;
+  AuditEntry entry;
+};
+
+struct AuditQuery {
+  std::optional<std::string> user;
+  std::optional<std::string> path_prefix;
+  std::optional<int64_t> since_us;
+  std::optional<int64_t> until_us;
+  std::optional<std::string> op;
+  bool denied = false;
+  size_t limit = 100;
+};
+
+// The keys the daemon needs (derived from the vault's audit subkey).
+struct AuditKeys {
+  crypto::SecretKey wrap;     // the audit subkey: wraps the epoch key
+  crypto::SecretKey content;  // seals the text fields
+  crypto::SecretKey index;    // keyed tags for the indexes
+  static AuditKeys From(const crypto::SecretKey& audit_subkey);
+};
+
+class AuditLog {
+ public:
+  virtual ~AuditLog() = default;
+  // Commits the record before returning (kIo on failure: the caller must
+  // refuse what it was about to do).
+  virtual Status Append(AuditEntry entry) = 0;
+  // Queues the record for the next commit (within milliseconds).
+  virtual void AppendAsync(AuditEntry entry) = 0;
+  // Commits everything queued.
+  virtual Status Flush() = 0;
+  virtual Result<std::vector<AuditRecord>> Query(const AuditQuery& query) = 0;
+  // power_loss: every commit is synced to disk (synchronous=FULL).
+  virtual Status SetPowerLossDurability(bool power_loss) = 0;
+};
+
+// Creates the database at `path` (it must not exist) and writes the first
+// record with K_0 (`initial_key`), keeping only K_1.
+Status CreateAuditLog(const std::string& path, const std::string& vault_id, const AuditKeys& keys,
+                      const crypto::SecretKey& initial_key, AuditEntry first);
+// Opens an existing log for appending.
+Result<std::unique_ptr<AuditLog>> OpenAuditLog(const std::string& path, const std::string& vault_id,
+                                               AuditKeys keys);
+
+inline constexpr uint64_t kAuditRecordsPerEpoch = 256;
+inline constexpr char kAuditDbName[] = "strongroom-audit.db";
+
+}  // namespace strongroom::acl

@@ -1,0 +1,84 @@
+// VaultFs: what goes into the audit log. Changes are recorded ahead of the
+// change and committed before it happens (a change never happens
+// unrecorded; if the record cannot be written the call fails with EIO);
+// opens and refusals are queued and committed within milliseconds.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "fs/errno_map.h"
+#include "fs/vault_fs.h"
+
+namespace strongroom::fs {
+namespace {
+
+std::string ExeOf(pid_t pid) {
+  if (pid <= 0) return {};
+  char buf[4096];
+  const ssize_t n = ::readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+}  // namespace
+
+std::string VaultFs::VaultPathOf(const std::shared_ptr<Inode>& inode) {
+  std::vector<std::string> names;
+  {
+    std::lock_guard lock(table_mu_);
+    for (const Inode* n = inode.get(); n != nullptr && n->ino != 1 && names.size() < 4096;) {
+      names.push_back(n->name);
+      n = n->parent ? n->parent.get() : n->former_parent.get();
+    }
+  }
+  std::string path;
+  for (auto it = names.rbegin(); it != names.rend(); ++it) path += "/" + *it;
+  return path.empty() ? "/" : path;
+}
+
+std::string VaultFs::ChildPath(const std::shared_ptr<Inode>& dir, std::string_view name) {
+  std::string path = VaultPathOf(dir);
+  if (path != "/") path += "/";
+  path.append(name);
+  return path;
+}
+
+acl::AuditEntry VaultFs::AuditEntryFor(const Caller& caller, std::string op, std::string path, int result) {
+  acl::AuditEntry e;
+  e.uid = caller.uid;
+  e.pid = caller.pid;
+  e.op = std::move(op);
+  e.path = std::move(path);
+  e.result = result;
+  e.exe = ExeOf(caller.pid);
+  if (auto policy = policy_.Get()) {
+    if (const acl::User* u = policy->FindUser(caller.uid)) e.user = u->name;
+  }
+  return e;
+}
+
+Status VaultFs::AuditAhead(acl::AuditEntry entry) {
+  if (audit_ == nullptr) return Status::Ok();
+  Status st = audit_->Append(std::move(entry));
+  if (!st.ok()) {
+    spdlog::error("refusing a change that cannot be recorded: {}", st.ToString());
+    return Status::Io(EIO, "the audit log cannot be written");
+  }
+  return Status::Ok();
+}
+
+void VaultFs::AuditLater(acl::AuditEntry entry) {
+  if (audit_ != nullptr) audit_->AppendAsync(std::move(entry));
+}
+
+Status VaultFs::AuditOutcome(const Caller& caller, const char* op, const std::string& path, const Status& st,
+                             std::string access) {
+  if (st.ok() || audit_ == nullptr) return st;
+  acl::AuditEntry e = AuditEntryFor(caller, op, path, ToErrno(st));
+  e.access = std::move(access);
+  e.reason = st.message();
+  AuditLater(std::move(e));
+  return st;
+}
+
+}  // namespace strongroom::fs
