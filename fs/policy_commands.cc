@@ -72,6 +72,9 @@ class Command {
     if (cmd == "requests") return Requests();
     if (cmd == "approve") return Decide(true);
     if (cmd == "deny") return Decide(false);
+    if (cmd == "audit.query") return AuditQueryCmd();
+    if (cmd == "config.set") return ConfigSet();
+    if (cmd == "config.get") return ConfigGet();
 #ifdef STRONGROOM_TEST_HOOKS
     if (cmd == "test.clock") return TestClock();
 #endif
@@ -535,6 +538,62 @@ class Command {
     return RequestJson(r, p ? *p : "(not visible)");
   }
 
+  json ConfigSet() {
+    RequireAdmin("change vault settings");
+    const std::string key = Str("key");
+    const std::string value = Str("value");
+    if (key == "audit-durability") {
+      if (value != "crash" && value != "power-loss") Throw("usage", "audit-durability is crash or power-loss");
+      if (acl::AuditLog* log = fs_.audit_log()) Check(log->SetPowerLossDurability(value == "power-loss"), "apply the setting");
+    } else {
+      Throw("usage", "unknown setting " + key + " (known: audit-durability)");
+    }
+    Check(fs_.SetSetting(key, value), "save the setting");
+    return {{"key", key}, {"value", value}};
+  }
+
+  json ConfigGet() {
+    Me();
+    const std::string key = Str("key");
+    if (key != "audit-durability") Throw("usage", "unknown setting " + key + " (known: audit-durability)");
+    Result<std::string> v = fs_.GetSetting(key);
+    return {{"key", key}, {"value", v.ok() ? *v : std::string("crash")}};
+  }
+
+  // Auditors and admins query everything; a lead, the folders they lead.
+  json AuditQueryCmd() {
+    Me();
+    acl::AuditLog* log = fs_.audit_log();
+    if (log == nullptr) Throw("internal", "this mount has no audit log");
+    acl::AuditQuery q;
+    if (auto v = Str("user", false); !v.empty()) q.user = v;
+    if (auto v = Str("path", false); !v.empty()) q.path_prefix = Normalize(v);
+    if (auto v = Str("op", false); !v.empty()) q.op = v;
+    q.since_us = Int("since_us", false);
+    q.until_us = Int("until_us", false);
+    q.denied = req_.value("denied", false);
+    const int64_t limit = Int("limit", false).value_or(100);
+    if (limit < 1 || limit > 1000000) Throw("usage", "--limit is 1 to 1000000");
+    q.limit = static_cast<size_t>(limit);
+    if (!IsAdmin() && !IsAuditor()) {
+      if (!q.path_prefix) Throw("refused", "only auditors and admins query the whole log; a lead gives --path of a folder they lead");
+      const Target t = Resolve(*q.path_prefix);
+      if (!Leads(t.chain)) Throw("refused", "only auditors, admins and the leads of " + t.path + " may query its records");
+    }
+    (void)log->Flush();  // what was queued so far is part of the answer
+    Result<std::vector<acl::AuditRecord>> got = log->Query(q);
+    Check(got.status(), "query the audit log");
+    json records = json::array();
+    for (const acl::AuditRecord& r : *got) {
+      const acl::AuditEntry& e = r.entry;
+      records.push_back({{"seq", r.seq},      {"time_us", e.time_us}, {"user", e.user},     {"uid", e.uid},
+                         {"pid", e.pid},      {"exe", e.exe},         {"op", e.op},         {"path", e.path},
+                         {"path2", e.path2},  {"access", e.access},   {"result", e.result}, {"count", e.count},
+                         {"reason", e.reason}});
+    }
+    return {{"records", records}};
+  }
+
 #ifdef STRONGROOM_TEST_HOOKS
   json TestClock() {
     if (caller_.uid != 0) Throw("refused", "root only");
@@ -559,7 +618,7 @@ json RunPolicyCommand(VaultFs& fs, const Caller& caller, const std::string& moun
   acl::AuditEntry entry;
   entry.uid = caller.uid;
   entry.pid = caller.pid;
-  entry.op = "policy." + cmd.substr(0, 40);
+  entry.op = cmd.rfind("audit.", 0) == 0 ? cmd.substr(0, 40) : "policy." + cmd.substr(0, 40);
   if (auto policy = fs.policy()) {
     if (const acl::User* u = policy->FindUser(caller.uid)) entry.user = u->name;
   }
@@ -568,7 +627,8 @@ json RunPolicyCommand(VaultFs& fs, const Caller& caller, const std::string& moun
   args.erase("cmd");
   entry.access = args.dump(-1, ' ', false, json::error_handler_t::replace);
   const bool reads_only = cmd == "whoami" || cmd == "user.list" || cmd == "team.list" || cmd == "access" ||
-                          cmd == "access.user" || cmd == "requests";
+                          cmd == "access.user" || cmd == "requests" || cmd == "audit.query" ||
+                          cmd == "config.get";
   acl::AuditLog* log = fs.audit_log();
   if (log != nullptr && !reads_only) {
     // Written ahead: no policy change happens unrecorded.

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 
 #include "fs/errno_map.h"
 #include "fs/vault_fs.h"
@@ -74,11 +75,55 @@ void VaultFs::AuditLater(acl::AuditEntry entry) {
 Status VaultFs::AuditOutcome(const Caller& caller, const char* op, const std::string& path, const Status& st,
                              std::string access) {
   if (st.ok() || audit_ == nullptr) return st;
-  acl::AuditEntry e = AuditEntryFor(caller, op, path, ToErrno(st));
+  const int err = ToErrno(st);
+  // Identical refusals (same uid, operation, path and answer) within a
+  // short window are counted into one record, written when the window ends.
+  const std::string key = std::to_string(caller.uid) + '\0' + op + '\0' + path + '\0' + std::to_string(err) +
+                          '\0' + access;
+  const auto now = std::chrono::steady_clock::now();
+  std::optional<acl::AuditEntry> repeated;
+  {
+    std::lock_guard lock(refusals_mu_);
+    auto it = refusals_.find(key);
+    if (it != refusals_.end() && now - it->second.first < kRefusalWindow) {
+      ++it->second.repeats;
+      it->second.last_entry.time_us = 0;
+      return st;
+    }
+    if (it != refusals_.end() && it->second.repeats > 0) {
+      repeated = it->second.last_entry;
+      repeated->count = it->second.repeats;
+      repeated->reason = "repeated " + std::to_string(it->second.repeats) + " more times: " + repeated->reason;
+    }
+    if (refusals_.size() > 10000) FlushRefusalsLocked();
+  }
+  if (repeated) AuditLater(std::move(*repeated));
+  acl::AuditEntry e = AuditEntryFor(caller, op, path, err);
   e.access = std::move(access);
   e.reason = st.message();
+  {
+    std::lock_guard lock(refusals_mu_);
+    refusals_[key] = Refusal{now, 0, e};
+  }
   AuditLater(std::move(e));
   return st;
+}
+
+void VaultFs::FlushRefusalsLocked() {
+  for (auto& [key, r] : refusals_) {
+    if (r.repeats == 0) continue;
+    acl::AuditEntry e = r.last_entry;
+    e.time_us = 0;
+    e.count = r.repeats;
+    e.reason = "repeated " + std::to_string(r.repeats) + " more times: " + e.reason;
+    AuditLater(std::move(e));
+  }
+  refusals_.clear();
+}
+
+void VaultFs::FlushRefusals() {
+  std::lock_guard lock(refusals_mu_);
+  FlushRefusalsLocked();
 }
 
 }  // namespace strongroom::fs

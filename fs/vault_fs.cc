@@ -48,6 +48,13 @@ VaultFs::~VaultFs() {
 Status VaultFs::IntegrityFailure(const Inode* inode, const std::string& what) const {
   spdlog::error("integrity failure{}: {}",
                 inode != nullptr ? fmt::format(" (inode {})", inode->ino) : std::string(), what);
+  if (audit_ != nullptr) {
+    acl::AuditEntry e;
+    e.op = "integrity";
+    e.result = EIO;
+    e.reason = what;
+    audit_->AppendAsync(std::move(e));
+  }
   return Status::Integrity(what);
 }
 
@@ -278,6 +285,7 @@ Status VaultFs::Start() {
 
 void VaultFs::Stop() {
   StopExpiryWatch();
+  FlushRefusals();
   // Files deleted while still open lose their key rows now: the kernel sends
   // no more releases once unmounted.
   std::vector<std::shared_ptr<Inode>> all;

@@ -14,6 +14,7 @@
 #include <sys/statvfs.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <thread>
 #include <functional>
@@ -163,6 +164,11 @@ class VaultFs {
 #endif
   // Records into `log` from now on (not owned; it outlives the mount).
   void SetAuditLog(acl::AuditLog* log) { audit_ = log; }
+  // Vault settings (`strongroom config set`), kept in the policy store.
+  Status SetSetting(const std::string& key, const std::string& value) { return store_->SetMeta("setting." + key, value); }
+  Result<std::string> GetSetting(const std::string& key) { return store_->GetMeta("setting." + key); }
+  // Writes the counts of repeated refusals still pending.
+  void FlushRefusals();
   acl::AuditLog* audit_log() { return audit_; }
 
   // Puts expiring grants in force when they expire (a thread; Stop ends it).
@@ -330,14 +336,24 @@ class VaultFs {
   Status AuditAhead(acl::AuditEntry entry);
   // Queues a record (opens, refusals, failures after the record).
   void AuditLater(acl::AuditEntry entry);
-  // Records a refused or failed call (queued) and returns its status.
+  // Records a refused or failed call (queued) and returns its status;
+  // identical refusals within kRefusalWindow are counted into one record.
   Status AuditOutcome(const Caller& caller, const char* op, const std::string& path, const Status& st,
                       std::string access = {});
+  void FlushRefusalsLocked();
   Status Recover();
   Status IntegrityFailure(const Inode* inode, const std::string& what) const;
 
   Options options_;
   acl::AuditLog* audit_ = nullptr;
+  struct Refusal {
+    std::chrono::steady_clock::time_point first;
+    uint32_t repeats = 0;
+    acl::AuditEntry last_entry;
+  };
+  static constexpr std::chrono::seconds kRefusalWindow{10};
+  std::mutex refusals_mu_;
+  std::unordered_map<std::string, Refusal> refusals_;
   acl::PolicyHolder policy_;
   std::atomic<uint64_t> generation_{0};
   std::mutex reload_mu_;

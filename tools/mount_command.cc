@@ -143,6 +143,13 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
     e.reason = reason;
     return (*audit)->Append(std::move(e));
   };
+  if (Result<std::string> durability = vault.GetSetting("audit-durability"); durability.ok() && *durability == "power-loss") {
+    st = (*audit)->SetPowerLossDurability(true);
+    if (!st.ok()) {
+      vault.Stop();
+      Fail(kInternal, "cannot set the audit log's durability: " + st.message());
+    }
+  }
   st = record("mount", "mounted on " + mountpoint);
   if (!st.ok()) {
     vault.Stop();
