@@ -28,7 +28,7 @@ struct PolicyState {
   std::string mount;
 
   // Arguments (each leaf uses the ones it registers).
-  std::string name, team, user, path, subject, mode, level, uid, role, clearance, until, reason, id;
+  std::string name, team, user, path, subject, mode, level, uid, role, clearance, until, reason, id, key, value;
   bool all = false;
 
   std::vector<std::pair<CLI::App*, std::function<void()>>> leaves;
@@ -311,6 +311,20 @@ PolicyCommands::PolicyCommands(CLI::App* app) : state_(std::make_unique<PolicySt
   RegisterTeam(s, app);
   RegisterGrants(s, app);
   RegisterRequests(s, app);
+
+  CLI::App* config = app->add_subcommand("config", "Vault settings (admins)");
+  config->require_subcommand(1);
+  auto* set = Leaf(s, config, "set", "Change a setting: audit-durability crash|power-loss", [s] {
+    const json result = CallDaemon(Target(s->mount).Mount(), {{"cmd", "config.set"}, {"key", s->key}, {"value", s->value}});
+    Print(*s, result, [](const json& r) { return "Set " + E(FieldText(r, "key")) + " to " + E(FieldText(r, "value")) + "\n"; });
+  });
+  set->add_option("KEY", s->key, "The setting")->required();
+  set->add_option("VALUE", s->value, "Its new value")->required();
+  auto* get = Leaf(s, config, "get", "Show a setting", [s] {
+    const json result = CallDaemon(Target(s->mount).Mount(), {{"cmd", "config.get"}, {"key", s->key}});
+    Print(*s, result, [](const json& r) { return E(FieldText(r, "key")) + " = " + E(FieldText(r, "value")) + "\n"; });
+  });
+  get->add_option("KEY", s->key, "The setting")->required();
 }
 
 PolicyCommands::~PolicyCommands() = default;
