@@ -74,6 +74,7 @@ class Command {
     if (cmd == "deny") return Decide(false);
     if (cmd == "audit.query") return AuditQueryCmd();
     if (cmd == "config.set") return ConfigSet();
+    if (cmd == "audit.record") return AuditRecordCmd();
     if (cmd == "config.get") return ConfigGet();
 #ifdef STRONGROOM_TEST_HOOKS
     if (cmd == "test.clock") return TestClock();
@@ -538,6 +539,15 @@ class Command {
     return RequestJson(r, p ? *p : "(not visible)");
   }
 
+  // Root's own records (a passphrase change made while mounted): the
+  // record itself is written by RunPolicyCommand, ahead.
+  json AuditRecordCmd() {
+    if (caller_.uid != 0) Throw("refused", "only root records events");
+    const std::string op = Str("op");
+    if (op != "passwd") Throw("usage", "unknown event " + op);
+    return {{"recorded", op}};
+  }
+
   json ConfigSet() {
     RequireAdmin("change vault settings");
     const std::string key = Str("key");
@@ -619,6 +629,16 @@ json RunPolicyCommand(VaultFs& fs, const Caller& caller, const std::string& moun
   entry.uid = caller.uid;
   entry.pid = caller.pid;
   entry.op = cmd.rfind("audit.", 0) == 0 ? cmd.substr(0, 40) : "policy." + cmd.substr(0, 40);
+  if (cmd == "audit.record") {
+    if (caller.uid != 0) {
+      entry.result = EACCES;
+      entry.reason = "only root records events";
+      if (acl::AuditLog* log = fs.audit_log()) log->AppendAsync(std::move(entry));
+      return {{"ok", false}, {"code", "refused"}, {"error", "only root records events"}};
+    }
+    entry.op = request.value("op", std::string("event")).substr(0, 40);
+    entry.reason = request.value("reason", std::string()).substr(0, 400);
+  }
   if (auto policy = fs.policy()) {
     if (const acl::User* u = policy->FindUser(caller.uid)) entry.user = u->name;
   }
