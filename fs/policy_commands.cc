@@ -2,6 +2,7 @@
 // who may do what is decided here, from the caller's uid as the kernel
 // reported it and the policy in force.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <set>
@@ -628,6 +629,11 @@ json RunPolicyCommand(VaultFs& fs, const Caller& caller, const std::string& moun
   acl::AuditEntry entry;
   entry.uid = caller.uid;
   entry.pid = caller.pid;
+  if (caller.pid > 0) {
+    char exe[4096];
+    const ssize_t n = ::readlink(("/proc/" + std::to_string(caller.pid) + "/exe").c_str(), exe, sizeof exe);
+    if (n > 0) entry.exe.assign(exe, static_cast<size_t>(n));
+  }
   entry.op = cmd.rfind("audit.", 0) == 0 ? cmd.substr(0, 40) : "policy." + cmd.substr(0, 40);
   if (cmd == "audit.record") {
     if (caller.uid != 0) {

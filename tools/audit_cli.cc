@@ -8,6 +8,8 @@
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <ctime>
 #include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -21,7 +23,11 @@
 #include "crypto/audit_chain.h"
 #include "crypto/secret.h"
 #include "tools/cli_error.h"
+#include "tools/control_client.h"
+#include "tools/iso_date.h"
+#include "tools/mounts.h"
 #include "tools/terminal_text.h"
+#include "tools/vault_path.h"
 
 namespace strongroom::tools {
 
@@ -36,6 +42,12 @@ struct AuditState {
   // verify
   std::string key_file;
   std::string seal;
+
+  // query and export (through the daemon)
+  std::string mount, user, path, since, until, op, format = "csv", out_file;
+  bool denied = false;
+  bool csv = false;
+  int64_t limit = 100;
 
   std::vector<std::pair<CLI::App*, std::function<void()>>> leaves;
 };
@@ -177,12 +189,172 @@ void RegisterVerify(State* s, CLI::App* audit) {
       ->type_name("N:DIGEST");
 }
 
+// The daemon's audit.query request from the filters.
+json QueryRequest(const State& s, int64_t limit) {
+  json req = {{"cmd", "audit.query"}, {"limit", limit}, {"denied", s.denied}};
+  if (!s.user.empty()) req["user"] = s.user;
+  if (!s.op.empty()) req["op"] = s.op;
+  if (!s.since.empty()) {
+    auto t = ParseIsoDate(s.since);
+    if (!t) Fail(kUsage, "invalid date for --since: " + s.since);
+    // A date alone means its start for --since (ParseIsoDate gives the end).
+    const bool date_only = s.since.size() == 10;
+    req["since_us"] = (*t - (date_only ? 86399 : 0)) * 1000000;
+  }
+  if (!s.until.empty()) {
+    auto t = ParseIsoDate(s.until);
+    if (!t) Fail(kUsage, "invalid date for --until: " + s.until);
+    req["until_us"] = *t * 1000000 + 999999;
+  }
+  return req;
+}
+
+// Which mount, and the vault path of --path.
+std::string QueryMount(const State& s, json* req) {
+  const std::vector<MountEntry> entries = ReadMountinfo();
+  const std::string cwd = CurrentDirectory();
+  const std::string mount_option = CanonicalMountOption(entries, s.mount, cwd);
+  if (!s.path.empty()) {
+    const VaultTarget t = ResolveVaultPath(s.path, mount_option, entries, cwd);
+    (*req)["path"] = t.vault_path;
+    return t.mountpoint;
+  }
+  return ChooseMount(entries, mount_option, cwd);
+}
+
+std::string UtcTime(int64_t time_us) {
+  const time_t secs = static_cast<time_t>(time_us / 1000000);
+  struct tm tm {};
+  ::gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(time_us % 1000000));
+  return buf;
+}
+
+std::string ResultText(const json& r) {
+  const int err = r.value("result", 0);
+  if (err == 0) return "ok";
+  const char* name = strerrorname_np(err);
+  return name != nullptr ? name : std::to_string(err);
+}
+
+// A CSV cell: quoted, quotes doubled; a cell a spreadsheet would read as a
+// formula (= + - @, and tab or CR first) gets a leading apostrophe.
+std::string CsvCell(const std::string& v) {
+  std::string cell = v;
+  if (!cell.empty() && (cell[0] == '=' || cell[0] == '+' || cell[0] == '-' || cell[0] == '@' || cell[0] == '\t' ||
+                        cell[0] == '\r')) {
+    cell.insert(cell.begin(), '\'');
+  }
+  std::string out = "\"";
+  for (char c : cell) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+const char* const kColumns[] = {"seq", "time", "user", "uid", "pid", "exe", "op", "path", "path2", "access",
+                                "result", "count", "reason"};
+
+std::vector<std::string> Row(const json& r) {
+  return {std::to_string(r.value("seq", 0)), UtcTime(r.value("time_us", int64_t{0})), r.value("user", ""),
+          std::to_string(r.value("uid", 0)), std::to_string(r.value("pid", 0)), r.value("exe", ""),
+          r.value("op", ""), r.value("path", ""), r.value("path2", ""), r.value("access", ""), ResultText(r),
+          std::to_string(r.value("count", 1)), r.value("reason", "")};
+}
+
+void WriteCsv(std::ostream& out, const json& records) {
+  std::string line;
+  for (const char* c : kColumns) line += std::string(line.empty() ? "" : ",") + c;
+  out << line << "\n";
+  for (const json& r : records) {
+    line.clear();
+    for (const std::string& cell : Row(r)) line += (line.empty() ? "" : ",") + CsvCell(cell);
+    out << line << "\n";
+  }
+}
+
+void WriteJsonLines(std::ostream& out, const json& records) {
+  for (const json& r : records) out << r.dump(-1, ' ', true, json::error_handler_t::replace) << "\n";
+}
+
+void Query(const State& s) {
+  json req = QueryRequest(s, s.limit);
+  const std::string mount = QueryMount(s, &req);
+  const json result = CallDaemon(mount, req);
+  const json& records = result.at("records");
+  if (s.json_output) {
+    std::cout << result.dump(2, ' ', true, json::error_handler_t::replace) << "\n";
+  } else if (s.csv) {
+    WriteCsv(std::cout, records);
+  } else {
+    std::vector<std::vector<std::string>> rows;
+    for (const json& r : records) {
+      std::vector<std::string> row = Row(r);
+      std::string path = row[7] + (row[8].empty() ? "" : " -> " + row[8]);
+      rows.push_back({row[0], row[1], row[2].empty() ? "uid " + row[3] : row[2], row[6], path, row[9], row[10],
+                      row[11], row[5], row[12]});
+    }
+    std::cout << FormatTable({"SEQ", "TIME (UTC)", "USER", "OP", "PATH", "ACCESS", "RESULT", "COUNT", "PROGRAM", "REASON"},
+                             rows);
+    if (records.empty()) std::cout << "No records match.\n";
+  }
+  std::cout.flush();
+}
+
+void Export(const State& s) {
+  if (s.format != "csv" && s.format != "jsonl") Fail(kUsage, "--format is csv or jsonl");
+  json req = QueryRequest(s, s.limit);
+  const std::string mount = QueryMount(s, &req);
+  const json result = CallDaemon(mount, req);
+  const int fd = ::open(s.out_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) Fail(kConflict, "cannot create " + s.out_file + ": " + std::strerror(errno));
+  ::close(fd);
+  std::ofstream out(s.out_file, std::ios::trunc);
+  if (s.format == "csv") {
+    WriteCsv(out, result.at("records"));
+  } else {
+    WriteJsonLines(out, result.at("records"));
+  }
+  out.close();
+  if (!out) Fail(kInternal, "cannot write " + s.out_file);
+  std::cout << "Exported " << result.at("records").size() << " records to " << EscapeForTerminal(s.out_file) << "\n";
+}
+
+void AddFilters(State* s, CLI::App* cmd) {
+  cmd->add_option("--user", s->user, "Records of this user")->type_name("NAME");
+  cmd->add_option("--path", s->path, "Records of this folder or file and everything below it")->type_name("PREFIX");
+  cmd->add_option("--since", s->since, "From this time (ISO 8601, server time zone unless an offset is given)")
+      ->type_name("T");
+  cmd->add_option("--until", s->until, "Up to this time (ISO 8601)")->type_name("T");
+  cmd->add_option("--op", s->op, "Only this operation (open, create, unlink, rename, policy.grant, ...)")
+      ->type_name("OP");
+  cmd->add_flag("--denied", s->denied, "Only refused calls");
+  cmd->add_option("--mount", s->mount, "The mounted vault to ask (needed when several are mounted)")
+      ->type_name("MOUNTPOINT");
+}
+
 }  // namespace
 
 AuditCommands::AuditCommands(CLI::App* app) : state_(std::make_unique<AuditState>()) {
-  CLI::App* audit = app->add_subcommand("audit", "Verify the audit log (auditors)");
-  audit->require_subcommand(1);
-  RegisterVerify(state_.get(), audit);
+  State* s = state_.get();
+  CLI::App* audit = app->add_subcommand(
+      "audit", "Query the audit log (auditors, admins; leads for their folders), export it, verify it");
+  audit->require_subcommand(0, 1);
+  AddFilters(s, audit);
+  audit->add_option("--limit", s->limit, "At most N records, newest first (default 100)")->type_name("N");
+  audit->add_flag("--json", s->json_output, "Print the records as JSON");
+  audit->add_flag("--csv", s->csv, "Print the records as CSV");
+  query_ = audit;
+  RegisterVerify(s, audit);
+  auto* exp = audit->add_subcommand("export", "Write matching records to FILE as CSV or JSON Lines");
+  exp->add_option("FILE", s->out_file, "The file to create")->required();
+  exp->add_option("--format", s->format, "csv (default) or jsonl")->type_name("FORMAT");
+  exp->add_option("--limit", s->limit, "At most N records, newest first")->type_name("N")->default_val(1000000);
+  AddFilters(s, exp);
+  s->leaves.emplace_back(exp, [s] { Export(*s); });
 }
 
 AuditCommands::~AuditCommands() = default;
@@ -193,6 +365,10 @@ bool AuditCommands::Run() {
       run();
       return true;
     }
+  }
+  if (query_ != nullptr && query_->parsed()) {
+    Query(*state_);
+    return true;
   }
   return false;
 }

@@ -28,6 +28,7 @@ class AuditCommands {
 
  private:
   std::unique_ptr<AuditState> state_;
+  CLI::App* query_ = nullptr;  // `strongroom audit` itself: a query
 };
 
 }  // namespace strongroom::tools
