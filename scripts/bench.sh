@@ -11,8 +11,17 @@
 # to cache names (the hidden --unsafe-entry-timeout 1), interleaved, and prints
 # the ratios big/single and default/cached.
 #
+# The `audit` comparison (issue 4) builds a second binary with the audit log
+# compiled out (-DSTRONGROOM_BENCH_NO_AUDIT=ON, in build-noaudit/, built once
+# and reused while up to date) and runs, as root, the same workloads on three
+# vaults mounted side by side: `on` (the normal binary), `off` (the audit log
+# compiled out) and `powerloss` (the normal binary after `config set
+# audit-durability power-loss`), interleaved. It prints opens per second and
+# the small-file times, the ratios on/off (target <= 1.15) and powerloss/on,
+# and the audit database's record count and bytes per record.
+#
 # usage: scripts/bench.sh [--only FS,FS,...] [--quick] [--runs N]
-#   FS: strongroom, gocryptfs, securefs, bindfs, policy (default: all five)
+#   FS: strongroom, gocryptfs, securefs, bindfs, policy, audit (default: all six)
 #   --quick: small sizes and short fio runs, for checking that it works
 #
 # Environment (each overrides the default and --quick):
@@ -24,9 +33,13 @@
 #   BENCH_RUNS        runs per filesystem                 (3)
 #   BENCH_POLICY_FILES  files in the policy comparison    (2000; quick 1000)
 #   BENCH_POLICY_ROUNDS rounds of the policy comparison   (5; quick 3)
+#   BENCH_AUDIT_FILES   files in the audit comparison     (2000; quick 1000)
+#   BENCH_AUDIT_ROUNDS  rounds of the audit comparison    (5; quick 3)
 #   BENCH_DIR         parent of the benchmark's temp dir  (/var/tmp; not tmpfs)
 #   BENCH_OUT         where results are saved             (build/bench)
 #   STRONGROOM_BIN    strongroom binary                   (build/tools/strongroom)
+#   STRONGROOM_NOAUDIT_BIN  audit compiled out (build-noaudit/tools/strongroom,
+#                     configured and built by this script unless set)
 #
 # Needs root (drop_caches). Everything it mounts is unmounted on exit, on
 # error and on Ctrl-C.
@@ -34,7 +47,7 @@ set -euo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 ALL_FS=(strongroom gocryptfs securefs bindfs)
-ALL_TARGETS=("${ALL_FS[@]}" policy)
+ALL_TARGETS=("${ALL_FS[@]}" policy audit)
 
 die() { printf 'bench: ERROR: %s\n' "$*" >&2; exit 1; }
 log() { printf 'bench: %s\n' "$*" >&2; }
@@ -59,9 +72,11 @@ done
 
 FS_LIST=()
 POLICY=0
+AUDIT=0
 if [[ -z ${only} ]]; then
   FS_LIST=("${ALL_FS[@]}")
   POLICY=1
+  AUDIT=1
 else
   IFS=',' read -r -a wanted <<<"${only}"
   for w in "${wanted[@]}"; do
@@ -69,17 +84,18 @@ else
     for f in "${ALL_TARGETS[@]}"; do [[ ${w} == "${f}" ]] && ok=1; done
     [[ ${ok} -eq 1 ]] || { echo "bench: unknown name in --only: '${w}' (known: ${ALL_TARGETS[*]})" >&2; exit 2; }
     [[ ${w} == policy ]] && POLICY=1
+    [[ ${w} == audit ]] && AUDIT=1
   done
   for f in "${ALL_FS[@]}"; do          # keep the canonical order, drop duplicates
     for w in "${wanted[@]}"; do [[ ${w} == "${f}" ]] && { FS_LIST+=("${f}"); break; }; done
   done
 fi
-[[ ${#FS_LIST[@]} -gt 0 || ${POLICY} -eq 1 ]] || { usage; exit 2; }
+[[ ${#FS_LIST[@]} -gt 0 || ${POLICY} -eq 1 || ${AUDIT} -eq 1 ]] || { usage; exit 2; }
 
 if [[ ${quick} -eq 1 ]]; then
-  d_seq=128 d_files=1000 d_fio_mb=64 d_fio_secs=3 d_pfiles=1000 d_prounds=3
+  d_seq=128 d_files=1000 d_fio_mb=64 d_fio_secs=3 d_pfiles=1000 d_prounds=3 d_afiles=1000 d_arounds=3
 else
-  d_seq=1024 d_files=10000 d_fio_mb=256 d_fio_secs=15 d_pfiles=2000 d_prounds=5
+  d_seq=1024 d_files=10000 d_fio_mb=256 d_fio_secs=15 d_pfiles=2000 d_prounds=5 d_afiles=2000 d_arounds=5
 fi
 SEQ_MB=${BENCH_SEQ_MB:-${d_seq}}
 NFILES=${BENCH_FILES:-${d_files}}
@@ -89,7 +105,9 @@ FIO_DIRECT=${BENCH_FIO_DIRECT:-0}
 RUNS=${runs_arg:-${BENCH_RUNS:-3}}
 PFILES=${BENCH_POLICY_FILES:-${d_pfiles}}
 PROUNDS=${BENCH_POLICY_ROUNDS:-${d_prounds}}
-for v in SEQ_MB NFILES FIO_MB FIO_SECS RUNS PFILES PROUNDS; do
+AFILES=${BENCH_AUDIT_FILES:-${d_afiles}}
+AROUNDS=${BENCH_AUDIT_ROUNDS:-${d_arounds}}
+for v in SEQ_MB NFILES FIO_MB FIO_SECS RUNS PFILES PROUNDS AFILES AROUNDS; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "${v} must be a positive integer (got '${!v}')"
 done
 [[ ${FIO_DIRECT} == 0 || ${FIO_DIRECT} == 1 ]] || die "BENCH_FIO_DIRECT must be 0 or 1"
@@ -104,7 +122,7 @@ bash "${ROOT}/scripts/setup.sh"
 
 SR=""
 NEEDS=("${FS_LIST[@]}")
-[[ ${POLICY} -eq 1 ]] && NEEDS+=(strongroom)
+[[ ${POLICY} -eq 1 || ${AUDIT} -eq 1 ]] && NEEDS+=(strongroom)
 for fs in "${NEEDS[@]}"; do
   case "${fs}" in
     strongroom)
@@ -118,7 +136,7 @@ for fs in "${NEEDS[@]}"; do
     *) command -v "${fs}" >/dev/null || die "${fs} is not installed (scripts/setup.sh should have installed it)" ;;
   esac
 done
-for c in fio python3 dd tar fusermount3 mountpoint setpriv; do
+for c in fio python3 dd tar fusermount3 mountpoint setpriv xargs; do
   command -v "${c}" >/dev/null || die "${c} is not installed"
 done
 
@@ -126,7 +144,7 @@ PARENT=${BENCH_DIR:-/var/tmp}
 mkdir -p -- "${PARENT}"
 fstype=$(stat -f -c %T -- "${PARENT}")
 [[ ${fstype} != tmpfs && ${fstype} != ramfs ]] || die "${PARENT} is ${fstype}; set BENCH_DIR to a directory on a real disk"
-need_mb=$(( SEQ_MB + FIO_MB + 3 * NFILES * 8 / 1024 + 512 ))
+need_mb=$(( SEQ_MB + FIO_MB + 3 * NFILES * 8 / 1024 + 3 * AFILES * 8 / 1024 + 512 ))
 avail_mb=$(df -P -m -- "${PARENT}" | awk 'NR==2 {print $4}')
 [[ ${avail_mb} -ge ${need_mb} ]] || die "${PARENT} has ${avail_mb} MiB free, the benchmark needs about ${need_mb} MiB"
 
@@ -150,7 +168,7 @@ mounts_under() {  # mountpoints under $1, octal escapes decoded
 
 force_unmount() {  # $1 = mountpoint; strongroom's own umount first for its mounts
   local m=$1
-  if [[ ( ${m} == "${BR}/strongroom/"* || ${m} == "${BR}/policy/"* ) && -n ${SR} ]]; then
+  if [[ ( ${m} == "${BR}/strongroom/"* || ${m} == "${BR}/policy/"* || ${m} == "${BR}/audit/"* ) && -n ${SR} ]]; then
     timeout 60 "${SR}" umount "${m}" >>"${LOGS}/cleanup.log" 2>&1 && return 0
   fi
   fusermount3 -u -- "${m}" 2>>"${LOGS}/cleanup.log" && return 0
@@ -203,6 +221,29 @@ cleanup() {
 trap cleanup EXIT
 trap 'log "interrupted"; exit 130' INT
 trap 'log "terminated"; exit 143' TERM
+
+# --- the binary with the audit log compiled out (audit comparison) -------------
+NOAUDIT=""
+if [[ ${AUDIT} -eq 1 ]]; then
+  command -v sqlite3 >/dev/null || die "sqlite3 is not installed (scripts/setup.sh should have installed it)"
+  if [[ -n ${STRONGROOM_NOAUDIT_BIN:-} ]]; then
+    NOAUDIT=${STRONGROOM_NOAUDIT_BIN}
+  else
+    NOAUDIT_DIR="${ROOT}/build-noaudit"
+    NOAUDIT="${NOAUDIT_DIR}/tools/strongroom"
+    # Configured once; ninja then rebuilds only what changed (nothing when up to date).
+    if ! grep -qs '^STRONGROOM_BENCH_NO_AUDIT:BOOL=ON$' "${NOAUDIT_DIR}/CMakeCache.txt"; then
+      log "configuring ${NOAUDIT_DIR} (-DSTRONGROOM_BENCH_NO_AUDIT=ON)"
+      cmake -S "${ROOT}" -B "${NOAUDIT_DIR}" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+            -DSTRONGROOM_TESTING=OFF -DSTRONGROOM_BENCH_NO_AUDIT=ON >>"${LOGS}/build-noaudit.log" 2>&1 \
+        || { tail -n 30 "${LOGS}/build-noaudit.log" >&2; die "cannot configure ${NOAUDIT_DIR}"; }
+    fi
+    log "building ${NOAUDIT} (audit log compiled out; reused when up to date)"
+    ninja -C "${NOAUDIT_DIR}" strongroom >>"${LOGS}/build-noaudit.log" 2>&1 \
+      || { tail -n 30 "${LOGS}/build-noaudit.log" >&2; die "cannot build ${NOAUDIT}"; }
+  fi
+  [[ -x ${NOAUDIT} ]] || die "no binary with the audit log compiled out at ${NOAUDIT}"
+fi
 
 # --- secrets for the encrypted filesystems ------------------------------------
 PASSFILE="${BR}/passphrase"
@@ -453,6 +494,14 @@ version_of() {
   esac
 }
 
+build_of() {  # how the binary $1 was configured, from the CMake cache next to it
+  local cache
+  cache="$(cd -- "$(dirname -- "$1")/.." && pwd)/CMakeCache.txt"
+  [[ -f ${cache} ]] || { echo "build options unknown"; return 0; }
+  awk -F= '/^CMAKE_BUILD_TYPE:/ { t = $2 } /^STRONGROOM_TESTING:/ { x = $2 } /^STRONGROOM_BENCH_NO_AUDIT:/ { a = $2 }
+           END { printf "%s, TESTING=%s, NO_AUDIT=%s", (t == "" ? "RelWithDebInfo (default)" : t), (x == "" ? "ON" : x), (a == "" ? "OFF" : a) }' "${cache}"
+}
+
 HEADER="${BR}/header.txt"
 {
   echo "Strongroom benchmark, $(date -Iseconds)"
@@ -462,6 +511,9 @@ HEADER="${BR}/header.txt"
   for fs in "${FS_LIST[@]}"; do echo "  ${fs}: $(version_of "${fs}")"; done
   if [[ ${POLICY} -eq 1 ]]; then
     echo "  policy: $(version_of strongroom); ${PFILES} files as a non-root user, ${PROUNDS} interleaved rounds"
+  fi
+  if [[ ${AUDIT} -eq 1 ]]; then
+    echo "  audit: ${AFILES} files as root, ${AROUNDS} interleaved rounds; on/powerloss: ${SR} ($(build_of "${SR}")); off: ${NOAUDIT} ($(build_of "${NOAUDIT}"))"
   fi
 } > "${HEADER}"
 cat "${HEADER}"
@@ -791,11 +843,226 @@ PY
   cat "${PTABLE}"
 fi
 
+# --- the audit comparison ----------------------------------------------------------
+# The cost of the audit log (issue 4), as root (who has `manage` on the whole
+# vault), on three vaults mounted side by side:
+#   on         the normal binary: every open, listing and change recorded, the
+#              default durability (WAL, synchronous=NORMAL: survives a crash)
+#   off        the same workloads with the audit log compiled out
+#              (build-noaudit/, -DSTRONGROOM_BENCH_NO_AUDIT=ON: measuring only)
+#   powerloss  the normal binary after `config set audit-durability power-loss`
+#              (synchronous=FULL: every commit synced, survives a power cut)
+# Each round: create N x 4 KiB files (tar + sync, caches dropped first), ls -lR
+# of them, read them all (find | xargs cat), then open+read+close each of them
+# again from a list made beforehand (xargs cat, no directory listing: opens/s),
+# and rm -rf + sync; all but the create with the backing tree warm, so the
+# daemon's work (the records included) dominates. Rounds are interleaved and
+# their order rotated. After the rounds the vaults are unmounted, each audit
+# database is checkpointed (sqlite3) and counted, and the `on` vault's log is
+# verified with its initial key (`audit verify`), which must pass.
+ATABLE="${BR}/audit-table.txt"
+ARESULTS="${BR}/audit.tsv"      # config, workload, round, seconds
+ASTATS="${BR}/audit-stats.tsv"  # config, records, bytes (db + wal), verify seconds or -
+: > "${ATABLE}"; : > "${ARESULTS}"; : > "${ASTATS}"
+
+# audit_setup CONFIG: init (keeping the initial audit key), mount with the
+# config's binary, give root manage, set the durability.
+audit_setup() {
+  local cfg=$1 base="${BR}/audit/$1" back mnt bin=${SR}
+  back="${base}/backing"; mnt="${base}/mnt"
+  mkdir -p "${mnt}"
+  [[ ${cfg} == off ]] && bin=${NOAUDIT}
+  "${SR}" init --passfile "${PASSFILE}" --admin "${ADMIN_NAME}" --uid "${ADMIN_UID}" \
+    --audit-key-out "${base}/audit.key" "${back}"
+  SR=${bin} fs_mount strongroom "${back}" "${mnt}"
+  echo "${DAEMON_PID}" > "${base}/daemon.pid"
+  sr_bootstrap "${mnt}"
+  if [[ ${cfg} == powerloss ]]; then
+    as_uid "${ADMIN_UID}" "${SR}" config set audit-durability power-loss --mount "${mnt}"
+    [[ $(as_uid "${ADMIN_UID}" "${SR}" config get audit-durability --mount "${mnt}") == *power-loss* ]]
+  fi
+  touch "${mnt}/probe"; rm "${mnt}/probe"
+}
+
+atime() {  # atime CONFIG WORKLOAD ROUND T0 T1: records the seconds and prints them
+  local v
+  v=$(elapsed "$4" "$5")
+  printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "${v}" >> "${ARESULTS}"
+  printf ' %s=%s' "$2" "${v}"
+}
+
+# audit_round CONFIG ROUND: the workloads, as root, timed.
+audit_round() {
+  local cfg=$1 round=$2 m="${BR}/audit/$1/mnt" list="${BR}/audit/$1/list" t0 t1
+  drop_caches
+  t0=${EPOCHREALTIME}
+  tar -xf "${ATAR}" -C "${m}"
+  sync
+  t1=${EPOCHREALTIME}
+  atime "${cfg}" create "${round}" "${t0}" "${t1}"
+  find "${m}/files" -type f -print0 > "${list}"
+  [[ $(tr -cd '\0' < "${list}" | wc -c) -eq ${AFILES} ]] \
+    || { echo "audit ${cfg}: wrong number of files after tar" >&2; return 1; }
+
+  t0=${EPOCHREALTIME}
+  ls -lR "${m}/files" > /dev/null
+  t1=${EPOCHREALTIME}
+  atime "${cfg}" ls "${round}" "${t0}" "${t1}"
+
+  t0=${EPOCHREALTIME}
+  find "${m}/files" -type f -print0 | xargs -0 cat > /dev/null
+  t1=${EPOCHREALTIME}
+  atime "${cfg}" read "${round}" "${t0}" "${t1}"
+
+  t0=${EPOCHREALTIME}
+  xargs -0 cat < "${list}" > /dev/null
+  t1=${EPOCHREALTIME}
+  atime "${cfg}" opens "${round}" "${t0}" "${t1}"
+
+  t0=${EPOCHREALTIME}
+  rm -rf -- "${m}/files"
+  sync
+  t1=${EPOCHREALTIME}
+  atime "${cfg}" rm "${round}" "${t0}" "${t1}"
+  echo
+}
+
+# audit_stats CONFIG: after the unmount: records, bytes per record, verify.
+audit_stats() {
+  local cfg=$1 base="${BR}/audit/$1" db out n bytes v="-" t0 t1
+  db="${base}/backing/strongroom-audit.db"
+  [[ -f ${db} ]] || { echo "audit ${cfg}: no audit database at ${db}" >&2; return 1; }
+  out=$(sqlite3 "${db}" 'PRAGMA wal_checkpoint(TRUNCATE); SELECT count(*) FROM records')
+  n=$(printf '%s\n' "${out}" | tail -n 1)
+  [[ ${n} =~ ^[0-9]+$ ]] || { echo "audit ${cfg}: cannot count the records: ${out}" >&2; return 1; }
+  bytes=$(( $(stat -c %s -- "${db}") + $(stat -c %s -- "${db}-wal" 2>/dev/null || echo 0) ))
+  if [[ ${cfg} == on ]]; then
+    t0=${EPOCHREALTIME}
+    "${SR}" audit verify --key "${base}/audit.key" "${base}/backing" > "${base}/verify.out" 2>&1 \
+      || { cat "${base}/verify.out" >&2; echo "audit ${cfg}: audit verify failed" >&2; return 1; }
+    t1=${EPOCHREALTIME}
+    v=$(elapsed "${t0}" "${t1}")
+    printf 'audit %s: %s (%s s)\n' "${cfg}" "$(tail -n 1 "${base}/verify.out")" "${v}"
+  fi
+  printf '%s\t%s\t%s\t%s\n' "${cfg}" "${n}" "${bytes}" "${v}" >> "${ASTATS}"
+}
+
+if [[ ${AUDIT} -eq 1 ]]; then
+  echo
+  echo "audit comparison: ${AFILES} files of 4 KiB as root, ${AROUNDS} interleaved rounds (on, off, powerloss)"
+  mkdir -p "${BR}/audit"
+  ATAR="${BR}/audit/files.tar"
+  make_tarball "${ATAR}" "${AFILES}"
+  ACONFIGS=(on off powerloss)
+  set +e
+  (
+    set -eE
+    trap 'rc=$?; echo "bench: audit: failed (exit ${rc}) at line ${LINENO}: ${BASH_COMMAND}" >&2; trap - ERR' ERR
+    for cfg in "${ACONFIGS[@]}"; do
+      log "audit: setting up the '${cfg}' vault"
+      audit_setup "${cfg}" >>"${LOGS}/audit-${cfg}.log" 2>&1
+    done
+    n=${#ACONFIGS[@]}
+    for (( round = 1; round <= AROUNDS; round++ )); do
+      for (( k = 0; k < n; k++ )); do
+        cfg=${ACONFIGS[$(( (k + round - 1) % n ))]}
+        printf 'audit round %d/%d %-9s' "${round}" "${AROUNDS}" "${cfg}"
+        audit_round "${cfg}" "${round}"
+      done
+    done
+    for cfg in "${ACONFIGS[@]}"; do
+      DAEMON_PID=$(cat "${BR}/audit/${cfg}/daemon.pid")
+      fs_umount strongroom "${BR}/audit/${cfg}/mnt"
+    done
+    for cfg in "${ACONFIGS[@]}"; do audit_stats "${cfg}"; done
+  )
+  rc=$?
+  set -e
+  if [[ ${rc} -ne 0 ]]; then
+    [[ ${rc} -eq 130 || ${rc} -eq 143 ]] && exit "${rc}"
+    log "ERROR: the audit comparison failed (exit ${rc}); the end of its setup logs:"
+    tail -n 15 "${LOGS}"/audit-*.log >&2 || true
+    echo "audit comparison failed (exit ${rc})" >> "${FAILURES}"
+    while read -r m; do [[ -n ${m} ]] && force_unmount "${m}"; done < <(mounts_under "${BR}/audit" | sort -r)
+  fi
+
+  python3 - "${ARESULTS}" "${ASTATS}" "${AFILES}" > "${ATABLE}" <<'PY'
+import statistics, sys
+results, stats, nfiles = sys.argv[1], sys.argv[2], int(sys.argv[3])
+W = [("opens", f"opens/s: open+read+close of {nfiles} files (xargs cat)", True),
+     ("create", f"create {nfiles} x 4 KiB files (tar + sync), s", False),
+     ("ls", "ls -lR of them, s", False),
+     ("read", "read them all (find | xargs cat), s", False),
+     ("rm", "rm -rf of them + sync, s", False)]
+data, rounds = {}, {}
+for line in open(results):
+    cfg, w, rnd, v = line.rstrip("\n").split("\t")
+    data.setdefault((cfg, w), []).append(float(v))
+    rounds[(cfg, w, rnd)] = float(v)
+def med(cfg, w):
+    v = data.get((cfg, w))
+    return statistics.median(v) if v else None
+def shown(cfg, w, rate):
+    # opens are shown as a rate (files per second), the rest as seconds
+    v = data.get((cfg, w))
+    if not v: return "FAILED"
+    f = (lambda x: nfiles / x) if rate else (lambda x: x)
+    vals = sorted(f(x) for x in v)
+    fmt = (lambda x: f"{x:,.0f}") if rate else (lambda x: f"{x:.3f}")
+    return f"{fmt(statistics.median(vals))} ({fmt(vals[0])}-{fmt(vals[-1])})"
+def ratio(a, b, w):
+    # time ratio a/b (> 1: a is slower), and its min-max over the rounds (paired by round)
+    ma, mb = med(a, w), med(b, w)
+    if not ma or not mb: return "-"
+    per = [rounds[(a, w, r)] / rounds[(b, w, r)] for (c, ww, r) in rounds
+           if c == a and ww == w and (b, w, r) in rounds and rounds[(b, w, r)] > 0]
+    s = f"{ma / mb:.2f}"
+    return s + (f" ({min(per):.2f}-{max(per):.2f})" if per else "")
+out = ["Audit log cost: as root, median (min-max over the rounds)",
+       "  on = audit log on, default durability (crash); off = audit log compiled out (benchmark build);",
+       "  powerloss = on after `config set audit-durability power-loss` (synchronous=FULL)",
+       "  on/off and powerloss/on are time ratios (for opens/s: off rate / on rate); > 1.00 = slower;",
+       "  in brackets the min-max of the per-round ratios; target on/off <= 1.15",
+       "",
+       f"  {'workload':<48} {'on':>22} {'off':>22} {'powerloss':>22} {'on/off':>17} {'powerloss/on':>17}"]
+tot = {}
+for key, title, rate in W:
+    for cfg in ("on", "off", "powerloss"):
+        m = med(cfg, key)
+        if key != "opens":
+            tot[cfg] = (tot.get(cfg, 0.0) + m) if (m is not None and tot.get(cfg, 0.0) is not None) else None
+    m_on, m_off = med("on", key), med("off", key)
+    flag = "" if not (m_on and m_off) else ("  ok" if m_on / m_off <= 1.15 else "  over 15%")
+    out.append(f"  {title:<48} {shown('on', key, rate):>22} {shown('off', key, rate):>22} {shown('powerloss', key, rate):>22} "
+               f"{ratio('on', 'off', key):>17} {ratio('powerloss', 'on', key):>17}{flag}")
+f = lambda x: f"{x:.3f}" if x is not None else "-"
+r = lambda a, b: f"{a / b:.2f}" if a and b else "-"
+t_on, t_off, t_pl = tot.get("on"), tot.get("off"), tot.get("powerloss")
+flag = "" if not (t_on and t_off) else ("  ok" if t_on / t_off <= 1.15 else "  over 15%")
+out.append(f"  {'create + ls + read + rm (sum of medians), s':<48} {f(t_on):>22} {f(t_off):>22} {f(t_pl):>22} "
+           f"{r(t_on, t_off):>17} {r(t_pl, t_on):>17}{flag}")
+out.append("")
+out.append("Audit database after the rounds (checkpointed: strongroom-audit.db + -wal)")
+out.append(f"  {'vault':<10} {'records':>9} {'bytes':>12} {'bytes/record':>13} {'audit verify':>20}")
+for line in open(stats):
+    cfg, n, b, v = line.rstrip("\n").split("\t")
+    n, b = int(n), int(b)
+    per = f"{b / n:.0f}" if n else "-"
+    ver = "-" if v == "-" else f"passed, {v} s"
+    out.append(f"  {cfg:<10} {n:>9,} {b:>12,} {per:>13} {ver:>20}")
+print("\n".join(out))
+PY
+  echo
+  cat "${ATABLE}"
+fi
+
 OUT=${BENCH_OUT:-${ROOT}/build/bench}
 mkdir -p -- "${OUT}"
 stamp=$(date +%Y%m%d-%H%M%S)
-{ cat "${HEADER}"; echo; cat "${TABLE}"; if [[ -s ${PTABLE} ]]; then echo; cat "${PTABLE}"; fi; } > "${OUT}/bench-${stamp}.txt"
-cat -- "${RESULTS}" "${PRESULTS}" > "${OUT}/bench-${stamp}.tsv"
+{ cat "${HEADER}"; echo; cat "${TABLE}"
+  if [[ -s ${PTABLE} ]]; then echo; cat "${PTABLE}"; fi
+  if [[ -s ${ATABLE} ]]; then echo; cat "${ATABLE}"; fi; } > "${OUT}/bench-${stamp}.txt"
+cat -- "${RESULTS}" "${PRESULTS}" "${ARESULTS}" > "${OUT}/bench-${stamp}.tsv"
 echo
 echo "saved: ${OUT}/bench-${stamp}.txt and .tsv"
 
