@@ -33,7 +33,18 @@ class TmpfsGuard {
 }  // namespace
 
 TEST_CASE("a full disk gives ENOSPC, keeps acknowledged data and recovers when space is freed", "[enospc]") {
-  MountedVault v(MountedVault::Options{false, false, 12});
+  // The audit log lives on another volume here: this test is about the
+  // vault's disk (a full audit disk refuses changes with EIO: audit_test).
+  MountedVault::Options options{false, false, 12};
+  options.audit_db = "/var/tmp/strongroom-enospc-audit-" + std::to_string(getpid()) + ".db";
+  for (const char* suffix : {"", "-wal", "-shm"}) unlink((options.audit_db + suffix).c_str());
+  struct RemoveAudit {
+    std::string path;
+    ~RemoveAudit() {
+      for (const char* suffix : {"", "-wal", "-shm"}) unlink((path + suffix).c_str());
+    }
+  } remove_audit{options.audit_db};
+  MountedVault v(options);
   REQUIRE(mkdir(v.vault().c_str(), 0700) == 0);
   TmpfsGuard guard(v.vault());
   REQUIRE(mount("tmpfs", v.vault().c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=3m,mode=0700") == 0);

@@ -463,8 +463,13 @@ std::string MountedVault::Policy(const Identity& who, const std::vector<std::str
 }
 
 void MountedVault::Init() {
-  auto r = RunStrongroom({"init", "--passfile", passfile(), "--scrypt-logn", "12", "--admin", kAdminName,
-                          "--uid", std::to_string(kAdminUid), vault()});
+  std::vector<std::string> args{"init", "--passfile", passfile(), "--scrypt-logn", "12", "--admin", kAdminName,
+                                "--uid", std::to_string(kAdminUid), vault()};
+  if (!options_.audit_db.empty()) {
+    args.push_back("--audit-db");
+    args.push_back(options_.audit_db);
+  }
+  auto r = RunStrongroom(args);
   INFO("strongroom init stderr: " << r.err);
   REQUIRE(r.exit_code == 0);
 }

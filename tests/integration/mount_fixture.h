@@ -137,6 +137,8 @@ class MountedVault {
     bool bootstrap = true;
     // Mount with --posix-permissions (the kernel checks mode bits too).
     bool posix_permissions = false;
+    // init --audit-db PATH (default: the audit log inside the vault).
+    std::string audit_db;
   };
 
   MountedVault();
