@@ -43,7 +43,9 @@ CREATE TABLE records (
   link     BLOB NOT NULL
 ) STRICT;
 CREATE INDEX records_by_time ON records (time_us);
-CREATE INDEX records_by_user ON records (user_tag, time_us);
+CREATE INDEX records_by_user ON records (user_tag, seq);
+CREATE INDEX records_by_op ON records (op, seq);
+CREATE INDEX records_denied ON records (seq) WHERE result <> 0;
 CREATE TABLE record_prefixes (
   prefix_tag BLOB NOT NULL,
   seq        INTEGER NOT NULL,
