@@ -132,6 +132,7 @@ for fs in "${NEEDS[@]}"; do
         bash "${ROOT}/scripts/build.sh" || die "scripts/build.sh failed; cannot benchmark strongroom (exclude it with --only gocryptfs,securefs,bindfs)"
       fi
       [[ -x ${SR} ]] || die "strongroom binary not found at ${SR}; build it with scripts/build.sh, or leave strongroom out with --only gocryptfs,securefs,bindfs"
+      SR=$(realpath -- "${SR}")        # commands run as other uids start from /
       ;;
     *) command -v "${fs}" >/dev/null || die "${fs} is not installed (scripts/setup.sh should have installed it)" ;;
   esac
@@ -243,6 +244,7 @@ if [[ ${AUDIT} -eq 1 ]]; then
       || { tail -n 30 "${LOGS}/build-noaudit.log" >&2; die "cannot build ${NOAUDIT}"; }
   fi
   [[ -x ${NOAUDIT} ]] || die "no binary with the audit log compiled out at ${NOAUDIT}"
+  NOAUDIT=$(realpath -- "${NOAUDIT}")
 fi
 
 # --- secrets for the encrypted filesystems ------------------------------------
@@ -1047,7 +1049,7 @@ out.append(f"  {'vault':<10} {'records':>9} {'bytes':>12} {'bytes/record':>13} {
 for line in open(stats):
     cfg, n, b, v = line.rstrip("\n").split("\t")
     n, b = int(n), int(b)
-    per = f"{b / n:.0f}" if n else "-"
+    per = f"{b / n:.0f}" if n >= 100 else "-"   # a near-empty database is mostly page overhead
     ver = "-" if v == "-" else f"passed, {v} s"
     out.append(f"  {cfg:<10} {n:>9,} {b:>12,} {per:>13} {ver:>20}")
 print("\n".join(out))
