@@ -47,10 +47,12 @@ bool ValidPrincipalName(const std::string& name) {
 
 class Command {
  public:
-  Command(VaultFs& fs, const Caller& caller, std::string mountpoint, const json& req)
-      : fs_(fs), caller_(caller), mountpoint_(std::move(mountpoint)), req_(req), policy_(fs.policy()) {
+  Command(VaultFs& fs, const Caller& caller, std::string mountpoint, const json& req, acl::AuditEntry* ahead)
+      : fs_(fs), caller_(caller), mountpoint_(std::move(mountpoint)), req_(req), policy_(fs.policy()), ahead_(ahead) {
     me_ = policy_->FindUser(caller.uid);
   }
+
+  bool wrote_ahead() const { return wrote_ahead_; }
 
   json Run() {
     const std::string cmd = Str("cmd");
@@ -236,6 +238,15 @@ class Command {
     return r;
   }
 
+  // Records the change about to be made, once all checks passed: no policy
+  // change happens unrecorded (nothing changes if it cannot be recorded).
+  void Ahead() {
+    acl::AuditLog* log = fs_.audit_log();
+    if (log == nullptr || ahead_ == nullptr || wrote_ahead_) return;
+    if (!log->Append(*ahead_).ok()) Throw("internal", "the audit log cannot be written; nothing was changed");
+    wrote_ahead_ = true;
+  }
+
   // Puts a change in force (and re-reads the policy for the reply).
   void Changed() {
     Check(fs_.ReloadPolicy(), "reload the policy");
@@ -308,6 +319,7 @@ class Command {
     u.clearance = Clearance(Int("clearance", false));
     u.created_at = fs_.Now();
     u.created_by = caller_.uid;
+    Ahead();
     Check(fs_.policy_store().AddUser(u), "add user " + u.name);
     Changed();
     return UserJson(*policy_->FindUser(u.uid));
@@ -324,6 +336,7 @@ class Command {
       u.role = *r;
     }
     if (auto c = Int("clearance", false)) u.clearance = Clearance(c);
+    Ahead();
     Check(fs_.policy_store().UpdateUser(u), "change user " + u.name);
     Changed();
     return UserJson(*policy_->FindUser(u.uid));
@@ -334,6 +347,7 @@ class Command {
     acl::User u = UserNamed(Str("name"));
     if (u.uid == caller_.uid) Throw("refused", "nobody may disable or enable themselves");
     u.enabled = enable;
+    Ahead();
     Check(fs_.policy_store().UpdateUser(u), "change user " + u.name);
     Changed();
     return UserJson(*policy_->FindUser(u.uid));
@@ -351,6 +365,7 @@ class Command {
     RequireAdmin("add teams");
     const std::string name = Str("name");
     if (!ValidPrincipalName(name)) Throw("usage", "a team name is 1 to 64 bytes, without control characters or a leading @");
+    Ahead();
     Result<acl::TeamId> id = fs_.policy_store().AddTeam(name, fs_.Now());
     Check(id.status(), "add team " + name);
     Changed();
@@ -363,6 +378,7 @@ class Command {
     const acl::User& user = UserNamed(Str("user"));
     if (add && user.uid == caller_.uid) Throw("refused", "nobody may add themselves to a team");
     const acl::TeamId id = team.id;
+    Ahead();
     Status st = add ? fs_.policy_store().AddTeamMember(id, user.uid) : fs_.policy_store().RemoveTeamMember(id, user.uid);
     Check(st, add ? "add team member" : "remove team member");
     Changed();
@@ -383,6 +399,7 @@ class Command {
     if (t.kind != acl::ObjectKind::kDirectory) Throw("usage", "labels are set on folders; " + t.path + " is not one");
     const int level = Clearance(Int("level"));
     acl::Label label{t.chain.front(), level, caller_.uid, fs_.Now()};
+    Ahead();
     Check(fs_.policy_store().PutLabel(label), "label " + t.path);
     Changed();
     return {{"path", t.path}, {"level", level}};
@@ -411,6 +428,7 @@ class Command {
     g.granted_by = caller_.uid;
     g.granted_at = fs_.Now();
     if (g.until && *g.until < g.granted_at) Throw("usage", "the --until date is in the past");
+    Ahead();
     Check(fs_.policy_store().PutGrant(g), "grant on " + t.path);
     Changed();
     return GrantJson(g, t.path);
@@ -420,6 +438,7 @@ class Command {
     const Target t = ManagedTarget("revoke");
     const std::string subject = Str("subject");
     const acl::Subject s = SubjectFrom(subject);
+    Ahead();
     Status st = fs_.policy_store().DeleteGrant(t.chain.front(), s);
     if (st.code() == Status::Code::kNotFound) Throw("not_found", "no grant to " + subject + " on " + t.path);
     Check(st, "revoke on " + t.path);
@@ -487,6 +506,7 @@ class Command {
     r.reason = Str("reason");
     if (r.reason.empty() || r.reason.size() > 4096) Throw("usage", "a reason of 1 to 4096 bytes is needed");
     r.created_at = fs_.Now();
+    Ahead();
     Result<int64_t> id = fs_.policy_store().AddRequest(r);
     Check(id.status(), "request on " + t.path);
     r.id = *id;
@@ -534,6 +554,7 @@ class Command {
     if (approve) {
       grant = acl::Grant{r.object, acl::Subject{r.uid, std::nullopt}, r.mode, std::nullopt, caller_.uid, *r.decided_at};
     }
+    Ahead();
     Check(fs_.policy_store().DecideRequest(r, grant), "decide request");
     Changed();
     auto p = VisiblePath(r.object);
@@ -546,6 +567,7 @@ class Command {
     if (caller_.uid != 0) Throw("refused", "only root records events");
     const std::string op = Str("op");
     if (op != "passwd") Throw("usage", "unknown event " + op);
+    Ahead();
     return {{"recorded", op}};
   }
 
@@ -555,6 +577,7 @@ class Command {
     const std::string value = Str("value");
     if (key == "audit-durability") {
       if (value != "crash" && value != "power-loss") Throw("usage", "audit-durability is crash or power-loss");
+      Ahead();
       if (acl::AuditLog* log = fs_.audit_log()) Check(log->SetPowerLossDurability(value == "power-loss"), "apply the setting");
     } else {
       Throw("usage", "unknown setting " + key + " (known: audit-durability)");
@@ -619,6 +642,8 @@ class Command {
   const json& req_;
   std::shared_ptr<const acl::PolicySnapshot> policy_;
   const acl::User* me_ = nullptr;
+  acl::AuditEntry* ahead_ = nullptr;
+  bool wrote_ahead_ = false;
 };
 
 }  // namespace
@@ -656,15 +681,12 @@ json RunPolicyCommand(VaultFs& fs, const Caller& caller, const std::string& moun
                           cmd == "access.user" || cmd == "requests" || cmd == "audit.query" ||
                           cmd == "config.get";
   acl::AuditLog* log = fs.audit_log();
-  if (log != nullptr && !reads_only) {
-    // Written ahead: no policy change happens unrecorded.
-    if (!log->Append(entry).ok()) {
-      return {{"ok", false}, {"code", "internal"}, {"error", "the audit log cannot be written; nothing was changed"}};
-    }
-  }
+  // Changes are recorded ahead by the command itself, once its checks have
+  // passed (Command::Ahead); reads and refusals are queued.
+  Command command(fs, caller, mountpoint, request, reads_only ? nullptr : &entry);
   try {
-    json result = Command(fs, caller, mountpoint, request).Run();
-    if (log != nullptr && reads_only) log->AppendAsync(std::move(entry));
+    json result = command.Run();
+    if (log != nullptr && !command.wrote_ahead()) log->AppendAsync(std::move(entry));
     return {{"ok", true}, {"result", result}};
   } catch (const CommandError& e) {
     if (log != nullptr) {

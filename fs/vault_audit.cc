@@ -121,6 +121,29 @@ void VaultFs::FlushRefusalsLocked() {
   refusals_.clear();
 }
 
+void VaultFs::FlushEndedRefusals() {
+  std::vector<acl::AuditEntry> ended;
+  {
+    std::lock_guard lock(refusals_mu_);
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = refusals_.begin(); it != refusals_.end();) {
+      if (now - it->second.first < kRefusalWindow) {
+        ++it;
+        continue;
+      }
+      if (it->second.repeats > 0) {
+        acl::AuditEntry e = it->second.last_entry;
+        e.time_us = 0;
+        e.count = it->second.repeats;
+        e.reason = "repeated " + std::to_string(it->second.repeats) + " more times: " + e.reason;
+        ended.push_back(std::move(e));
+      }
+      it = refusals_.erase(it);
+    }
+  }
+  for (auto& e : ended) AuditLater(std::move(e));
+}
+
 void VaultFs::FlushRefusals() {
   std::lock_guard lock(refusals_mu_);
   FlushRefusalsLocked();

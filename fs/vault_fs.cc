@@ -478,6 +478,8 @@ Result<Entry> VaultFs::Lookup(const Caller& caller, uint64_t parent_ino, std::st
   auto inode = Get(e->ino);
   Status st = inode ? Authorize(caller, inode, Need::kSee) : Status::NotFound("stale inode");
   if (!st.ok()) {
+    // The name exists but is hidden from this caller: a refusal, recorded.
+    if (inode) (void)AuditOutcome(caller, "lookup", VaultPathOf(inode), Status::NotFound("hidden from this user"));
     Forget(e->ino, 1);
     return Status::NotFound("no such name");
   }

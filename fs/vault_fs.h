@@ -169,6 +169,9 @@ class VaultFs {
   Result<std::string> GetSetting(const std::string& key) { return store_->GetMeta("setting." + key); }
   // Writes the counts of repeated refusals still pending.
   void FlushRefusals();
+  // Writes the counts of repeated refusals whose window has ended (every few
+  // seconds, from the expiry thread).
+  void FlushEndedRefusals();
   acl::AuditLog* audit_log() { return audit_; }
 
   // Puts expiring grants in force when they expire (a thread; Stop ends it).

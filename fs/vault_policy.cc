@@ -153,7 +153,11 @@ void VaultFs::ExpiryLoop() {
     }
     // Wake at the expiry (or within a minute, or when the policy or the
     // test clock changes).
-    const acl::Time wait = next ? std::min<acl::Time>(*next + 1 - now, 60) : 60;
+    // Counted refusals whose window ended are written within a second.
+    lock.unlock();
+    FlushEndedRefusals();
+    lock.lock();
+    const acl::Time wait = next ? std::min<acl::Time>(*next + 1 - now, 1) : 1;
     const uint64_t gen = generation_.load();
     const acl::Time offset = clock_offset_.load();
     expiry_cv_.wait_for(lock, std::chrono::seconds(std::max<acl::Time>(wait, 1)), [&] {
