@@ -154,7 +154,16 @@ class SqliteAuditLog final : public AuditLog {
   Status Append(AuditEntry entry) override {
     std::unique_lock lock(mu_);
     const uint64_t ticket = Enqueue(std::move(entry));
-    done_cv_.wait(lock, [&] { return committed_ >= ticket; });
+    // Group commit: the first waiter commits everything queued (its own
+    // record and any that arrived meanwhile); the others wait for it. The
+    // caller commits in its own thread: no hand-off to the writer.
+    while (committed_ < ticket) {
+      if (!committing_) {
+        CommitQueuedLocked(lock);
+      } else {
+        done_cv_.wait(lock);
+      }
+    }
     auto it = failed_.find(ticket);
     if (it != failed_.end()) {
       Status st = it->second;
@@ -167,13 +176,19 @@ class SqliteAuditLog final : public AuditLog {
   void AppendAsync(AuditEntry entry) override {
     std::lock_guard lock(mu_);
     Enqueue(std::move(entry), /*report=*/false);
+    cv_.notify_all();
   }
 
   Status Flush() override {
     std::unique_lock lock(mu_);
     const uint64_t ticket = next_ticket_;
-    cv_.notify_all();
-    done_cv_.wait(lock, [&] { return committed_ >= ticket; });
+    while (committed_ < ticket) {
+      if (!committing_ && !queue_.empty()) {
+        CommitQueuedLocked(lock);
+      } else {
+        done_cv_.wait(lock);
+      }
+    }
     return Status::Ok();
   }
 
@@ -274,25 +289,41 @@ class SqliteAuditLog final : public AuditLog {
     if (entry.time_us == 0) entry.time_us = NowMicros();
     const uint64_t ticket = ++next_ticket_;
     queue_.push_back({ticket, report, std::move(entry)});
-    cv_.notify_all();
     return ticket;
   }
 
+  // Commits what is queued; `lock` (on mu_) is released meanwhile.
+  void CommitQueuedLocked(std::unique_lock<std::mutex>& lock) {
+    committing_ = true;
+    std::deque<Pending> batch;
+    batch.swap(queue_);
+    lock.unlock();
+    Status st = Commit(batch);
+    lock.lock();
+    for (const Pending& p : batch) {
+      if (!st.ok() && p.report) failed_[p.ticket] = st;
+    }
+    committed_ = batch.back().ticket;
+    committing_ = false;
+    done_cv_.notify_all();
+    cv_.notify_all();  // the writer may take what was queued meanwhile
+  }
+
+  // Commits queued records nobody waits for (opens, refusals).
   void WriterLoop() {
     std::unique_lock lock(mu_);
     for (;;) {
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty() && stopping_) return;
-      std::deque<Pending> batch;
-      batch.swap(queue_);
-      lock.unlock();
-      Status st = Commit(batch);
-      lock.lock();
-      for (const Pending& p : batch) {
-        if (!st.ok() && p.report) failed_[p.ticket] = st;
+      cv_.wait(lock, [&] { return stopping_ || (!queue_.empty() && !committing_); });
+      if (queue_.empty()) {
+        if (stopping_) return;
+        continue;
       }
-      committed_ = batch.back().ticket;
-      done_cv_.notify_all();
+      if (committing_) {
+        done_cv_.wait(lock);
+        continue;
+      }
+      CommitQueuedLocked(lock);
+      cv_.notify_all();
     }
   }
 
@@ -407,6 +438,7 @@ class SqliteAuditLog final : public AuditLog {
   std::deque<Pending> queue_;
   uint64_t next_ticket_ = 0;
   uint64_t committed_ = 0;
+  bool committing_ = false;
   std::map<uint64_t, Status> failed_;
   bool stopping_ = false;
   std::thread writer_;
