@@ -14,6 +14,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <utility>
 
 #include "acl/sqlite_db.h"
 #include "crypto/primitives.h"
@@ -100,10 +101,41 @@ std::optional<std::string> OpenText(const crypto::SecretKey& key, std::span<cons
   return plain;
 }
 
+// What JSON can carry: valid UTF-8, as nlohmann::json checks it.
+bool ValidUtf8(const std::string& s) {
+  try {
+    (void)nlohmann::json(s).dump();
+    return true;
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
+
+// The text fields as JSON; a field that is not valid UTF-8 (a file name can
+// be any bytes) is kept exactly, in hex, under "<name>_hex".
 std::string SealedJson(const AuditEntry& e) {
-  nlohmann::json j = {{"user", e.user}, {"exe", e.exe},       {"path", e.path},
-                      {"path2", e.path2}, {"access", e.access}, {"reason", e.reason}};
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, value] : {std::pair<const char*, const std::string*>{"user", &e.user},
+                                    {"exe", &e.exe}, {"path", &e.path}, {"path2", &e.path2},
+                                    {"access", &e.access}, {"reason", &e.reason}}) {
+    if (ValidUtf8(*value)) {
+      j[name] = *value;
+    } else {
+      j[std::string(name) + "_hex"] = crypto::HexEncode(crypto::AsBytes(*value));
+    }
+  }
+  return j.dump();
+}
+
+std::string FieldOf(const nlohmann::json& j, const std::string& name) {
+  if (auto it = j.find(name); it != j.end() && it->is_string()) return it->get<std::string>();
+  if (auto it = j.find(name + "_hex"); it != j.end() && it->is_string()) {
+    const std::string hex = it->get<std::string>();
+    std::string out;
+    for (size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    return out;
+  }
+  return {};
 }
 
 // Every prefix of a vault path: "/a/b" -> "/a", "/a/b".
@@ -189,6 +221,8 @@ class SqliteAuditLog final : public AuditLog {
         done_cv_.wait(lock);
       }
     }
+    // Queued records that could not be written since the last Flush.
+    if (std::exchange(queued_lost_, false)) return Status::Io(EIO, "queued audit records could not be written");
     return Status::Ok();
   }
 
@@ -229,7 +263,16 @@ class SqliteAuditLog final : public AuditLog {
     }
     if (q.denied) where.push_back("r.result <> 0");
     for (size_t i = 0; i < where.size(); ++i) sql += (i == 0 ? " WHERE " : " AND ") + where[i];
-    sql += " ORDER BY r.seq DESC LIMIT ?";
+    // Newest first, in an order an index gives without sorting: the prefix
+    // table's (tag, seq) key when filtering by path, the time index when
+    // filtering by time alone, else the records' own order.
+    if (q.path_prefix && *q.path_prefix != "/") {
+      sql += " ORDER BY p.seq DESC LIMIT ?";
+    } else if ((q.since_us || q.until_us) && !q.user && !q.op && !q.denied) {
+      sql += " ORDER BY r.time_us DESC, r.seq DESC LIMIT ?";
+    } else {
+      sql += " ORDER BY r.seq DESC LIMIT ?";
+    }
     binds.push_back([n = static_cast<int64_t>(q.limit)](sqlite3_stmt* s, int i) { sqlite3_bind_int64(s, i, n); });
 
     std::lock_guard lock(db_->mu());
@@ -256,12 +299,12 @@ class SqliteAuditLog final : public AuditLog {
       if (text) {
         auto j = nlohmann::json::parse(*text, nullptr, false);
         if (j.is_object()) {
-          r.entry.user = j.value("user", "");
-          r.entry.exe = j.value("exe", "");
-          r.entry.path = j.value("path", "");
-          r.entry.path2 = j.value("path2", "");
-          r.entry.access = j.value("access", "");
-          r.entry.reason = j.value("reason", "");
+          r.entry.user = FieldOf(j, "user");
+          r.entry.exe = FieldOf(j, "exe");
+          r.entry.path = FieldOf(j, "path");
+          r.entry.path2 = FieldOf(j, "path2");
+          r.entry.access = FieldOf(j, "access");
+          r.entry.reason = FieldOf(j, "reason");
         }
       } else {
         r.entry.reason = "(sealed fields do not authenticate)";
@@ -302,6 +345,7 @@ class SqliteAuditLog final : public AuditLog {
     lock.lock();
     for (const Pending& p : batch) {
       if (!st.ok() && p.report) failed_[p.ticket] = st;
+      if (!st.ok() && !p.report) queued_lost_ = true;
     }
     committed_ = batch.back().ticket;
     committing_ = false;
@@ -357,7 +401,7 @@ class SqliteAuditLog final : public AuditLog {
       f.path_tag = Tag(keys_.index, "path", p.entry.path);
       f.sealed = SealText(keys_.content, SealedJson(p.entry));
       const crypto::audit::Link link = crypto::audit::NextLink(next.key, next.last_link, f);
-      st = InsertLocked(f, link, p.entry.path);
+      st = InsertLocked(f, link, p.entry.path, p.entry.path2);
       if (st.ok()) {
         next.last_seq = f.seq;
         next.last_link = link;
@@ -377,7 +421,8 @@ class SqliteAuditLog final : public AuditLog {
     return Status::Ok();
   }
 
-  Status InsertLocked(const crypto::audit::RecordFields& f, const crypto::audit::Link& link, const std::string& path) {
+  Status InsertLocked(const crypto::audit::RecordFields& f, const crypto::audit::Link& link, const std::string& path,
+                      const std::string& path2) {
     Stmt s(*db_, kInsertRecord);
     if (!s.ok()) return Status::Io(EIO, "audit log: damaged schema");
     s.Bind(1, static_cast<int64_t>(f.seq));
@@ -394,8 +439,14 @@ class SqliteAuditLog final : public AuditLog {
     s.BindBlob(12, link);
     int rc = s.Step();
     if (rc != SQLITE_DONE) return sqlite::StepStatus(rc, "audit log: insert");
-    if (!path.empty() && path[0] == '/') {
-      for (const std::string& prefix : Prefixes(path)) {
+    // A record is found under its path and under a rename's destination.
+    std::vector<std::string> prefixes;
+    for (const std::string* p : {&path, &path2}) {
+      if (p->empty() || (*p)[0] != '/') continue;
+      for (std::string& prefix : Prefixes(*p)) prefixes.push_back(std::move(prefix));
+    }
+    {
+      for (const std::string& prefix : prefixes) {
         Stmt p(*db_, kInsertPrefix);
         if (!p.ok()) return Status::Io(EIO, "audit log: damaged schema");
         p.BindBlob(1, Tag(keys_.index, "path", prefix));
@@ -439,6 +490,7 @@ class SqliteAuditLog final : public AuditLog {
   uint64_t next_ticket_ = 0;
   uint64_t committed_ = 0;
   bool committing_ = false;
+  bool queued_lost_ = false;
   std::map<uint64_t, Status> failed_;
   bool stopping_ = false;
   std::thread writer_;
