@@ -59,6 +59,7 @@ constexpr const char* kInsertRecord =
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 constexpr const char* kInsertPrefix = "INSERT OR IGNORE INTO record_prefixes (prefix_tag, seq) VALUES (?1, ?2)";
 constexpr const char* kGetMeta = "SELECT value FROM meta WHERE key = ?1";
+constexpr const char* kLastRecord = "SELECT seq, link FROM records ORDER BY seq DESC LIMIT 1";
 constexpr const char* kSetMeta =
     "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
@@ -162,7 +163,8 @@ struct ChainState {
   uint64_t last_seq = 0;
   crypto::audit::Link last_link{};
   uint64_t epoch = 0;
-  uint64_t epoch_records = 0;
+  uint64_t epoch_start = 1;  // the first record of the current epoch
+  uint64_t epoch_records() const { return last_seq + 1 - epoch_start; }
   crypto::SecretKey key;  // K_epoch
 };
 
@@ -375,17 +377,17 @@ class SqliteAuditLog final : public AuditLog {
     std::lock_guard db_lock(db_->mu());
     sqlite3* db = db_->handle();
     // Work on a copy of the chain: a failed commit leaves the state as it was.
-    ChainState next{state_.last_seq, state_.last_link, state_.epoch, state_.epoch_records, state_.key.Clone()};
+    ChainState next{state_.last_seq, state_.last_link, state_.epoch, state_.epoch_start, state_.key.Clone()};
     bool evolved = false;
     Status st = Exec(db, "BEGIN IMMEDIATE");
     std::vector<std::string> seals;
     for (const Pending& p : batch) {
       if (!st.ok()) break;
-      if (next.epoch_records >= kAuditRecordsPerEpoch) {
+      if (next.epoch_records() >= kAuditRecordsPerEpoch) {
         seals.push_back(std::to_string(next.last_seq) + ":" + crypto::audit::LinkHex(next.last_link));
         next.key = crypto::audit::Evolve(next.key);
         ++next.epoch;
-        next.epoch_records = 0;
+        next.epoch_start = next.last_seq + 1;
         evolved = true;
       }
       crypto::audit::RecordFields f;
@@ -405,10 +407,11 @@ class SqliteAuditLog final : public AuditLog {
       if (st.ok()) {
         next.last_seq = f.seq;
         next.last_link = link;
-        ++next.epoch_records;
       }
     }
-    if (st.ok()) st = SaveStateLocked(next, evolved);
+    // The chain's end is the last record itself; only an epoch change (its
+    // new key) is written to meta, so a commit touches as few pages as it can.
+    if (st.ok() && evolved) st = SaveEpochLocked(next);
     if (st.ok()) st = Exec(db, "COMMIT");
     if (!st.ok()) {
       (void)Exec(db, "ROLLBACK");
@@ -467,16 +470,11 @@ class SqliteAuditLog final : public AuditLog {
     return rc == SQLITE_DONE ? Status::Ok() : sqlite::StepStatus(rc, "audit log: meta");
   }
 
-  Status SaveStateLocked(const ChainState& st, bool key_changed) {
-    SR_RETURN_IF_ERROR(SetMetaLocked("last_seq", std::to_string(st.last_seq)));
-    SR_RETURN_IF_ERROR(SetMetaLocked("last_link", crypto::audit::LinkHex(st.last_link)));
+  Status SaveEpochLocked(const ChainState& st) {
     SR_RETURN_IF_ERROR(SetMetaLocked("epoch", std::to_string(st.epoch)));
-    SR_RETURN_IF_ERROR(SetMetaLocked("epoch_records", std::to_string(st.epoch_records)));
-    if (key_changed) {
-      SR_RETURN_IF_ERROR(SetMetaLocked(
-          "epoch_key", crypto::HexEncode(crypto::Wrap(keys_.wrap, crypto::AsBytes(kEpochKeyAad), st.key.span()))));
-    }
-    return Status::Ok();
+    SR_RETURN_IF_ERROR(SetMetaLocked("epoch_start", std::to_string(st.epoch_start)));
+    return SetMetaLocked("epoch_key",
+                         crypto::HexEncode(crypto::Wrap(keys_.wrap, crypto::AsBytes(kEpochKeyAad), st.key.span())));
   }
 
   std::unique_ptr<Db> db_;
@@ -506,6 +504,9 @@ Result<std::unique_ptr<Db>> OpenDb(const std::string& path, bool create) {
     return Status::Integrity("cannot open the audit log " + path + ": " +
                              std::string(raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
   }
+  // Small pages: a record's commit rewrites one page of the table and of
+  // each index, and each goes to the WAL whole.
+  if (create) SR_RETURN_IF_ERROR(Exec(db.get(), "PRAGMA page_size=1024"));
   for (const char* pragma : {"PRAGMA busy_timeout=2000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
                              "PRAGMA secure_delete=ON", "PRAGMA trusted_schema=OFF"}) {
     SR_RETURN_IF_ERROR(Exec(db.get(), pragma));
@@ -575,10 +576,8 @@ Status CreateAuditLog(const std::string& path, const std::string& vault_id, cons
   const std::pair<const char*, std::string> meta[] = {
       {"schema_version", std::to_string(kAuditSchemaVersion)},
       {"vault_id", vault_id},
-      {"last_seq", "1"},
-      {"last_link", crypto::audit::LinkHex(link)},
       {"epoch", "1"},
-      {"epoch_records", "0"},
+      {"epoch_start", "2"},
       {"epoch_key", crypto::HexEncode(crypto::Wrap(keys.wrap, crypto::AsBytes(kEpochKeyAad), k1.span()))},
   };
   for (const auto& [k, v] : meta) {
@@ -604,11 +603,18 @@ Result<std::unique_ptr<AuditLog>> OpenAuditLog(const std::string& path, const st
   auto id = MetaOf(**db, "vault_id");
   if (!id || *id != vault_id) return Status::Integrity("the audit log " + path + " belongs to another vault");
   ChainState state;
-  auto seq = MetaOf(**db, "last_seq");
-  auto link = MetaOf(**db, "last_link");
   auto epoch = MetaOf(**db, "epoch");
-  auto records = MetaOf(**db, "epoch_records");
+  auto start = MetaOf(**db, "epoch_start");
   auto wrapped = MetaOf(**db, "epoch_key");
+  // The chain's end: the last record.
+  std::optional<std::string> seq, link;
+  {
+    Stmt s(**db, kLastRecord);
+    if (s.ok() && s.Step() == SQLITE_ROW) {
+      seq = std::to_string(s.Int(0));
+      link = crypto::HexEncode(s.Blob(1));
+    }
+  }
   crypto::Bytes link_bytes, wrapped_bytes;
   auto unhex = [](const std::string& hex, crypto::Bytes* out) {
     if (hex.size() % 2 != 0) return false;
@@ -622,14 +628,15 @@ Result<std::unique_ptr<AuditLog>> OpenAuditLog(const std::string& path, const st
     }
     return true;
   };
-  if (!seq || !link || !epoch || !records || !wrapped || !unhex(*link, &link_bytes) || link_bytes.size() != 32 ||
+  if (!seq || !link || !epoch || !start || !wrapped || !unhex(*link, &link_bytes) || link_bytes.size() != 32 ||
       !unhex(*wrapped, &wrapped_bytes)) {
     return Status::Integrity("the audit log's state is damaged");
   }
   state.last_seq = std::stoull(*seq);
   std::memcpy(state.last_link.data(), link_bytes.data(), 32);
   state.epoch = std::stoull(*epoch);
-  state.epoch_records = std::stoull(*records);
+  state.epoch_start = std::stoull(*start);
+  if (state.epoch_start > state.last_seq + 1) return Status::Integrity("the audit log's state is damaged");
   if (!crypto::Unwrap(keys.wrap, crypto::AsBytes(kEpochKeyAad), wrapped_bytes, &state.key) ||
       state.key.size() != crypto::audit::kKeySize) {
     return Status::Integrity("the audit log's epoch key does not authenticate");
