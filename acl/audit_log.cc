@@ -183,6 +183,8 @@ class SqliteAuditLog final : public AuditLog {
     }
     cv_.notify_all();
     writer_.join();
+    std::lock_guard db_lock(db_->mu());
+    (void)Exec(db_->handle(), "PRAGMA wal_checkpoint(TRUNCATE)");
   }
 
   Status Append(AuditEntry entry) override {
@@ -355,11 +357,24 @@ class SqliteAuditLog final : public AuditLog {
     cv_.notify_all();  // the writer may take what was queued meanwhile
   }
 
-  // Commits queued records nobody waits for (opens, refusals).
+  // Commits queued records nobody waits for (opens, refusals), and runs
+  // the checkpoints.
   void WriterLoop() {
     std::unique_lock lock(mu_);
     for (;;) {
-      cv_.wait(lock, [&] { return stopping_ || (!queue_.empty() && !committing_); });
+      cv_.wait(lock, [&] { return stopping_ || checkpoint_due_ || (!queue_.empty() && !committing_); });
+      if (checkpoint_due_) {
+        checkpoint_due_ = false;
+        lock.unlock();
+        {
+          std::lock_guard db_lock(db_->mu());
+          const bool truncate = std::exchange(truncate_due_, false);
+          (void)Exec(db_->handle(), truncate ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)");
+          records_since_checkpoint_ = 0;
+        }
+        lock.lock();
+        continue;
+      }
       if (queue_.empty()) {
         if (stopping_) return;
         continue;
@@ -420,7 +435,16 @@ class SqliteAuditLog final : public AuditLog {
     }
     state_ = std::move(next);  // the previous epoch's key is wiped here
     for (const std::string& seal : seals) spdlog::info("strongroom audit seal {}", seal);
-    if (evolved) (void)Exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");  // old wrapped keys out of the WAL
+    // Checkpoints run on the writer thread, not on the caller's path: after
+    // a change of key (the old wrapped key out of the WAL, TRUNCATE) and
+    // every 1000 records (the WAL kept short).
+    records_since_checkpoint_ += batch.size();
+    if (evolved) truncate_due_ = true;
+    if (evolved || records_since_checkpoint_ >= 1000) {
+      std::lock_guard lock(mu_);
+      checkpoint_due_ = true;
+      cv_.notify_all();
+    }
     return Status::Ok();
   }
 
@@ -489,6 +513,9 @@ class SqliteAuditLog final : public AuditLog {
   uint64_t committed_ = 0;
   bool committing_ = false;
   bool queued_lost_ = false;
+  bool checkpoint_due_ = false;       // guarded by mu_
+  bool truncate_due_ = false;         // guarded by db_->mu()
+  size_t records_since_checkpoint_ = 0;  // guarded by db_->mu()
   std::map<uint64_t, Status> failed_;
   bool stopping_ = false;
   std::thread writer_;
@@ -507,8 +534,9 @@ Result<std::unique_ptr<Db>> OpenDb(const std::string& path, bool create) {
   // Small pages: a record's commit rewrites one page of the table and of
   // each index, and each goes to the WAL whole.
   if (create) SR_RETURN_IF_ERROR(Exec(db.get(), "PRAGMA page_size=1024"));
+  // No automatic checkpoints inside commits: the writer thread runs them.
   for (const char* pragma : {"PRAGMA busy_timeout=2000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-                             "PRAGMA secure_delete=ON", "PRAGMA trusted_schema=OFF"}) {
+                             "PRAGMA secure_delete=ON", "PRAGMA trusted_schema=OFF", "PRAGMA wal_autocheckpoint=0"}) {
     SR_RETURN_IF_ERROR(Exec(db.get(), pragma));
   }
   return std::make_unique<Db>(std::move(db));
