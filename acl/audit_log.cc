@@ -158,6 +158,61 @@ Status Exec(sqlite3* db, const char* sql) {
   return Status::Ok();
 }
 
+// The stored fields of record `seq` of `epoch` (text sealed, tags keyed).
+crypto::audit::RecordFields FieldsOf(const AuditKeys& keys, uint64_t seq, uint64_t epoch, const AuditEntry& e) {
+  crypto::audit::RecordFields f;
+  f.seq = seq;
+  f.epoch = epoch;
+  f.time_us = e.time_us;
+  f.uid = e.uid;
+  f.pid = e.pid;
+  f.op = e.op;
+  f.result = e.result;
+  f.count = e.count;
+  f.user_tag = Tag(keys.index, "user", e.user);
+  f.path_tag = Tag(keys.index, "path", e.path);
+  f.sealed = SealText(keys.content, SealedJson(e));
+  return f;
+}
+
+// Inserts a record and the prefixes it is found under.
+Status InsertRecord(Db& db, const crypto::SecretKey& index_key, const crypto::audit::RecordFields& f,
+                  const crypto::audit::Link& link, const std::string& path, const std::string& path2) {
+  Stmt s(db, kInsertRecord);
+  if (!s.ok()) return Status::Io(EIO, "audit log: damaged schema");
+  s.Bind(1, static_cast<int64_t>(f.seq));
+  s.Bind(2, static_cast<int64_t>(f.epoch));
+  s.Bind(3, f.time_us);
+  s.Bind(4, f.uid);
+  s.Bind(5, f.pid);
+  s.BindText(6, f.op);
+  s.Bind(7, f.result);
+  s.Bind(8, f.count);
+  s.BindBlob(9, f.user_tag);
+  s.BindBlob(10, f.path_tag);
+  s.BindBlob(11, f.sealed);
+  s.BindBlob(12, link);
+  int rc = s.Step();
+  if (rc != SQLITE_DONE) return sqlite::StepStatus(rc, "audit log: insert");
+  // A record is found under its path and under a rename's destination.
+  std::vector<std::string> prefixes;
+  for (const std::string* p : {&path, &path2}) {
+    if (p->empty() || (*p)[0] != '/') continue;
+    for (std::string& prefix : Prefixes(*p)) prefixes.push_back(std::move(prefix));
+  }
+  {
+    for (const std::string& prefix : prefixes) {
+      Stmt p(db, kInsertPrefix);
+      if (!p.ok()) return Status::Io(EIO, "audit log: damaged schema");
+      p.BindBlob(1, Tag(index_key, "path", prefix));
+      p.Bind(2, static_cast<int64_t>(f.seq));
+      rc = p.Step();
+      if (rc != SQLITE_DONE) return sqlite::StepStatus(rc, "audit log: insert prefix");
+    }
+  }
+  return Status::Ok();
+}
+
 // The chain's state, as kept in `meta`.
 struct ChainState {
   uint64_t last_seq = 0;
@@ -405,20 +460,9 @@ class SqliteAuditLog final : public AuditLog {
         next.epoch_start = next.last_seq + 1;
         evolved = true;
       }
-      crypto::audit::RecordFields f;
-      f.seq = next.last_seq + 1;
-      f.epoch = next.epoch;
-      f.time_us = p.entry.time_us;
-      f.uid = p.entry.uid;
-      f.pid = p.entry.pid;
-      f.op = p.entry.op;
-      f.result = p.entry.result;
-      f.count = p.entry.count;
-      f.user_tag = Tag(keys_.index, "user", p.entry.user);
-      f.path_tag = Tag(keys_.index, "path", p.entry.path);
-      f.sealed = SealText(keys_.content, SealedJson(p.entry));
+      const crypto::audit::RecordFields f = FieldsOf(keys_, next.last_seq + 1, next.epoch, p.entry);
       const crypto::audit::Link link = crypto::audit::NextLink(next.key, next.last_link, f);
-      st = InsertLocked(f, link, p.entry.path, p.entry.path2);
+      st = InsertRecord(*db_, keys_.index, f, link, p.entry.path, p.entry.path2);
       if (st.ok()) {
         next.last_seq = f.seq;
         next.last_link = link;
@@ -448,42 +492,6 @@ class SqliteAuditLog final : public AuditLog {
     return Status::Ok();
   }
 
-  Status InsertLocked(const crypto::audit::RecordFields& f, const crypto::audit::Link& link, const std::string& path,
-                      const std::string& path2) {
-    Stmt s(*db_, kInsertRecord);
-    if (!s.ok()) return Status::Io(EIO, "audit log: damaged schema");
-    s.Bind(1, static_cast<int64_t>(f.seq));
-    s.Bind(2, static_cast<int64_t>(f.epoch));
-    s.Bind(3, f.time_us);
-    s.Bind(4, f.uid);
-    s.Bind(5, f.pid);
-    s.BindText(6, f.op);
-    s.Bind(7, f.result);
-    s.Bind(8, f.count);
-    s.BindBlob(9, f.user_tag);
-    s.BindBlob(10, f.path_tag);
-    s.BindBlob(11, f.sealed);
-    s.BindBlob(12, link);
-    int rc = s.Step();
-    if (rc != SQLITE_DONE) return sqlite::StepStatus(rc, "audit log: insert");
-    // A record is found under its path and under a rename's destination.
-    std::vector<std::string> prefixes;
-    for (const std::string* p : {&path, &path2}) {
-      if (p->empty() || (*p)[0] != '/') continue;
-      for (std::string& prefix : Prefixes(*p)) prefixes.push_back(std::move(prefix));
-    }
-    {
-      for (const std::string& prefix : prefixes) {
-        Stmt p(*db_, kInsertPrefix);
-        if (!p.ok()) return Status::Io(EIO, "audit log: damaged schema");
-        p.BindBlob(1, Tag(keys_.index, "path", prefix));
-        p.Bind(2, static_cast<int64_t>(f.seq));
-        rc = p.Step();
-        if (rc != SQLITE_DONE) return sqlite::StepStatus(rc, "audit log: insert prefix");
-      }
-    }
-    return Status::Ok();
-  }
 
   Status SetMetaLocked(const std::string& key, const std::string& value) {
     Stmt s(*db_, kSetMeta);
@@ -570,36 +578,9 @@ Status CreateAuditLog(const std::string& path, const std::string& vault_id, cons
   SR_RETURN_IF_ERROR(Exec(h, kAuditSchema));
   // The first record, MACed with K_0; then only K_1 is kept.
   if (first.time_us == 0) first.time_us = NowMicros();
-  crypto::audit::RecordFields f;
-  f.seq = 1;
-  f.epoch = 0;
-  f.time_us = first.time_us;
-  f.uid = first.uid;
-  f.pid = first.pid;
-  f.op = first.op;
-  f.result = first.result;
-  f.count = first.count;
-  f.user_tag = Tag(keys.index, "user", first.user);
-  f.path_tag = Tag(keys.index, "path", first.path);
-  f.sealed = SealText(keys.content, SealedJson(first));
+  const crypto::audit::RecordFields f = FieldsOf(keys, 1, 0, first);
   const crypto::audit::Link link = crypto::audit::NextLink(initial_key, crypto::audit::Link{}, f);
-  {
-    Stmt s(**db, kInsertRecord);
-    if (!s.ok()) return Status::Io(EIO, "audit log: schema");
-    s.Bind(1, 1);
-    s.Bind(2, 0);
-    s.Bind(3, f.time_us);
-    s.Bind(4, f.uid);
-    s.Bind(5, f.pid);
-    s.BindText(6, f.op);
-    s.Bind(7, f.result);
-    s.Bind(8, f.count);
-    s.BindBlob(9, f.user_tag);
-    s.BindBlob(10, f.path_tag);
-    s.BindBlob(11, f.sealed);
-    s.BindBlob(12, link);
-    if (s.Step() != SQLITE_DONE) return Status::Io(EIO, "audit log: cannot write the first record");
-  }
+  SR_RETURN_IF_ERROR(InsertRecord(**db, keys.index, f, link, first.path, first.path2));
   const crypto::SecretKey k1 = crypto::audit::Evolve(initial_key);
   const std::pair<const char*, std::string> meta[] = {
       {"schema_version", std::to_string(kAuditSchemaVersion)},
