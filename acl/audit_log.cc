@@ -131,10 +131,8 @@ std::string SealedJson(const AuditEntry& e) {
 std::string FieldOf(const nlohmann::json& j, const std::string& name) {
   if (auto it = j.find(name); it != j.end() && it->is_string()) return it->get<std::string>();
   if (auto it = j.find(name + "_hex"); it != j.end() && it->is_string()) {
-    const std::string hex = it->get<std::string>();
-    std::string out;
-    for (size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-    return out;
+    crypto::Bytes raw;
+    if (crypto::HexDecode(it->get<std::string>(), &raw)) return std::string(raw.begin(), raw.end());
   }
   return {};
 }
@@ -148,15 +146,6 @@ std::vector<std::string> Prefixes(const std::string& path) {
   return out;
 }
 
-Status Exec(sqlite3* db, const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err != nullptr ? err : "unknown error";
-    sqlite3_free(err);
-    return Status::Io(EIO, "audit log: " + msg);
-  }
-  return Status::Ok();
-}
 
 // The stored fields of record `seq` of `epoch` (text sealed, tags keyed).
 crypto::audit::RecordFields FieldsOf(const AuditKeys& keys, uint64_t seq, uint64_t epoch, const AuditEntry& e) {
@@ -239,7 +228,7 @@ class SqliteAuditLog final : public AuditLog {
     cv_.notify_all();
     writer_.join();
     std::lock_guard db_lock(db_->mu());
-    (void)Exec(db_->handle(), "PRAGMA wal_checkpoint(TRUNCATE)");
+    (void)db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
   }
 
   Status Append(AuditEntry entry) override {
@@ -377,7 +366,7 @@ class SqliteAuditLog final : public AuditLog {
 
   Status SetPowerLossDurability(bool power_loss) override {
     std::lock_guard lock(db_->mu());
-    return Exec(db_->handle(), power_loss ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    return db_->Exec(power_loss ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   }
 
  private:
@@ -424,7 +413,7 @@ class SqliteAuditLog final : public AuditLog {
         {
           std::lock_guard db_lock(db_->mu());
           const bool truncate = std::exchange(truncate_due_, false);
-          (void)Exec(db_->handle(), truncate ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)");
+          (void)db_->Exec(truncate ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)");
           records_since_checkpoint_ = 0;
         }
         lock.lock();
@@ -445,11 +434,10 @@ class SqliteAuditLog final : public AuditLog {
 
   Status Commit(const std::deque<Pending>& batch) {
     std::lock_guard db_lock(db_->mu());
-    sqlite3* db = db_->handle();
     // Work on a copy of the chain: a failed commit leaves the state as it was.
     ChainState next{state_.last_seq, state_.last_link, state_.epoch, state_.epoch_start, state_.key.Clone()};
     bool evolved = false;
-    Status st = Exec(db, "BEGIN IMMEDIATE");
+    Status st = db_->Exec("BEGIN IMMEDIATE");
     std::vector<std::string> seals;
     for (const Pending& p : batch) {
       if (!st.ok()) break;
@@ -471,9 +459,9 @@ class SqliteAuditLog final : public AuditLog {
     // The chain's end is the last record itself; only an epoch change (its
     // new key) is written to meta, so a commit touches as few pages as it can.
     if (st.ok() && evolved) st = SaveEpochLocked(next);
-    if (st.ok()) st = Exec(db, "COMMIT");
+    if (st.ok()) st = db_->Exec("COMMIT");
     if (!st.ok()) {
-      (void)Exec(db, "ROLLBACK");
+      (void)db_->Exec("ROLLBACK");
       spdlog::error("the audit log cannot be written: {}", st.ToString());
       return Status::Io(EIO, "the audit log cannot be written");
     }
@@ -541,13 +529,14 @@ Result<std::unique_ptr<Db>> OpenDb(const std::string& path, bool create) {
   }
   // Small pages: a record's commit rewrites one page of the table and of
   // each index, and each goes to the WAL whole.
-  if (create) SR_RETURN_IF_ERROR(Exec(db.get(), "PRAGMA page_size=1024"));
+  auto out = std::make_unique<Db>(std::move(db));
+  if (create) SR_RETURN_IF_ERROR(out->Exec("PRAGMA page_size=1024"));
   // No automatic checkpoints inside commits: the writer thread runs them.
   for (const char* pragma : {"PRAGMA busy_timeout=2000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
                              "PRAGMA secure_delete=ON", "PRAGMA trusted_schema=OFF", "PRAGMA wal_autocheckpoint=0"}) {
-    SR_RETURN_IF_ERROR(Exec(db.get(), pragma));
+    SR_RETURN_IF_ERROR(out->Exec(pragma));
   }
-  return std::make_unique<Db>(std::move(db));
+  return out;
 }
 
 std::optional<std::string> MetaOf(Db& db, const char* key) {
@@ -573,9 +562,8 @@ Status CreateAuditLog(const std::string& path, const std::string& vault_id, cons
   auto db = OpenDb(path, true);
   if (!db.ok()) return db.status();
   ::chmod(path.c_str(), 0600);
-  sqlite3* h = (*db)->handle();
-  SR_RETURN_IF_ERROR(Exec(h, "BEGIN IMMEDIATE"));
-  SR_RETURN_IF_ERROR(Exec(h, kAuditSchema));
+  SR_RETURN_IF_ERROR((*db)->Exec("BEGIN IMMEDIATE"));
+  SR_RETURN_IF_ERROR((*db)->Exec(kAuditSchema));
   // The first record, MACed with K_0; then only K_1 is kept.
   if (first.time_us == 0) first.time_us = NowMicros();
   const crypto::audit::RecordFields f = FieldsOf(keys, 1, 0, first);
@@ -595,8 +583,8 @@ Status CreateAuditLog(const std::string& path, const std::string& vault_id, cons
     s.BindText(2, v);
     if (s.Step() != SQLITE_DONE) return Status::Io(EIO, "audit log: cannot write its state");
   }
-  SR_RETURN_IF_ERROR(Exec(h, "COMMIT"));
-  return Exec(h, "PRAGMA wal_checkpoint(TRUNCATE)");
+  SR_RETURN_IF_ERROR((*db)->Exec("COMMIT"));
+  return (*db)->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 Result<std::unique_ptr<AuditLog>> OpenAuditLog(const std::string& path, const std::string& vault_id,
@@ -625,20 +613,8 @@ Result<std::unique_ptr<AuditLog>> OpenAuditLog(const std::string& path, const st
     }
   }
   crypto::Bytes link_bytes, wrapped_bytes;
-  auto unhex = [](const std::string& hex, crypto::Bytes* out) {
-    if (hex.size() % 2 != 0) return false;
-    out->clear();
-    for (size_t i = 0; i < hex.size(); i += 2) {
-      char* end = nullptr;
-      const std::string byte = hex.substr(i, 2);
-      const long v = std::strtol(byte.c_str(), &end, 16);
-      if (end != byte.c_str() + 2) return false;
-      out->push_back(static_cast<uint8_t>(v));
-    }
-    return true;
-  };
-  if (!seq || !link || !epoch || !start || !wrapped || !unhex(*link, &link_bytes) || link_bytes.size() != 32 ||
-      !unhex(*wrapped, &wrapped_bytes)) {
+  if (!seq || !link || !epoch || !start || !wrapped || !crypto::HexDecode(*link, &link_bytes) || link_bytes.size() != 32 ||
+      !crypto::HexDecode(*wrapped, &wrapped_bytes)) {
     return Status::Integrity("the audit log's state is damaged");
   }
   state.last_seq = std::stoull(*seq);

@@ -325,6 +325,32 @@ bool Base64UrlDecode(std::string_view text, Bytes* out) {
   return (acc & ((1u << bits) - 1)) == 0;
 }
 
+namespace {
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+}  // namespace
+
+bool HexDecode(std::string_view hex, std::span<uint8_t> out) {
+  if (hex.size() != 2 * out.size()) return false;
+  for (size_t i = 0; i < out.size(); ++i) {
+    const int hi = HexDigit(hex[2 * i]);
+    const int lo = HexDigit(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return true;
+}
+
+bool HexDecode(std::string_view hex, Bytes* out) {
+  if (hex.size() % 2 != 0) return false;
+  out->resize(hex.size() / 2);
+  return HexDecode(hex, std::span<uint8_t>(*out));
+}
+
 std::string HexEncode(ByteView data) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;

@@ -72,5 +72,9 @@ inline constexpr size_t kWrapOverhead = gcm::kNonceSize + gcm::kTagSize;
 std::string Base64UrlEncode(ByteView data);
 bool Base64UrlDecode(std::string_view text, Bytes* out);
 std::string HexEncode(ByteView data);
+// Lowercase or uppercase hex of exactly out.size() bytes; false otherwise.
+bool HexDecode(std::string_view hex, std::span<uint8_t> out);
+// Hex of any even length into `out`; false on anything else.
+bool HexDecode(std::string_view hex, Bytes* out);
 
 }  // namespace strongroom::crypto

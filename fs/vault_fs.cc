@@ -580,12 +580,13 @@ Result<struct stat> VaultFs::SetAttr(const Caller& caller, uint64_t ino, const s
                                      Handle* handle) {
   auto inode = handle != nullptr ? handle->inode : Get(ino);
   if (!inode) return Status::NotFound("stale inode");
+  const std::string path = VaultPathOf(inode);
   if (handle != nullptr && (to_set & ~kSetSize) == 0) {
     // ftruncate: judged by the handle, as its writes are.
     if (!handle->write) return Status::Io(EBADF, "handle not open for writing");
     SR_RETURN_IF_ERROR(CheckHandle(handle));
   } else {
-    SR_RETURN_IF_ERROR(AuditOutcome(caller, "setattr", VaultPathOf(inode), Authorize(caller, inode, Need::kWrite)));
+    SR_RETURN_IF_ERROR(AuditOutcome(caller, "setattr", path, Authorize(caller, inode, Need::kWrite)));
   }
   // Ownership is the server's business: only root gives files away.
   if ((to_set & (kSetUid | kSetGid)) && caller.uid != 0) {
@@ -596,7 +597,7 @@ Result<struct stat> VaultFs::SetAttr(const Caller& caller, uint64_t ino, const s
     }
   }
   {
-    acl::AuditEntry e = AuditEntryFor(caller, (to_set & kSetSize) ? "truncate" : "setattr", VaultPathOf(inode), 0);
+    acl::AuditEntry e = AuditEntryFor(caller, (to_set & kSetSize) ? "truncate" : "setattr", path, 0);
     std::string what;
     if (to_set & kSetMode) what += " mode";
     if (to_set & (kSetUid | kSetGid)) what += " owner";

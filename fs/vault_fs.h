@@ -100,7 +100,6 @@ struct Handle {
   bool append = false;
   uid_t uid = 0;
   bool write = false;  // opened for writing
-  std::vector<acl::ObjectId> chain;  // as opened: used once the file has no name
   std::atomic<uint64_t> generation{0};
   std::atomic<acl::Time> recheck_at{0};
   std::atomic<bool> revoked{false};  // lost its access at the last policy change

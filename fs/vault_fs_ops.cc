@@ -164,8 +164,8 @@ Result<Entry> VaultFs::Mkdir(uint64_t parent_ino, std::string_view name, mode_t 
     if (!allowed.ok() && !(allowed.code() == Status::Code::kDenied && IsAdmin(*policy_.Get(), caller.uid))) {
       return AuditOutcome(caller, "mkdir", ChildPath(*parent, name), allowed);
     }
+    SR_RETURN_IF_ERROR(AuditAhead(AuditEntryFor(caller, "mkdir", ChildPath(*parent, name), 0)));
   }
-  SR_RETURN_IF_ERROR(AuditAhead(AuditEntryFor(caller, "mkdir", ChildPath(*parent, name), 0)));
   auto bn = Encode(**parent, name);
   if (!bn.ok()) return bn.status();
   const int pfd = (*parent)->path_fd.get();
@@ -207,10 +207,11 @@ Result<Entry> VaultFs::Symlink(std::string_view target, uint64_t parent_ino, std
                                const Caller& caller) {
   auto parent = GetDir(parent_ino);
   if (!parent.ok()) return parent.status();
-  SR_RETURN_IF_ERROR(AuditOutcome(caller, "symlink", ChildPath(*parent, name), Authorize(caller, *parent, Need::kWrite)));
+  const std::string path = ChildPath(*parent, name);
+  SR_RETURN_IF_ERROR(AuditOutcome(caller, "symlink", path, Authorize(caller, *parent, Need::kWrite)));
   auto bn = Encode(**parent, name);
   if (!bn.ok()) return bn.status();
-  SR_RETURN_IF_ERROR(AuditAhead(AuditEntryFor(caller, "symlink", ChildPath(*parent, name), 0)));
+  SR_RETURN_IF_ERROR(AuditAhead(AuditEntryFor(caller, "symlink", path, 0)));
   if (target.empty()) return Status::Io(ENOENT, "empty symlink target");
   if (target.size() > kMaxSymlinkTarget) return Status::Io(ENAMETOOLONG, "symlink target too long");
   const acl::ObjectRow row = NewRow(acl::ObjectKind::kSymlink, PlaceOf((*parent)->dir_id, name));
@@ -589,11 +590,12 @@ Result<std::pair<Entry, Handle*>> VaultFs::Create(uint64_t parent_ino, std::stri
                                                   int flags, const Caller& caller) {
   auto parent = GetDir(parent_ino);
   if (!parent.ok()) return parent.status();
-  SR_RETURN_IF_ERROR(AuditOutcome(caller, "create", ChildPath(*parent, name), Authorize(caller, *parent, Need::kWrite)));
+  const std::string path = ChildPath(*parent, name);
+  SR_RETURN_IF_ERROR(AuditOutcome(caller, "create", path, Authorize(caller, *parent, Need::kWrite)));
   auto bn = Encode(**parent, name);
   if (!bn.ok()) return bn.status();
   const int pfd = (*parent)->path_fd.get();
-  SR_RETURN_IF_ERROR(AuditAhead(AuditEntryFor(caller, "create", ChildPath(*parent, name), 0)));
+  SR_RETURN_IF_ERROR(AuditAhead(AuditEntryFor(caller, "create", path, 0)));
 
   acl::ObjectRow row = NewRow(acl::ObjectKind::kFile, PlaceOf((*parent)->dir_id, name));
   crypto::SecretKey key = crypto::SecretKey::Random(crypto::kDataKeySize);
@@ -667,9 +669,7 @@ Result<std::pair<Entry, Handle*>> VaultFs::Create(uint64_t parent_ino, std::stri
   auto* handle = new Handle{*inode, (flags & O_APPEND) != 0};
   handle->uid = caller.uid;
   handle->write = (flags & O_ACCMODE) != O_RDONLY;
-  auto policy = policy_.Get();
-  (void)ChainOf(*inode, *policy, &handle->chain);
-  RefreshHandle(handle, *policy);
+  RefreshHandle(handle, *policy_.Get());
   TrackHandle(handle);
   return std::make_pair(*entry, handle);
 }
@@ -682,13 +682,12 @@ Result<Handle*> VaultFs::Open(const Caller& caller, uint64_t ino, int flags) {
   std::vector<acl::ObjectId> chain;
   if (!ChainOf(inode, *policy, &chain)) return Status::NotFound("no name any more");
   const std::string access = write ? "write" : "read";
-  SR_RETURN_IF_ERROR(AuditOutcome(caller, "open", VaultPathOf(inode),
+  const std::string path = VaultPathOf(inode);
+  SR_RETURN_IF_ERROR(AuditOutcome(caller, "open", path,
                                   Authorize(caller, *policy, chain, false, write ? Need::kWrite : Need::kRead), access));
-  if (flags & O_TRUNC) {
-    SR_RETURN_IF_ERROR(AuditAhead(AuditEntryFor(caller, "truncate", VaultPathOf(inode), 0)));
-  }
+  if (flags & O_TRUNC) SR_RETURN_IF_ERROR(AuditAhead(AuditEntryFor(caller, "truncate", path, 0)));
   {
-    acl::AuditEntry e = AuditEntryFor(caller, "open", VaultPathOf(inode), 0);
+    acl::AuditEntry e = AuditEntryFor(caller, "open", path, 0);
     e.access = access;
     AuditLater(std::move(e));
   }
@@ -709,7 +708,6 @@ Result<Handle*> VaultFs::Open(const Caller& caller, uint64_t ino, int flags) {
   auto* handle = new Handle{inode, (flags & O_APPEND) != 0};
   handle->uid = caller.uid;
   handle->write = write;
-  handle->chain = std::move(chain);
   RefreshHandle(handle, *policy);
   TrackHandle(handle);
   return handle;
@@ -834,9 +832,10 @@ Result<std::vector<DirEntry>> VaultFs::ReadDir(const Caller& caller, uint64_t in
   auto policy = policy_.Get();
   std::vector<acl::ObjectId> chain;
   if (!ChainOf(*dir, *policy, &chain)) return Status::NotFound("no such directory");
-  SR_RETURN_IF_ERROR(AuditOutcome(caller, "opendir", VaultPathOf(*dir), Authorize(caller, *policy, chain, true, Need::kList)));
+  const std::string path = VaultPathOf(*dir);
+  SR_RETURN_IF_ERROR(AuditOutcome(caller, "opendir", path, Authorize(caller, *policy, chain, true, Need::kList)));
   {
-    acl::AuditEntry e = AuditEntryFor(caller, "opendir", VaultPathOf(*dir), 0);
+    acl::AuditEntry e = AuditEntryFor(caller, "opendir", path, 0);
     e.access = "list";
     AuditLater(std::move(e));
   }

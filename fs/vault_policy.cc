@@ -107,9 +107,10 @@ void VaultFs::MarkRevokedHandles(const acl::PolicySnapshot& policy) {
     std::lock_guard lock(inode->open_mu);
     if (inode->handles.empty()) continue;
     bool any = false;
+    const bool placed = ChainOf(inode, policy, &chain);
     for (Handle* h : inode->handles) {
-      if (!ChainOf(inode, policy, &chain)) chain = h->chain;
-      const bool ok = Authorize(Caller{h->uid, 0, 0}, policy, chain, false, h->write ? Need::kWrite : Need::kRead).ok();
+      const bool ok = placed &&
+                      Authorize(Caller{h->uid, 0, 0}, policy, chain, false, h->write ? Need::kWrite : Need::kRead).ok();
       h->revoked.store(!ok);
       any = any || !ok;
     }
@@ -277,7 +278,9 @@ Status VaultFs::CheckHandle(Handle* handle) {
     return Status::Ok();
   }
   std::vector<acl::ObjectId> chain;
-  if (!ChainOf(handle->inode, *policy, &chain)) chain = handle->chain;
+  // An open file is judged where it is, or where it was when its name (or
+  // its folder) was removed.
+  if (!ChainOf(handle->inode, *policy, &chain)) return Status::Denied("access revoked: the file has no place");
   Status st = Authorize(Caller{handle->uid, 0, 0}, *policy, chain, false, handle->write ? Need::kWrite : Need::kRead);
   if (!st.ok()) return Status::Denied("access revoked: " + st.message());
   RefreshHandle(handle, *policy);

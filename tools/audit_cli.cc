@@ -61,24 +61,6 @@ constexpr char kAuditDbName[] = "strongroom-audit.db";
 // A key file is 64 hex digits and a newline; anything much longer is not one.
 constexpr size_t kMaxKeyFileSize = 4096;
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Decodes exactly out.size() bytes of hex; false on any other input.
-bool DecodeHex(std::string_view hex, std::span<uint8_t> out) {
-  if (hex.size() != 2 * out.size()) return false;
-  for (size_t i = 0; i < out.size(); ++i) {
-    const int hi = HexDigit(hex[2 * i]);
-    const int lo = HexDigit(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out[i] = static_cast<uint8_t>(hi << 4 | lo);
-  }
-  return true;
-}
 
 std::string_view TrimSpace(std::string_view s) {
   constexpr std::string_view kSpace = " \t\r\n\v\f";
@@ -109,7 +91,7 @@ crypto::SecretKey ReadAuditKey(const std::string& path) {
   ::close(fd);
   crypto::SecretKey key(crypto::audit::kKeySize);
   const bool ok = read_errno == 0 && got <= kMaxKeyFileSize &&
-                  DecodeHex(TrimSpace(std::string_view(text.data(), got)), {key.data(), key.size()});
+                  crypto::HexDecode(TrimSpace(std::string_view(text.data(), got)), {key.data(), key.size()});
   crypto::Wipe(text.data(), text.size());
   if (read_errno != 0) {
     Fail(kUsage, "cannot read the audit key file " + EscapeForTerminal(path) + ": " + std::strerror(read_errno));
@@ -131,7 +113,7 @@ acl::AuditSeal ParseSeal(const std::string& text) {
     seal.seq = seal.seq * 10 + digit;
   }
   if (seal.seq == 0) Fail(kUsage, "--seal names record 0: records are numbered from 1");
-  if (!DecodeHex(std::string_view(text).substr(colon + 1), seal.digest)) Fail(kUsage, kUsageText);
+  if (!crypto::HexDecode(std::string_view(text).substr(colon + 1), seal.digest)) Fail(kUsage, kUsageText);
   return seal;
 }
 
