@@ -6,16 +6,22 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
 #include <thread>
 #include <utility>
 
+#include "acl/audit_ahead.h"
 #include "acl/sqlite_db.h"
 #include "crypto/primitives.h"
 
@@ -164,9 +170,30 @@ crypto::audit::RecordFields FieldsOf(const AuditKeys& keys, uint64_t seq, uint64
   return f;
 }
 
+// The tags a record is found under: every prefix of its path and of a
+// rename's destination.
+std::vector<crypto::Bytes> PrefixTags(const crypto::SecretKey& index_key, const AuditEntry& e) {
+  std::vector<crypto::Bytes> tags;
+  for (const std::string* p : {&e.path, &e.path2}) {
+    if (p->empty() || (*p)[0] != '/') continue;
+    for (const std::string& prefix : Prefixes(*p)) tags.push_back(Tag(index_key, "path", prefix));
+  }
+  return tags;
+}
+
+// Record `seq` of `epoch`, chained to `previous` with `key`.
+AheadRecord MakeRecord(const AuditKeys& keys, const crypto::SecretKey& key, const crypto::audit::Link& previous,
+                       uint64_t seq, uint64_t epoch, const AuditEntry& e) {
+  AheadRecord r;
+  r.fields = FieldsOf(keys, seq, epoch, e);
+  r.link = crypto::audit::NextLink(key, previous, r.fields);
+  r.prefix_tags = PrefixTags(keys.index, e);
+  return r;
+}
+
 // Inserts a record and the prefixes it is found under.
-Status InsertRecord(Db& db, const crypto::SecretKey& index_key, const crypto::audit::RecordFields& f,
-                  const crypto::audit::Link& link, const std::string& path, const std::string& path2) {
+Status InsertRecord(Db& db, const AheadRecord& r) {
+  const crypto::audit::RecordFields& f = r.fields;
   Stmt s(db, kInsertRecord);
   if (!s.ok()) return Status::Io(EIO, "audit log: damaged schema");
   s.Bind(1, static_cast<int64_t>(f.seq));
@@ -180,29 +207,21 @@ Status InsertRecord(Db& db, const crypto::SecretKey& index_key, const crypto::au
   s.BindBlob(9, f.user_tag);
   s.BindBlob(10, f.path_tag);
   s.BindBlob(11, f.sealed);
-  s.BindBlob(12, link);
+  s.BindBlob(12, r.link);
   int rc = s.Step();
   if (rc != SQLITE_DONE) return sqlite::StepStatus(rc, "audit log: insert");
-  // A record is found under its path and under a rename's destination.
-  std::vector<std::string> prefixes;
-  for (const std::string* p : {&path, &path2}) {
-    if (p->empty() || (*p)[0] != '/') continue;
-    for (std::string& prefix : Prefixes(*p)) prefixes.push_back(std::move(prefix));
-  }
-  {
-    for (const std::string& prefix : prefixes) {
-      Stmt p(db, kInsertPrefix);
-      if (!p.ok()) return Status::Io(EIO, "audit log: damaged schema");
-      p.BindBlob(1, Tag(index_key, "path", prefix));
-      p.Bind(2, static_cast<int64_t>(f.seq));
-      rc = p.Step();
-      if (rc != SQLITE_DONE) return sqlite::StepStatus(rc, "audit log: insert prefix");
-    }
+  for (const crypto::Bytes& tag : r.prefix_tags) {
+    Stmt p(db, kInsertPrefix);
+    if (!p.ok()) return Status::Io(EIO, "audit log: damaged schema");
+    p.BindBlob(1, tag);
+    p.Bind(2, static_cast<int64_t>(f.seq));
+    rc = p.Step();
+    if (rc != SQLITE_DONE) return sqlite::StepStatus(rc, "audit log: insert prefix");
   }
   return Status::Ok();
 }
 
-// The chain's state, as kept in `meta`.
+// The chain's state: its end, the current epoch and its key.
 struct ChainState {
   uint64_t last_seq = 0;
   crypto::audit::Link last_link{};
@@ -210,12 +229,90 @@ struct ChainState {
   uint64_t epoch_start = 1;  // the first record of the current epoch
   uint64_t epoch_records() const { return last_seq + 1 - epoch_start; }
   crypto::SecretKey key;  // K_epoch
+  ChainState Clone() const { return {last_seq, last_link, epoch, epoch_start, key.Clone()}; }
 };
 
+// `meta`'s record of the current epoch: its number, first record and key
+// (wrapped under the audit subkey).
+struct EpochMeta {
+  uint64_t epoch = 0;
+  uint64_t start = 0;
+  std::string wrapped_key;  // hex
+};
+
+EpochMeta EpochMetaOf(const AuditKeys& keys, const ChainState& st) {
+  return {st.epoch, st.epoch_start,
+          crypto::HexEncode(crypto::Wrap(keys.wrap, crypto::AsBytes(kEpochKeyAad), st.key.span()))};
+}
+
+Status SetMeta(Db& db, const std::string& key, const std::string& value) {
+  Stmt s(db, kSetMeta);
+  if (!s.ok()) return Status::Io(EIO, "audit log: damaged schema");
+  s.BindText(1, key);
+  s.BindText(2, value);
+  const int rc = s.Step();
+  return rc == SQLITE_DONE ? Status::Ok() : sqlite::StepStatus(rc, "audit log: meta");
+}
+
+Status SaveEpoch(Db& db, const EpochMeta& m) {
+  SR_RETURN_IF_ERROR(SetMeta(db, "epoch", std::to_string(m.epoch)));
+  SR_RETURN_IF_ERROR(SetMeta(db, "epoch_start", std::to_string(m.start)));
+  return SetMeta(db, "epoch_key", m.wrapped_key);
+}
+
+// Writes all of `data` at `offset`.
+bool WriteAllAt(int fd, std::string_view data, off_t offset) {
+  while (!data.empty()) {
+    const ssize_t n = ::pwrite(fd, data.data(), data.size(), offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+    offset += n;
+  }
+  return true;
+}
+
+// Empties the write-ahead file: the magic alone, on disk.
+bool ResetAhead(int fd) {
+  return ::ftruncate(fd, 0) == 0 && WriteAllAt(fd, kAheadMagic, 0) && ::fdatasync(fd) == 0;
+}
+
+// A record written ahead, waiting for its place in the database; the first
+// record of an epoch carries the epoch's state for `meta`.
+struct AheadItem {
+  AheadRecord record;
+  std::optional<EpochMeta> epoch;
+};
+
+// Moves records into the database in one transaction.
+Status InsertBatch(Db& db, const std::vector<AheadItem>& items) {
+  Status st = db.Exec("BEGIN IMMEDIATE");
+  const EpochMeta* epoch = nullptr;
+  for (const AheadItem& item : items) {
+    if (!st.ok()) break;
+    st = InsertRecord(db, item.record);
+    if (item.epoch) epoch = &*item.epoch;
+  }
+  if (st.ok() && epoch != nullptr) st = SaveEpoch(db, *epoch);
+  if (st.ok()) st = db.Exec("COMMIT");
+  if (!st.ok()) (void)db.Exec("ROLLBACK");
+  return st;
+}
+
+// Two stages (docs/audit.md): a record is chained and appended to the
+// write-ahead file before Append() returns (one write per group commit),
+// then the writer thread moves records into the indexed database in
+// batches. Queries and Flush() move everything first.
 class SqliteAuditLog final : public AuditLog {
  public:
-  SqliteAuditLog(std::unique_ptr<Db> db, AuditKeys keys, ChainState state)
-      : db_(std::move(db)), keys_(std::move(keys)), state_(std::move(state)) {
+  SqliteAuditLog(std::unique_ptr<Db> db, AuditKeys keys, ChainState state, int ahead_fd, std::string ahead_path)
+      : db_(std::move(db)),
+        keys_(std::move(keys)),
+        state_(std::move(state)),
+        ahead_fd_(ahead_fd),
+        ahead_path_(std::move(ahead_path)),
+        ahead_size_(kAheadMagic.size()),
+        applied_seq_(state_.last_seq) {
     writer_ = std::thread([this] { WriterLoop(); });
   }
 
@@ -227,16 +324,23 @@ class SqliteAuditLog final : public AuditLog {
     }
     cv_.notify_all();
     writer_.join();
-    std::lock_guard db_lock(db_->mu());
-    (void)db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    const bool all_in = MoveIntoDatabase().ok();
+    {
+      std::lock_guard db_lock(db_->mu());
+      (void)db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+    // Everything is in the database: the write-ahead file goes. Otherwise
+    // it stays for the next open to finish the job.
+    if (all_in && applied_seq_ == state_.last_seq) ::unlink(ahead_path_.c_str());
+    ::close(ahead_fd_);
   }
 
   Status Append(AuditEntry entry) override {
     std::unique_lock lock(mu_);
     const uint64_t ticket = Enqueue(std::move(entry));
-    // Group commit: the first waiter commits everything queued (its own
+    // Group commit: the first waiter writes everything queued (its own
     // record and any that arrived meanwhile); the others wait for it. The
-    // caller commits in its own thread: no hand-off to the writer.
+    // caller writes in its own thread: no hand-off to the writer.
     while (committed_ < ticket) {
       if (!committing_) {
         CommitQueuedLocked(lock);
@@ -260,21 +364,29 @@ class SqliteAuditLog final : public AuditLog {
   }
 
   Status Flush() override {
-    std::unique_lock lock(mu_);
-    const uint64_t ticket = next_ticket_;
-    while (committed_ < ticket) {
-      if (!committing_ && !queue_.empty()) {
-        CommitQueuedLocked(lock);
-      } else {
-        done_cv_.wait(lock);
+    {
+      std::unique_lock lock(mu_);
+      const uint64_t ticket = next_ticket_;
+      while (committed_ < ticket) {
+        if (!committing_ && !queue_.empty()) {
+          CommitQueuedLocked(lock);
+        } else {
+          done_cv_.wait(lock);
+        }
       }
     }
+    // Records written ahead are safe even if the database cannot take them
+    // now (the writer keeps trying; the next open finishes the job).
+    (void)MoveIntoDatabase();
+    std::lock_guard lock(mu_);
     // Queued records that could not be written since the last Flush.
     if (std::exchange(queued_lost_, false)) return Status::Io(EIO, "queued audit records could not be written");
     return Status::Ok();
   }
 
   Result<std::vector<AuditRecord>> Query(const AuditQuery& q) override {
+    // What was written ahead is part of the answer.
+    (void)Flush();
     std::string sql =
         "SELECT r.seq, r.epoch, r.time_us, r.uid, r.pid, r.op, r.result, r.count, r.sealed FROM records r";
     std::vector<std::function<void(sqlite3_stmt*, int)>> binds;
@@ -365,6 +477,7 @@ class SqliteAuditLog final : public AuditLog {
   }
 
   Status SetPowerLossDurability(bool power_loss) override {
+    power_loss_ = power_loss;
     std::lock_guard lock(db_->mu());
     return db_->Exec(power_loss ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   }
@@ -376,6 +489,14 @@ class SqliteAuditLog final : public AuditLog {
     AuditEntry entry;
   };
 
+  // The database takes records in batches of up to this many, or whatever
+  // has waited this long.
+  static constexpr size_t kBatch = 1024;
+  static constexpr std::chrono::milliseconds kBatchDelay{100};
+  // The write-ahead file is emptied when everything in it is in the
+  // database and it has grown past this.
+  static constexpr off_t kAheadTrimBytes = 1 << 20;
+
   uint64_t Enqueue(AuditEntry entry, bool report = true) {
     if (entry.time_us == 0) entry.time_us = NowMicros();
     const uint64_t ticket = ++next_ticket_;
@@ -383,14 +504,19 @@ class SqliteAuditLog final : public AuditLog {
     return ticket;
   }
 
-  // Commits what is queued; `lock` (on mu_) is released meanwhile.
+  // Writes what is queued ahead; `lock` (on mu_) is released meanwhile.
   void CommitQueuedLocked(std::unique_lock<std::mutex>& lock) {
     committing_ = true;
     std::deque<Pending> batch;
     batch.swap(queue_);
     lock.unlock();
-    Status st = Commit(batch);
+    std::vector<AheadItem> items;
+    Status st = WriteAhead(batch, &items);
     lock.lock();
+    if (st.ok()) {
+      if (to_apply_.empty()) apply_since_ = std::chrono::steady_clock::now();
+      for (AheadItem& item : items) to_apply_.push_back(std::move(item));
+    }
     for (const Pending& p : batch) {
       if (!st.ok() && p.report) failed_[p.ticket] = st;
       if (!st.ok() && !p.report) queued_lost_ = true;
@@ -401,107 +527,127 @@ class SqliteAuditLog final : public AuditLog {
     cv_.notify_all();  // the writer may take what was queued meanwhile
   }
 
-  // Commits queued records nobody waits for (opens, refusals), and runs
-  // the checkpoints.
-  void WriterLoop() {
-    std::unique_lock lock(mu_);
-    for (;;) {
-      cv_.wait(lock, [&] { return stopping_ || checkpoint_due_ || (!queue_.empty() && !committing_); });
-      if (checkpoint_due_) {
-        checkpoint_due_ = false;
-        lock.unlock();
-        {
-          std::lock_guard db_lock(db_->mu());
-          const bool truncate = std::exchange(truncate_due_, false);
-          (void)db_->Exec(truncate ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)");
-          records_since_checkpoint_ = 0;
-        }
-        lock.lock();
-        continue;
-      }
-      if (queue_.empty()) {
-        if (stopping_) return;
-        continue;
-      }
-      if (committing_) {
-        done_cv_.wait(lock);
-        continue;
-      }
-      CommitQueuedLocked(lock);
-      cv_.notify_all();
-    }
-  }
-
-  Status Commit(const std::deque<Pending>& batch) {
-    std::lock_guard db_lock(db_->mu());
-    // Work on a copy of the chain: a failed commit leaves the state as it was.
-    ChainState next{state_.last_seq, state_.last_link, state_.epoch, state_.epoch_start, state_.key.Clone()};
-    bool evolved = false;
-    Status st = db_->Exec("BEGIN IMMEDIATE");
+  // Chains the batch and appends it to the write-ahead file in one write
+  // (synced in power-loss mode). Only the committing thread runs this.
+  Status WriteAhead(const std::deque<Pending>& batch, std::vector<AheadItem>* items) {
+    std::lock_guard ahead_lock(ahead_mu_);
+    // Work on a copy of the chain: a failed write leaves the state as it was.
+    ChainState next = state_.Clone();
     std::vector<std::string> seals;
+    std::string data;
     for (const Pending& p : batch) {
-      if (!st.ok()) break;
+      AheadItem item;
       if (next.epoch_records() >= kAuditRecordsPerEpoch) {
         seals.push_back(std::to_string(next.last_seq) + ":" + crypto::audit::LinkHex(next.last_link));
-        next.key = crypto::audit::Evolve(next.key);
+        next.key = crypto::audit::Evolve(next.key);  // the previous key is wiped
         ++next.epoch;
         next.epoch_start = next.last_seq + 1;
-        evolved = true;
+        item.epoch = EpochMetaOf(keys_, next);
       }
-      const crypto::audit::RecordFields f = FieldsOf(keys_, next.last_seq + 1, next.epoch, p.entry);
-      const crypto::audit::Link link = crypto::audit::NextLink(next.key, next.last_link, f);
-      st = InsertRecord(*db_, keys_.index, f, link, p.entry.path, p.entry.path2);
-      if (st.ok()) {
-        next.last_seq = f.seq;
-        next.last_link = link;
-      }
+      item.record = MakeRecord(keys_, next.key, next.last_link, next.last_seq + 1, next.epoch, p.entry);
+      AppendAheadEntry(item.record, &data);
+      next.last_seq = item.record.fields.seq;
+      next.last_link = item.record.link;
+      items->push_back(std::move(item));
     }
-    // The chain's end is the last record itself; only an epoch change (its
-    // new key) is written to meta, so a commit touches as few pages as it can.
-    if (st.ok() && evolved) st = SaveEpochLocked(next);
-    if (st.ok()) st = db_->Exec("COMMIT");
-    if (!st.ok()) {
-      (void)db_->Exec("ROLLBACK");
-      spdlog::error("the audit log cannot be written: {}", st.ToString());
+    int err = 0;
+    if (!WriteAllAt(ahead_fd_, data, ahead_size_)) err = errno != 0 ? errno : EIO;
+    if (err == 0 && power_loss_ && ::fdatasync(ahead_fd_) != 0) err = errno;
+    if (err != 0) {
+      (void)::ftruncate(ahead_fd_, ahead_size_);  // no torn entry before the next one
+      items->clear();
+      spdlog::error("the audit log cannot be written: {}: {}", ahead_path_, std::strerror(err));
       return Status::Io(EIO, "the audit log cannot be written");
     }
-    state_ = std::move(next);  // the previous epoch's key is wiped here
+    ahead_size_ += static_cast<off_t>(data.size());
+    state_ = std::move(next);
     for (const std::string& seal : seals) spdlog::info("strongroom audit seal {}", seal);
-    // Checkpoints run on the writer thread, not on the caller's path: after
-    // a change of key (the old wrapped key out of the WAL, TRUNCATE) and
-    // every 1000 records (the WAL kept short).
-    records_since_checkpoint_ += batch.size();
-    if (evolved) truncate_due_ = true;
-    if (evolved || records_since_checkpoint_ >= 1000) {
+    return Status::Ok();
+  }
+
+  // Moves every record written ahead into the database.
+  Status MoveIntoDatabase() {
+    std::lock_guard db_lock(db_->mu());
+    std::vector<AheadItem> items;
+    {
       std::lock_guard lock(mu_);
-      checkpoint_due_ = true;
-      cv_.notify_all();
+      items.swap(to_apply_);
+    }
+    if (items.empty()) return Status::Ok();
+    Status st = InsertBatch(*db_, items);
+    if (!st.ok()) {
+      // They stay written ahead; put them back for the next try.
+      std::lock_guard lock(mu_);
+      for (AheadItem& item : to_apply_) items.push_back(std::move(item));
+      to_apply_ = std::move(items);
+      if (!std::exchange(apply_failing_, true)) {
+        spdlog::error("the audit database cannot take records (they are kept in {}): {}", ahead_path_,
+                      st.ToString());
+      }
+      return st;
+    }
+    if (std::exchange(apply_failing_, false)) spdlog::info("the audit database takes records again");
+    applied_seq_ = items.back().record.fields.seq;
+    // Checkpoints: after a change of key (the old wrapped key out of the
+    // WAL, TRUNCATE) and every few thousand records (the WAL kept short).
+    records_since_checkpoint_ += items.size();
+    const bool evolved = std::any_of(items.begin(), items.end(), [](const AheadItem& i) { return i.epoch.has_value(); });
+    if (evolved || records_since_checkpoint_ >= 4096) {
+      (void)db_->Exec(evolved ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)");
+      records_since_checkpoint_ = 0;
+    }
+    std::lock_guard ahead_lock(ahead_mu_);
+    if (applied_seq_ == state_.last_seq && ahead_size_ > kAheadTrimBytes && ResetAhead(ahead_fd_)) {
+      ahead_size_ = static_cast<off_t>(kAheadMagic.size());
     }
     return Status::Ok();
   }
 
-
-  Status SetMetaLocked(const std::string& key, const std::string& value) {
-    Stmt s(*db_, kSetMeta);
-    if (!s.ok()) return Status::Io(EIO, "audit log: damaged schema");
-    s.BindText(1, key);
-    s.BindText(2, value);
-    const int rc = s.Step();
-    return rc == SQLITE_DONE ? Status::Ok() : sqlite::StepStatus(rc, "audit log: meta");
-  }
-
-  Status SaveEpochLocked(const ChainState& st) {
-    SR_RETURN_IF_ERROR(SetMetaLocked("epoch", std::to_string(st.epoch)));
-    SR_RETURN_IF_ERROR(SetMetaLocked("epoch_start", std::to_string(st.epoch_start)));
-    return SetMetaLocked("epoch_key",
-                         crypto::HexEncode(crypto::Wrap(keys_.wrap, crypto::AsBytes(kEpochKeyAad), st.key.span())));
+  // Writes queued records nobody waits for (opens, refusals) ahead, and
+  // moves records into the database in batches.
+  void WriterLoop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      if (!queue_.empty() && !committing_) {
+        CommitQueuedLocked(lock);
+        continue;
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (!to_apply_.empty() &&
+          (stopping_ || to_apply_.size() >= kBatch || now - apply_since_ >= kBatchDelay)) {
+        lock.unlock();
+        const bool ok = MoveIntoDatabase().ok();
+        lock.lock();
+        if (!ok) {
+          if (stopping_) return;  // the destructor tries once more
+          cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+        }
+        continue;
+      }
+      if (stopping_ && queue_.empty() && !committing_) return;
+      if (to_apply_.empty()) {
+        cv_.wait(lock);
+      } else {
+        cv_.wait_until(lock, apply_since_ + kBatchDelay);
+      }
+    }
   }
 
   std::unique_ptr<Db> db_;
-  AuditKeys keys_;
-  ChainState state_;  // guarded by db_->mu()
+  const AuditKeys keys_;
 
-  std::mutex mu_;
+  std::mutex ahead_mu_;  // the chain's end and the write-ahead file
+  ChainState state_;
+  const int ahead_fd_;
+  const std::string ahead_path_;
+  off_t ahead_size_;
+  std::atomic<bool> power_loss_{false};
+
+  uint64_t applied_seq_;                 // guarded by db_->mu()
+  size_t records_since_checkpoint_ = 0;  // guarded by db_->mu()
+  bool apply_failing_ = false;           // guarded by db_->mu()
+
+  std::mutex mu_;  // what follows
   std::condition_variable cv_;
   std::condition_variable done_cv_;
   std::deque<Pending> queue_;
@@ -509,10 +655,9 @@ class SqliteAuditLog final : public AuditLog {
   uint64_t committed_ = 0;
   bool committing_ = false;
   bool queued_lost_ = false;
-  bool checkpoint_due_ = false;       // guarded by mu_
-  bool truncate_due_ = false;         // guarded by db_->mu()
-  size_t records_since_checkpoint_ = 0;  // guarded by db_->mu()
   std::map<uint64_t, Status> failed_;
+  std::vector<AheadItem> to_apply_;
+  std::chrono::steady_clock::time_point apply_since_;
   bool stopping_ = false;
   std::thread writer_;
 };
@@ -548,6 +693,78 @@ std::optional<std::string> MetaOf(Db& db, const char* key) {
   return t != nullptr ? std::optional<std::string>(reinterpret_cast<const char*>(t)) : std::nullopt;
 }
 
+// Moves the records of the write-ahead file that the database lacks into it
+// (each checked against the chain), then empties the file. What cannot be
+// moved (a gap, a record that does not authenticate, a torn tail) is left
+// out and described in `problem`.
+Status ReplayAhead(Db& db, const AuditKeys& keys, ChainState* state, int fd, const std::string& path,
+                   std::string* problem) {
+  std::string data;
+  {
+    char buf[1 << 16];
+    for (off_t off = 0;;) {
+      const ssize_t n = ::pread(fd, buf, sizeof buf, off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Status::Io(errno, "read the audit log's write-ahead file " + path);
+      if (n == 0) break;
+      data.append(buf, static_cast<size_t>(n));
+      off += n;
+    }
+  }
+  const AheadParse parse = ParseAheadFile(crypto::AsBytes(data));
+  // A file cut inside its magic was being created: it holds nothing.
+  const bool fresh = data.size() < kAheadMagic.size() && kAheadMagic.starts_with(data);
+  if (!parse.header_ok && !fresh) {
+    return Status::Integrity("the audit log's write-ahead file " + path +
+                             " is not one (move it aside to mount; any records in it are then lost)");
+  }
+  ChainState next = state->Clone();
+  std::vector<AheadItem> items;
+  for (const AheadRecord& r : parse.records) {
+    const crypto::audit::RecordFields& f = r.fields;
+    if (f.seq <= next.last_seq) continue;  // already in the database
+    const std::string n = std::to_string(next.last_seq + 1);
+    if (f.seq != next.last_seq + 1) {
+      *problem = "record " + n + " is missing (records from " + std::to_string(f.seq) + " on were left out)";
+      break;
+    }
+    if (f.epoch < next.epoch || f.epoch - next.epoch > 1024) {
+      *problem = "record " + n + " has an impossible epoch (it and what follows were left out)";
+      break;
+    }
+    crypto::SecretKey key =
+        f.epoch > next.epoch ? crypto::audit::EvolveTo(next.key, next.epoch, f.epoch) : next.key.Clone();
+    const crypto::audit::Link link = crypto::audit::NextLink(key, next.last_link, f);
+    if (CRYPTO_memcmp(link.data(), r.link.data(), link.size()) != 0) {
+      *problem = "record " + n + " does not authenticate (it and what follows were left out)";
+      break;
+    }
+    AheadItem item{r, std::nullopt};
+    if (f.epoch != next.epoch) {
+      next.epoch = f.epoch;
+      next.epoch_start = f.seq;
+      next.key = std::move(key);
+      item.epoch = EpochMetaOf(keys, next);
+    }
+    next.last_seq = f.seq;
+    next.last_link = r.link;
+    items.push_back(std::move(item));
+  }
+  if (problem->empty() && parse.damaged_bytes > 0 && !fresh) {
+    *problem = std::to_string(parse.damaged_bytes) + " bytes at its end do not parse (a write cut short)";
+  }
+  if (!items.empty()) {
+    spdlog::info("moving {} audit records from {} into the database", items.size(), path);
+    SR_RETURN_IF_ERROR(db.Exec("PRAGMA synchronous=FULL"));
+    Status st = InsertBatch(db, items);
+    SR_RETURN_IF_ERROR(db.Exec("PRAGMA synchronous=NORMAL"));
+    if (!st.ok()) return Status::Io(EIO, "cannot move the write-ahead audit records into the database: " + st.ToString());
+  }
+  *state = std::move(next);
+  if (!ResetAhead(fd)) return Status::Io(errno, "reset the audit log's write-ahead file " + path);
+  return Status::Ok();
+}
+
 }  // namespace
 
 AuditKeys AuditKeys::From(const crypto::SecretKey& audit_subkey) {
@@ -566,9 +783,7 @@ Status CreateAuditLog(const std::string& path, const std::string& vault_id, cons
   SR_RETURN_IF_ERROR((*db)->Exec(kAuditSchema));
   // The first record, MACed with K_0; then only K_1 is kept.
   if (first.time_us == 0) first.time_us = NowMicros();
-  const crypto::audit::RecordFields f = FieldsOf(keys, 1, 0, first);
-  const crypto::audit::Link link = crypto::audit::NextLink(initial_key, crypto::audit::Link{}, f);
-  SR_RETURN_IF_ERROR(InsertRecord(**db, keys.index, f, link, first.path, first.path2));
+  SR_RETURN_IF_ERROR(InsertRecord(**db, MakeRecord(keys, initial_key, crypto::audit::Link{}, 1, 0, first)));
   const crypto::SecretKey k1 = crypto::audit::Evolve(initial_key);
   const std::pair<const char*, std::string> meta[] = {
       {"schema_version", std::to_string(kAuditSchemaVersion)},
@@ -584,6 +799,8 @@ Status CreateAuditLog(const std::string& path, const std::string& vault_id, cons
     if (s.Step() != SQLITE_DONE) return Status::Io(EIO, "audit log: cannot write its state");
   }
   SR_RETURN_IF_ERROR((*db)->Exec("COMMIT"));
+  // A write-ahead file left by an earlier log of this name is not this one's.
+  ::unlink(AheadPathFor(path).c_str());
   return (*db)->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
@@ -626,7 +843,27 @@ Result<std::unique_ptr<AuditLog>> OpenAuditLog(const std::string& path, const st
       state.key.size() != crypto::audit::kKeySize) {
     return Status::Integrity("the audit log's epoch key does not authenticate");
   }
-  return std::unique_ptr<AuditLog>(new SqliteAuditLog(std::move(*db), std::move(keys), std::move(state)));
+  // Records written ahead but not yet in the database (the daemon stopped
+  // before it moved them) are moved now.
+  const std::string ahead_path = AheadPathFor(path);
+  const int fd = ::open(ahead_path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::Io(errno, "open the audit log's write-ahead file " + ahead_path);
+  std::string problem;
+  Status replayed = ReplayAhead(**db, keys, &state, fd, ahead_path, &problem);
+  if (!replayed.ok()) {
+    ::close(fd);
+    return replayed;
+  }
+  auto log = std::make_unique<SqliteAuditLog>(std::move(*db), std::move(keys), std::move(state), fd, ahead_path);
+  if (!problem.empty()) {
+    spdlog::error("the audit log's write-ahead file {}: {}", ahead_path, problem);
+    AuditEntry e;
+    e.op = "integrity";
+    e.result = EIO;
+    e.reason = "audit write-ahead file: " + problem;
+    SR_RETURN_IF_ERROR(log->Append(std::move(e)));
+  }
+  return std::unique_ptr<AuditLog>(std::move(log));
 }
 
 }  // namespace strongroom::acl

@@ -10,6 +10,7 @@
 #include <limits>
 #include <memory>
 
+#include "acl/audit_ahead.h"
 #include "acl/sqlite_db.h"
 
 namespace strongroom::acl {
@@ -117,6 +118,31 @@ bool ReadRow(sqlite3_stmt* s, crypto::audit::RecordFields* r, crypto::ByteView* 
   return true;
 }
 
+// The write-ahead file's bytes; empty when there is none.
+Result<std::string> ReadAheadFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::string();
+    if (errno == ELOOP) return Status::Integrity("the audit write-ahead file " + path + " is a symbolic link");
+    return Status::Io(errno, "open the audit write-ahead file " + path);
+  }
+  std::string data;
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return Status::Io(err, "read the audit write-ahead file " + path);
+    }
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return data;
+}
+
 bool SameLink(crypto::ByteView stored, const crypto::audit::Link& computed) {
   return stored.size() == computed.size() && CRYPTO_memcmp(stored.data(), computed.data(), computed.size()) == 0;
 }
@@ -161,6 +187,35 @@ Result<AuditVerifyReport> VerifyAuditLog(const std::string& db_path, const crypt
   crypto::audit::Link previous{};  // link_0: 32 zero bytes
   crypto::audit::RecordFields r;
   uint64_t expected = 1;
+  // Checks record `expected` (r) against its stored link; a problem or "".
+  auto check = [&](crypto::ByteView stored_link) -> std::string {
+    const std::string n = std::to_string(expected);
+    if (r.epoch < epoch) {
+      return "record " + n + " was edited (its epoch " + std::to_string(r.epoch) + " is below the previous record's " +
+             std::to_string(epoch) + ")";
+    }
+    if (r.epoch > epoch) {
+      if (r.epoch - epoch > kMaxEpochJump) {
+        return "record " + n + " was edited (its epoch jumps from " + std::to_string(epoch) + " to " +
+               std::to_string(r.epoch) + ")";
+      }
+      key = crypto::audit::EvolveTo(key, epoch, r.epoch);  // the older key is wiped
+    }
+    const crypto::audit::Link link = crypto::audit::NextLink(key, previous, r);
+    if (!SameLink(stored_link, link)) {
+      return expected == 1 ? "record 1 was edited, or the key is not this log's initial key"
+                           : "record " + n + " was edited";
+    }
+    if (report.records == 0 || r.epoch != epoch) ++report.epochs;
+    epoch = r.epoch;
+    previous = link;
+    ++report.records;
+    if (seal && seal->seq == expected && CRYPTO_memcmp(link.data(), seal->digest.data(), link.size()) != 0) {
+      return "record " + n + " does not match the seal";
+    }
+    ++expected;
+    return {};
+  };
   for (;;) {
     const int rc = sqlite3_step(stmt.get());
     if (rc == SQLITE_DONE) break;
@@ -180,30 +235,30 @@ Result<AuditVerifyReport> VerifyAuditLog(const std::string& db_path, const crypt
     if (!ReadRow(stmt.get(), &r, &stored_link)) {
       return fail(expected, "record " + n + " was edited (a field has the wrong type or range)");
     }
-    if (r.epoch < epoch) {
-      return fail(expected, "record " + n + " was edited (its epoch " + std::to_string(r.epoch) +
-                                " is below the previous record's " + std::to_string(epoch) + ")");
-    }
-    if (r.epoch > epoch) {
-      if (r.epoch - epoch > kMaxEpochJump) {
-        return fail(expected, "record " + n + " was edited (its epoch jumps from " + std::to_string(epoch) +
-                                  " to " + std::to_string(r.epoch) + ")");
+    const uint64_t at = expected;
+    if (std::string problem = check(stored_link); !problem.empty()) return fail(at, std::move(problem));
+  }
+  stmt.reset();
+  db.reset();
+
+  // Records written ahead and not yet in the database (the daemon is
+  // running, or stopped before moving them) continue the chain. Read after
+  // the database: what the daemon moved meanwhile is in both.
+  if (Result<std::string> ahead = ReadAheadFile(AheadPathFor(db_path)); !ahead.ok()) {
+    return ahead.status();
+  } else if (!ahead->empty()) {
+    const AheadParse parse = ParseAheadFile(crypto::AsBytes(*ahead));
+    for (const AheadRecord& a : parse.records) {
+      if (a.fields.seq < expected) continue;
+      if (a.fields.seq != expected) {
+        return fail(expected, "record " + std::to_string(expected) + " is missing (the write-ahead file goes on at " +
+                                  std::to_string(a.fields.seq) + ")");
       }
-      key = crypto::audit::EvolveTo(key, epoch, r.epoch);  // the older key is wiped
+      r = a.fields;
+      const uint64_t at = expected;
+      if (std::string problem = check(a.link); !problem.empty()) return fail(at, std::move(problem));
+      ++report.written_ahead;
     }
-    const crypto::audit::Link link = crypto::audit::NextLink(key, previous, r);
-    if (!SameLink(stored_link, link)) {
-      return fail(expected, expected == 1 ? "record 1 was edited, or the key is not this log's initial key"
-                                          : "record " + n + " was edited");
-    }
-    if (report.records == 0 || r.epoch != epoch) ++report.epochs;
-    epoch = r.epoch;
-    previous = link;
-    ++report.records;
-    if (seal && seal->seq == expected && CRYPTO_memcmp(link.data(), seal->digest.data(), link.size()) != 0) {
-      return fail(expected, "record " + n + " does not match the seal");
-    }
-    ++expected;
   }
 
   if (seal && seal->seq >= expected) {

@@ -39,6 +39,7 @@ struct AuditVerifyReport {
   bool ok = false;
   uint64_t records = 0;  // records whose link verified (all of them when ok)
   uint64_t epochs = 0;   // distinct epochs among those records
+  uint64_t written_ahead = 0;  // of them, found in the write-ahead file only
   // One line saying what is wrong, empty when ok: e.g. "record 17 was
   // edited", "record 17 is missing (deleted, or 18 inserted/reordered)", "the
   // log ends at record 40 but the seal names record 56: its tail was

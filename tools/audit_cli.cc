@@ -148,12 +148,14 @@ void Verify(const State& s) {
   if (!result.ok()) Fail(result.status());
   const acl::AuditVerifyReport& r = *result;
   if (s.json_output) {
-    json out = {{"ok", r.ok}, {"records", r.records}, {"epochs", r.epochs}};
+    json out = {{"ok", r.ok}, {"records", r.records}, {"epochs", r.epochs}, {"written_ahead", r.written_ahead}};
     out["problem"] = r.ok ? json(nullptr) : json(r.problem);
     out["first_bad_seq"] = r.ok ? json(nullptr) : json(r.first_bad_seq);
     std::cout << out.dump(2, ' ', true, json::error_handler_t::replace) << "\n";
   } else if (r.ok) {
-    std::cout << "audit log verified: " << r.records << " records in " << r.epochs << " epochs\n";
+    std::cout << "audit log verified: " << r.records << " records in " << r.epochs << " epochs";
+    if (r.written_ahead > 0) std::cout << " (" << r.written_ahead << " of them in the write-ahead file)";
+    std::cout << "\n";
   }
   std::cout.flush();
   if (!r.ok) Fail(kIntegrity, "audit log verification failed: " + r.problem);
