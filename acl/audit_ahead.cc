@@ -122,7 +122,11 @@ AheadParse ParseAheadFile(crypto::ByteView file) {
   while (file.size() - pos >= 4) {
     Reader len(file.subspan(pos, 4));
     const uint64_t n = len.U(4);
-    if (n == 0 || n > kMaxEntry || file.size() - pos - 4 < n + kChecksumSize) break;
+    if (n == 0) {  // the end marker: what follows is space kept for later
+      out.good_bytes = file.size();
+      return out;
+    }
+    if (n > kMaxEntry || file.size() - pos - 4 < n + kChecksumSize) break;
     crypto::ByteView body = file.subspan(pos + 4, n);
     uint8_t sum[32];
     crypto::Sha256(body, sum);

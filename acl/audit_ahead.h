@@ -7,8 +7,10 @@
 // Pure encoding: no SQLite, no files. Holds nothing in plaintext that the
 // database would not (text fields stay sealed, indexes stay keyed tags).
 //
-//   file   = "SRAHEAD1" entry*
+//   file   = "SRAHEAD1" entry* end [anything]
 //   entry  = u32 length (big-endian) || body || first 8 bytes of SHA-256(body)
+//   end    = u32 0 (the file is kept allocated beyond it, so that appends
+//            overwrite blocks in place and a sync writes no metadata)
 //   body   = crypto::audit::RecordBytes fields (without the label), the
 //            32-byte link, then u32 count and the prefix tags (u32 length
 //            || bytes each)

@@ -14,6 +14,9 @@
 #include <condition_variable>
 #include <cstring>
 #include <deque>
+#include <filesystem>
+#include <functional>
+#include <span>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -64,6 +67,10 @@ constexpr const char* kInsertRecord =
     "INSERT INTO records (seq, epoch, time_us, uid, pid, op, result, count, user_tag, path_tag, sealed, link) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 constexpr const char* kInsertPrefix = "INSERT OR IGNORE INTO record_prefixes (prefix_tag, seq) VALUES (?1, ?2)";
+constexpr const char* kPageCount = "PRAGMA page_count";
+constexpr const char* kPageSize = "PRAGMA page_size";
+// A new live database is built under this suffix while the log rotates.
+constexpr char kNextSuffix[] = ".next";
 constexpr const char* kGetMeta = "SELECT value FROM meta WHERE key = ?1";
 constexpr const char* kLastRecord = "SELECT seq, link FROM records ORDER BY seq DESC LIMIT 1";
 constexpr const char* kSetMeta =
@@ -221,6 +228,47 @@ Status InsertRecord(Db& db, const AheadRecord& r) {
   return Status::Ok();
 }
 
+Result<std::unique_ptr<Db>> OpenDb(const std::string& path, bool create) {
+  sqlite3* raw = nullptr;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_FULLMUTEX;
+  if (create) flags |= SQLITE_OPEN_CREATE;
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  sqlite::DbPtr db(raw);
+  if (rc != SQLITE_OK) {
+    return Status::Integrity("cannot open the audit log " + path + ": " +
+                             std::string(raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
+  }
+  // Small pages: a record's commit rewrites one page of the table and of
+  // each index, and each goes to the WAL whole.
+  auto out = std::make_unique<Db>(std::move(db));
+  if (create) SR_RETURN_IF_ERROR(out->Exec("PRAGMA page_size=1024"));
+  // No automatic checkpoints inside commits: the writer thread runs them.
+  for (const char* pragma : {"PRAGMA busy_timeout=2000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+                             "PRAGMA secure_delete=ON", "PRAGMA trusted_schema=OFF", "PRAGMA wal_autocheckpoint=0"}) {
+    SR_RETURN_IF_ERROR(out->Exec(pragma));
+  }
+  return out;
+}
+
+std::optional<uint64_t> ParseU64(const std::optional<std::string>& text) {
+  if (!text || text->empty() || text->size() > 19) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : *text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+  }
+  return v;
+}
+
+std::optional<std::string> MetaOf(Db& db, const char* key) {
+  Stmt s(db, kGetMeta);
+  if (!s.ok()) return std::nullopt;
+  s.BindText(1, key);
+  if (s.Step() != SQLITE_ROW) return std::nullopt;
+  const unsigned char* t = sqlite3_column_text(s.get(), 0);
+  return t != nullptr ? std::optional<std::string>(reinterpret_cast<const char*>(t)) : std::nullopt;
+}
+
 // The chain's state: its end, the current epoch and its key.
 struct ChainState {
   uint64_t last_seq = 0;
@@ -254,6 +302,40 @@ Status SetMeta(Db& db, const std::string& key, const std::string& value) {
   return rc == SQLITE_DONE ? Status::Ok() : sqlite::StepStatus(rc, "audit log: meta");
 }
 
+// A new database (the first at init, or the next after a rotation): the
+// schema and what a verifier needs to start in it without earlier segments:
+// its first record, the link before it.
+Status InitSchema(Db& db, const std::string& vault_id, uint64_t first_seq, const crypto::audit::Link& prev_link) {
+  SR_RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  Status st = db.Exec(kAuditSchema);
+  const std::pair<const char*, std::string> meta[] = {
+      {"schema_version", std::to_string(kAuditSchemaVersion)},
+      {"vault_id", vault_id},
+      {"first_seq", std::to_string(first_seq)},
+      {"prev_link", crypto::HexEncode(prev_link)},
+  };
+  for (const auto& [k, v] : meta) {
+    if (st.ok()) st = SetMeta(db, k, v);
+  }
+  if (st.ok()) st = db.Exec("COMMIT");
+  if (!st.ok()) (void)db.Exec("ROLLBACK");
+  return st;
+}
+
+off_t FileSize(int fd) {
+  struct stat st;
+  return ::fstat(fd, &st) == 0 ? st.st_size : 0;
+}
+
+void SyncDirOf(const std::string& path) {
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)::fsync(fd);
+    ::close(fd);
+  }
+}
+
 Status SaveEpoch(Db& db, const EpochMeta& m) {
   SR_RETURN_IF_ERROR(SetMeta(db, "epoch", std::to_string(m.epoch)));
   SR_RETURN_IF_ERROR(SetMeta(db, "epoch_start", std::to_string(m.start)));
@@ -272,9 +354,12 @@ bool WriteAllAt(int fd, std::string_view data, off_t offset) {
   return true;
 }
 
-// Empties the write-ahead file: the magic alone, on disk.
+constexpr std::string_view kAheadEnd("\0\0\0\0", 4);
+
+// Empties the write-ahead file: the magic and the end marker, on disk (the
+// space beyond is kept for later appends).
 bool ResetAhead(int fd) {
-  return ::ftruncate(fd, 0) == 0 && WriteAllAt(fd, kAheadMagic, 0) && ::fdatasync(fd) == 0;
+  return WriteAllAt(fd, std::string(kAheadMagic) + std::string(kAheadEnd), 0) && ::fdatasync(fd) == 0;
 }
 
 // A record written ahead, waiting for its place in the database; the first
@@ -285,7 +370,7 @@ struct AheadItem {
 };
 
 // Moves records into the database in one transaction.
-Status InsertBatch(Db& db, const std::vector<AheadItem>& items) {
+Status InsertBatch(Db& db, std::span<const AheadItem> items) {
   Status st = db.Exec("BEGIN IMMEDIATE");
   const EpochMeta* epoch = nullptr;
   for (const AheadItem& item : items) {
@@ -305,14 +390,20 @@ Status InsertBatch(Db& db, const std::vector<AheadItem>& items) {
 // batches. Queries and Flush() move everything first.
 class SqliteAuditLog final : public AuditLog {
  public:
-  SqliteAuditLog(std::unique_ptr<Db> db, AuditKeys keys, ChainState state, int ahead_fd, std::string ahead_path)
+  SqliteAuditLog(std::unique_ptr<Db> db, std::string path, std::string vault_id, uint64_t first_seq, AuditKeys keys,
+                 ChainState state, int ahead_fd)
       : db_(std::move(db)),
+        vault_id_(std::move(vault_id)),
         keys_(std::move(keys)),
         state_(std::move(state)),
         ahead_fd_(ahead_fd),
-        ahead_path_(std::move(ahead_path)),
+        ahead_path_(AheadPathFor(path)),
         ahead_size_(kAheadMagic.size()),
-        applied_seq_(state_.last_seq) {
+        ahead_allocated_(FileSize(ahead_fd_)),
+        path_(std::move(path)),
+        first_seq_(first_seq),
+        applied_seq_(state_.last_seq),
+        applied_link_(state_.last_link) {
     writer_ = std::thread([this] { WriterLoop(); });
   }
 
@@ -326,7 +417,7 @@ class SqliteAuditLog final : public AuditLog {
     writer_.join();
     const bool all_in = MoveIntoDatabase().ok();
     {
-      std::lock_guard db_lock(db_->mu());
+      std::lock_guard db_lock(db_mu_);
       (void)db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
     }
     // Everything is in the database: the write-ahead file goes. Otherwise
@@ -435,13 +526,40 @@ class SqliteAuditLog final : public AuditLog {
     }
     binds.push_back([n = static_cast<int64_t>(q.limit)](sqlite3_stmt* s, int i) { sqlite3_bind_int64(s, i, n); });
 
-    std::lock_guard lock(db_->mu());
+    // The live database, then sealed segments newest first, until the
+    // limit is reached (segments hold older records).
+    std::vector<AuditRecord> out;
+    {
+      std::lock_guard lock(db_mu_);
+      SR_RETURN_IF_ERROR(RunQuery(db_->handle(), sql, binds, &out));
+    }
+    std::vector<AuditSegment> segments = ListAuditSegments(path_);
+    for (auto it = segments.rbegin(); it != segments.rend() && out.size() < q.limit; ++it) {
+      sqlite3* raw = nullptr;
+      const int rc = sqlite3_open_v2(it->path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, nullptr);
+      sqlite::DbPtr seg(raw);
+      if (rc != SQLITE_OK) continue;  // archived meanwhile
+      sqlite3_busy_timeout(seg.get(), 2000);
+      std::vector<AuditRecord> more;
+      if (!RunQuery(seg.get(), sql, binds, &more).ok()) {
+        spdlog::warn("the sealed audit segment {} cannot be queried", it->path);
+        continue;
+      }
+      for (AuditRecord& r : more) out.push_back(std::move(r));
+    }
+    if (out.size() > q.limit) out.resize(q.limit);
+    return out;
+  }
+
+  // Runs a query built by Query() on one database, appending the records.
+  Status RunQuery(sqlite3* db, const std::string& sql,
+                  const std::vector<std::function<void(sqlite3_stmt*, int)>>& binds,
+                  std::vector<AuditRecord>* out) const {
     sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(db_->handle(), sql.c_str(), -1, &s, nullptr) != SQLITE_OK) {
-      return Status::Integrity("audit log: cannot query: " + std::string(sqlite3_errmsg(db_->handle())));
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) != SQLITE_OK) {
+      return Status::Integrity("audit log: cannot query: " + std::string(sqlite3_errmsg(db)));
     }
     for (size_t i = 0; i < binds.size(); ++i) binds[i](s, static_cast<int>(i + 1));
-    std::vector<AuditRecord> out;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
       AuditRecord r;
@@ -469,18 +587,19 @@ class SqliteAuditLog final : public AuditLog {
       } else {
         r.entry.reason = "(sealed fields do not authenticate)";
       }
-      out.push_back(std::move(r));
+      out->push_back(std::move(r));
     }
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return Status::Io(EIO, "audit log: query failed");
-    return out;
+    return rc == SQLITE_DONE ? Status::Ok() : Status::Io(EIO, "audit log: query failed");
   }
 
   Status SetPowerLossDurability(bool power_loss) override {
     power_loss_ = power_loss;
-    std::lock_guard lock(db_->mu());
+    std::lock_guard lock(db_mu_);
     return db_->Exec(power_loss ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   }
+
+  void SetSegmentLimit(uint64_t bytes) override { segment_limit_ = bytes; }
 
  private:
   struct Pending {
@@ -496,6 +615,7 @@ class SqliteAuditLog final : public AuditLog {
   // The write-ahead file is emptied when everything in it is in the
   // database and it has grown past this.
   static constexpr off_t kAheadTrimBytes = 1 << 20;
+  static constexpr size_t kAheadChunk = 64 << 10;
 
   uint64_t Enqueue(AuditEntry entry, bool report = true) {
     if (entry.time_us == 0) entry.time_us = NowMicros();
@@ -550,36 +670,71 @@ class SqliteAuditLog final : public AuditLog {
       next.last_link = item.record.link;
       items->push_back(std::move(item));
     }
+    const size_t length = data.size();
+    data.append(kAheadEnd);
     int err = 0;
-    if (!WriteAllAt(ahead_fd_, data, ahead_size_)) err = errno != 0 ? errno : EIO;
+    // Room is made in chunks of zeros, so that each append overwrites
+    // blocks in place and its sync writes no metadata.
+    while (err == 0 && ahead_size_ + static_cast<off_t>(data.size()) > ahead_allocated_) {
+      errno = 0;
+      if (WriteAllAt(ahead_fd_, std::string(kAheadChunk, '\0'), ahead_allocated_)) {
+        ahead_allocated_ += static_cast<off_t>(kAheadChunk);
+      } else {
+        err = errno != 0 ? errno : EIO;
+      }
+    }
+    errno = 0;
+    if (err == 0 && !WriteAllAt(ahead_fd_, data, ahead_size_)) err = errno != 0 ? errno : EIO;
     if (err == 0 && power_loss_ && ::fdatasync(ahead_fd_) != 0) err = errno;
     if (err != 0) {
-      (void)::ftruncate(ahead_fd_, ahead_size_);  // no torn entry before the next one
+      (void)WriteAllAt(ahead_fd_, kAheadEnd, ahead_size_);  // no torn entry before the next one
       items->clear();
       spdlog::error("the audit log cannot be written: {}: {}", ahead_path_, std::strerror(err));
       return Status::Io(EIO, "the audit log cannot be written");
     }
-    ahead_size_ += static_cast<off_t>(data.size());
+    ahead_size_ += static_cast<off_t>(length);
     state_ = std::move(next);
     for (const std::string& seal : seals) spdlog::info("strongroom audit seal {}", seal);
     return Status::Ok();
   }
 
-  // Moves every record written ahead into the database.
+  // Moves every record written ahead into the database; when the live
+  // database has outgrown the segment limit, it is sealed at the next
+  // change of epoch and a new one continues the chain (Rotate).
   Status MoveIntoDatabase() {
-    std::lock_guard db_lock(db_->mu());
+    std::lock_guard db_lock(db_mu_);
     std::vector<AheadItem> items;
     {
       std::lock_guard lock(mu_);
       items.swap(to_apply_);
     }
     if (items.empty()) return Status::Ok();
-    Status st = InsertBatch(*db_, items);
+    // In runs that each begin where an epoch begins (or where the batch
+    // does): a run that begins an epoch when the live database has reached
+    // the limit goes into a new one.
+    Status st = Status::Ok();
+    for (size_t begin = 0; begin < items.size() && st.ok();) {
+      size_t end = begin + 1;
+      while (end < items.size() && !items[end].epoch) ++end;
+      std::span<const AheadItem> run(items.data() + begin, end - begin);
+      const bool rotate = run.front().epoch && run.front().record.fields.seq > first_seq_ && segment_limit_ > 0 &&
+                          LiveBytes() >= segment_limit_;
+      st = rotate ? Rotate(run) : InsertBatch(*db_, run);
+      if (st.ok()) {
+        applied_seq_ = run.back().record.fields.seq;
+        applied_link_ = run.back().record.link;
+      }
+      begin = end;
+    }
     if (!st.ok()) {
-      // They stay written ahead; put them back for the next try.
+      // They stay written ahead; put back what did not go in, for the next try.
       std::lock_guard lock(mu_);
-      for (AheadItem& item : to_apply_) items.push_back(std::move(item));
-      to_apply_ = std::move(items);
+      std::vector<AheadItem> left;
+      for (AheadItem& item : items) {
+        if (item.record.fields.seq > applied_seq_) left.push_back(std::move(item));
+      }
+      for (AheadItem& item : to_apply_) left.push_back(std::move(item));
+      to_apply_ = std::move(left);
       if (!std::exchange(apply_failing_, true)) {
         spdlog::error("the audit database cannot take records (they are kept in {}): {}", ahead_path_,
                       st.ToString());
@@ -587,7 +742,6 @@ class SqliteAuditLog final : public AuditLog {
       return st;
     }
     if (std::exchange(apply_failing_, false)) spdlog::info("the audit database takes records again");
-    applied_seq_ = items.back().record.fields.seq;
     // Checkpoints: after a change of key (the old wrapped key out of the
     // WAL, TRUNCATE) and every few thousand records (the WAL kept short).
     records_since_checkpoint_ += items.size();
@@ -600,6 +754,68 @@ class SqliteAuditLog final : public AuditLog {
     if (applied_seq_ == state_.last_seq && ahead_size_ > kAheadTrimBytes && ResetAhead(ahead_fd_)) {
       ahead_size_ = static_cast<off_t>(kAheadMagic.size());
     }
+    return Status::Ok();
+  }
+
+  // The live database's size in bytes (pages, wherever they are).
+  uint64_t LiveBytes() {
+    int64_t pages = 0, size = 0;
+    {
+      Stmt s(*db_, kPageCount);
+      if (s.ok() && s.Step() == SQLITE_ROW) pages = s.Int(0);
+    }
+    {
+      Stmt s(*db_, kPageSize);
+      if (s.ok() && s.Step() == SQLITE_ROW) size = s.Int(0);
+    }
+    return static_cast<uint64_t>(pages) * static_cast<uint64_t>(size);
+  }
+
+  // Seals the live database as segment first_seq_..applied_seq_ and starts
+  // a new one holding `rest` (which begins an epoch). Crash-safe: the new
+  // database is complete under a temporary name before the renames, and an
+  // open finishes a rotation cut between them (RecoverRotation).
+  Status Rotate(std::span<const AheadItem> rest) {
+    const std::string next_path = path_ + kNextSuffix;
+    ::unlink(next_path.c_str());
+    {
+      auto next = OpenDb(next_path, true);
+      if (!next.ok()) return next.status();
+      ::chmod(next_path.c_str(), 0600);
+      Status st = InitSchema(**next, vault_id_, rest.front().record.fields.seq, applied_link_);
+      if (st.ok()) st = InsertBatch(**next, rest);
+      if (st.ok()) st = (*next)->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      if (!st.ok()) {
+        next->reset();
+        ::unlink(next_path.c_str());
+        return st;
+      }
+    }  // closed: its WAL is gone
+    const std::string sealed = AuditSegmentPath(path_, first_seq_, applied_seq_);
+    (void)db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    db_.reset();
+    Status st = Status::Ok();
+    if (::rename(path_.c_str(), sealed.c_str()) != 0) {
+      st = Status::Io(errno, "seal the audit database " + path_ + " as " + sealed);
+      ::unlink(next_path.c_str());
+    } else if (::rename(next_path.c_str(), path_.c_str()) != 0) {
+      st = Status::Io(errno, "rotate the audit database " + path_);
+      (void)::rename(sealed.c_str(), path_.c_str());  // back as it was
+      ::unlink(next_path.c_str());
+    }
+    SyncDirOf(path_);
+    auto reopened = OpenDb(path_, false);
+    if (!reopened.ok()) {
+      spdlog::critical("the audit database {} cannot be reopened after rotating: {}", path_,
+                       reopened.status().ToString());
+      std::abort();  // nothing may happen unrecorded; the next mount finishes the rotation
+    }
+    db_ = std::move(*reopened);
+    if (power_loss_) (void)db_->Exec("PRAGMA synchronous=FULL");
+    if (!st.ok()) return st;
+    spdlog::info("the audit log sealed segment {} (records {} to {}) and continues in {}", sealed, first_seq_,
+                 applied_seq_, path_);
+    first_seq_ = rest.front().record.fields.seq;
     return Status::Ok();
   }
 
@@ -634,18 +850,25 @@ class SqliteAuditLog final : public AuditLog {
   }
 
   std::unique_ptr<Db> db_;
+  const std::string vault_id_;
   const AuditKeys keys_;
 
   std::mutex ahead_mu_;  // the chain's end and the write-ahead file
   ChainState state_;
   const int ahead_fd_;
   const std::string ahead_path_;
-  off_t ahead_size_;
+  off_t ahead_size_;       // where the next entry goes
+  off_t ahead_allocated_;  // bytes written so far (zeros beyond the entries)
   std::atomic<bool> power_loss_{false};
 
-  uint64_t applied_seq_;                 // guarded by db_->mu()
-  size_t records_since_checkpoint_ = 0;  // guarded by db_->mu()
-  bool apply_failing_ = false;           // guarded by db_->mu()
+  std::mutex db_mu_;  // the live database (db_ is replaced when it rotates) and what follows
+  const std::string path_;
+  uint64_t first_seq_;  // of the live database
+  uint64_t applied_seq_;
+  crypto::audit::Link applied_link_;
+  size_t records_since_checkpoint_ = 0;
+  bool apply_failing_ = false;
+  std::atomic<uint64_t> segment_limit_{kDefaultAuditSegmentBytes};
 
   std::mutex mu_;  // what follows
   std::condition_variable cv_;
@@ -661,37 +884,6 @@ class SqliteAuditLog final : public AuditLog {
   bool stopping_ = false;
   std::thread writer_;
 };
-
-Result<std::unique_ptr<Db>> OpenDb(const std::string& path, bool create) {
-  sqlite3* raw = nullptr;
-  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_FULLMUTEX;
-  if (create) flags |= SQLITE_OPEN_CREATE;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
-  sqlite::DbPtr db(raw);
-  if (rc != SQLITE_OK) {
-    return Status::Integrity("cannot open the audit log " + path + ": " +
-                             std::string(raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
-  }
-  // Small pages: a record's commit rewrites one page of the table and of
-  // each index, and each goes to the WAL whole.
-  auto out = std::make_unique<Db>(std::move(db));
-  if (create) SR_RETURN_IF_ERROR(out->Exec("PRAGMA page_size=1024"));
-  // No automatic checkpoints inside commits: the writer thread runs them.
-  for (const char* pragma : {"PRAGMA busy_timeout=2000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-                             "PRAGMA secure_delete=ON", "PRAGMA trusted_schema=OFF", "PRAGMA wal_autocheckpoint=0"}) {
-    SR_RETURN_IF_ERROR(out->Exec(pragma));
-  }
-  return out;
-}
-
-std::optional<std::string> MetaOf(Db& db, const char* key) {
-  Stmt s(db, kGetMeta);
-  if (!s.ok()) return std::nullopt;
-  s.BindText(1, key);
-  if (s.Step() != SQLITE_ROW) return std::nullopt;
-  const unsigned char* t = sqlite3_column_text(s.get(), 0);
-  return t != nullptr ? std::optional<std::string>(reinterpret_cast<const char*>(t)) : std::nullopt;
-}
 
 // Moves the records of the write-ahead file that the database lacks into it
 // (each checked against the chain), then empties the file. What cannot be
@@ -779,26 +971,12 @@ Status CreateAuditLog(const std::string& path, const std::string& vault_id, cons
   auto db = OpenDb(path, true);
   if (!db.ok()) return db.status();
   ::chmod(path.c_str(), 0600);
-  SR_RETURN_IF_ERROR((*db)->Exec("BEGIN IMMEDIATE"));
-  SR_RETURN_IF_ERROR((*db)->Exec(kAuditSchema));
+  SR_RETURN_IF_ERROR(InitSchema(**db, vault_id, 1, crypto::audit::Link{}));
   // The first record, MACed with K_0; then only K_1 is kept.
   if (first.time_us == 0) first.time_us = NowMicros();
-  SR_RETURN_IF_ERROR(InsertRecord(**db, MakeRecord(keys, initial_key, crypto::audit::Link{}, 1, 0, first)));
-  const crypto::SecretKey k1 = crypto::audit::Evolve(initial_key);
-  const std::pair<const char*, std::string> meta[] = {
-      {"schema_version", std::to_string(kAuditSchemaVersion)},
-      {"vault_id", vault_id},
-      {"epoch", "1"},
-      {"epoch_start", "2"},
-      {"epoch_key", crypto::HexEncode(crypto::Wrap(keys.wrap, crypto::AsBytes(kEpochKeyAad), k1.span()))},
-  };
-  for (const auto& [k, v] : meta) {
-    Stmt s(**db, kSetMeta);
-    s.BindText(1, k);
-    s.BindText(2, v);
-    if (s.Step() != SQLITE_DONE) return Status::Io(EIO, "audit log: cannot write its state");
-  }
-  SR_RETURN_IF_ERROR((*db)->Exec("COMMIT"));
+  ChainState k1{1, {}, 1, 2, crypto::audit::Evolve(initial_key)};
+  const AheadItem item{MakeRecord(keys, initial_key, crypto::audit::Link{}, 1, 0, first), EpochMetaOf(keys, k1)};
+  SR_RETURN_IF_ERROR(InsertBatch(**db, {&item, 1}));
   // A write-ahead file left by an earlier log of this name is not this one's.
   ::unlink(AheadPathFor(path).c_str());
   return (*db)->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
@@ -806,7 +984,19 @@ Status CreateAuditLog(const std::string& path, const std::string& vault_id, cons
 
 Result<std::unique_ptr<AuditLog>> OpenAuditLog(const std::string& path, const std::string& vault_id,
                                                AuditKeys keys) {
+  // A rotation cut short: the new live database is complete under its
+  // temporary name once the old one has been sealed (renamed away).
   struct stat st;
+  const std::string next_path = path + kNextSuffix;
+  if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT && ::lstat(next_path.c_str(), &st) == 0) {
+    spdlog::warn("finishing the rotation of the audit log {}", path);
+    if (::rename(next_path.c_str(), path.c_str()) != 0) return Status::Io(errno, "finish rotating " + path);
+    SyncDirOf(path);
+  } else {
+    ::unlink(next_path.c_str());  // a rotation that never got as far as sealing
+    ::unlink((next_path + "-wal").c_str());
+    ::unlink((next_path + "-shm").c_str());
+  }
   if (::lstat(path.c_str(), &st) != 0) return Status::NotFound("the audit log " + path + " is missing");
   auto db = OpenDb(path, false);
   if (!db.ok()) return db.status();
@@ -830,14 +1020,16 @@ Result<std::unique_ptr<AuditLog>> OpenAuditLog(const std::string& path, const st
     }
   }
   crypto::Bytes link_bytes, wrapped_bytes;
-  if (!seq || !link || !epoch || !start || !wrapped || !crypto::HexDecode(*link, &link_bytes) || link_bytes.size() != 32 ||
-      !crypto::HexDecode(*wrapped, &wrapped_bytes)) {
+  const std::optional<uint64_t> last = ParseU64(seq), epoch_n = ParseU64(epoch), start_n = ParseU64(start),
+                                first_seq = ParseU64(MetaOf(**db, "first_seq").value_or("1"));
+  if (!last || !epoch_n || !start_n || !first_seq || !link || !wrapped || !crypto::HexDecode(*link, &link_bytes) ||
+      link_bytes.size() != 32 || !crypto::HexDecode(*wrapped, &wrapped_bytes)) {
     return Status::Integrity("the audit log's state is damaged");
   }
-  state.last_seq = std::stoull(*seq);
+  state.last_seq = *last;
   std::memcpy(state.last_link.data(), link_bytes.data(), 32);
-  state.epoch = std::stoull(*epoch);
-  state.epoch_start = std::stoull(*start);
+  state.epoch = *epoch_n;
+  state.epoch_start = *start_n;
   if (state.epoch_start > state.last_seq + 1) return Status::Integrity("the audit log's state is damaged");
   if (!crypto::Unwrap(keys.wrap, crypto::AsBytes(kEpochKeyAad), wrapped_bytes, &state.key) ||
       state.key.size() != crypto::audit::kKeySize) {
@@ -854,7 +1046,8 @@ Result<std::unique_ptr<AuditLog>> OpenAuditLog(const std::string& path, const st
     ::close(fd);
     return replayed;
   }
-  auto log = std::make_unique<SqliteAuditLog>(std::move(*db), std::move(keys), std::move(state), fd, ahead_path);
+  auto log = std::make_unique<SqliteAuditLog>(std::move(*db), path, vault_id, *first_seq, std::move(keys),
+                                              std::move(state), fd);
   if (!problem.empty()) {
     spdlog::error("the audit log's write-ahead file {}: {}", ahead_path, problem);
     AuditEntry e;
@@ -864,6 +1057,44 @@ Result<std::unique_ptr<AuditLog>> OpenAuditLog(const std::string& path, const st
     SR_RETURN_IF_ERROR(log->Append(std::move(e)));
   }
   return std::unique_ptr<AuditLog>(std::move(log));
+}
+
+namespace {
+
+std::string SegmentStem(const std::string& db_path) {
+  std::string name = std::filesystem::path(db_path).filename().string();
+  if (name.size() > 3 && name.ends_with(".db")) name.resize(name.size() - 3);
+  return name;
+}
+
+}  // namespace
+
+std::string AuditSegmentPath(const std::string& db_path, uint64_t first, uint64_t last) {
+  char range[64];
+  std::snprintf(range, sizeof range, ".%012llu-%012llu.db", static_cast<unsigned long long>(first),
+                static_cast<unsigned long long>(last));
+  return (std::filesystem::path(db_path).parent_path() / (SegmentStem(db_path) + range)).string();
+}
+
+std::vector<AuditSegment> ListAuditSegments(const std::string& db_path, const std::string& dir) {
+  const std::string stem = SegmentStem(db_path) + ".";
+  const std::filesystem::path where =
+      dir.empty() ? std::filesystem::path(db_path).parent_path() : std::filesystem::path(dir);
+  std::vector<AuditSegment> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(where.empty() ? "." : where, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with(stem) || !name.ends_with(".db")) continue;
+    const std::string range = name.substr(stem.size(), name.size() - stem.size() - 3);
+    const size_t dash = range.find('-');
+    if (dash == std::string::npos) continue;
+    const auto first = ParseU64(range.substr(0, dash)), last = ParseU64(range.substr(dash + 1));
+    if (!first || !last || *first == 0 || *last < *first) continue;
+    if (!entry.is_regular_file(ec) || entry.is_symlink(ec)) continue;
+    out.push_back({*first, *last, entry.path().string()});
+  }
+  std::sort(out.begin(), out.end(), [](const AuditSegment& a, const AuditSegment& b) { return a.first < b.first; });
+  return out;
 }
 
 }  // namespace strongroom::acl

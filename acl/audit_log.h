@@ -72,7 +72,26 @@ class AuditLog {
   virtual Result<std::vector<AuditRecord>> Query(const AuditQuery& query) = 0;
   // power_loss: every commit is synced to disk (synchronous=FULL).
   virtual Status SetPowerLossDurability(bool power_loss) = 0;
+  // The live database is sealed as a segment, at the next change of epoch,
+  // once it holds this many bytes (0: never).
+  virtual void SetSegmentLimit(uint64_t bytes) = 0;
 };
+
+inline constexpr uint64_t kDefaultAuditSegmentBytes = uint64_t{256} << 20;
+
+// A sealed segment: records first..last, in a database of its own next to
+// the live one (or moved elsewhere by `audit archive`).
+struct AuditSegment {
+  uint64_t first = 0;
+  uint64_t last = 0;
+  std::string path;
+};
+// "DIR/NAME.db" -> "DIR/NAME.000000000001-000000045312.db" (a name without
+// ".db" keeps all of it).
+std::string AuditSegmentPath(const std::string& db_path, uint64_t first, uint64_t last);
+// The sealed segments of the log at `db_path` found in `dir` (default: the
+// log's own directory), oldest first.
+std::vector<AuditSegment> ListAuditSegments(const std::string& db_path, const std::string& dir = {});
 
 // Creates the database at `path` (it must not exist) and writes the first
 // record with K_0 (`initial_key`), keeping only K_1.

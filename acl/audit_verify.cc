@@ -5,12 +5,15 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
 
 #include "acl/audit_ahead.h"
+#include "acl/audit_log.h"
 #include "acl/sqlite_db.h"
 
 namespace strongroom::acl {
@@ -149,126 +152,254 @@ bool SameLink(crypto::ByteView stored, const crypto::audit::Link& computed) {
 
 }  // namespace
 
-Result<AuditVerifyReport> VerifyAuditLog(const std::string& db_path, const crypto::SecretKey& k0,
-                                         const std::optional<AuditSeal>& seal) {
-  if (k0.size() != crypto::audit::kKeySize) return Status::Invalid("the audit key must be 32 bytes");
-  SR_RETURN_IF_ERROR(CheckFile(db_path));
+namespace {
 
+// Walks the chain through one source after another, holding one record and
+// the current epoch's key at a time.
+class ChainWalk {
+ public:
+  ChainWalk(const crypto::SecretKey& k0, const std::optional<AuditSeal>& seal) : key_(k0.Clone()), seal_(seal) {}
+
+  AuditVerifyReport& report() { return report_; }
+  uint64_t expected() const { return expected_; }
+  bool failed() const { return !report_.problem.empty(); }
+
+  // Starts at record `first` after `previous` (earlier records are elsewhere).
+  void StartAt(uint64_t first, const crypto::audit::Link& previous) {
+    expected_ = first;
+    previous_ = previous;
+    report_.first_seq = first;
+  }
+
+  // Checks record `expected()` (r) against its stored link; false (and the
+  // report says why) when it does not hold.
+  bool Check(const crypto::audit::RecordFields& r, crypto::ByteView stored_link) {
+    const std::string n = std::to_string(expected_);
+    if (r.epoch < epoch_) {
+      return Fail("record " + n + " was edited (its epoch " + std::to_string(r.epoch) +
+                  " is below the previous record's " + std::to_string(epoch_) + ")");
+    }
+    if (r.epoch > epoch_) {
+      if (r.epoch - epoch_ > kMaxEpochJump) {
+        return Fail("record " + n + " was edited (its epoch jumps from " + std::to_string(epoch_) + " to " +
+                    std::to_string(r.epoch) + ")");
+      }
+      key_ = crypto::audit::EvolveTo(key_, epoch_, r.epoch);  // the older key is wiped
+    }
+    const crypto::audit::Link link = crypto::audit::NextLink(key_, previous_, r);
+    if (!SameLink(stored_link, link)) {
+      return Fail(expected_ == 1 ? "record 1 was edited, or the key is not this log's initial key"
+                  : report_.records == 0 ? "record " + n + " was edited, or the key is not this log's initial key"
+                                         : "record " + n + " was edited");
+    }
+    if (report_.records == 0 || r.epoch != epoch_) ++report_.epochs;
+    epoch_ = r.epoch;
+    previous_ = link;
+    ++report_.records;
+    if (seal_ && seal_->seq == expected_ && CRYPTO_memcmp(link.data(), seal_->digest.data(), link.size()) != 0) {
+      return Fail("record " + n + " does not match the seal");
+    }
+    ++expected_;
+    return true;
+  }
+
+  bool Fail(std::string problem) {
+    report_.ok = false;
+    report_.first_bad_seq = expected_;
+    report_.problem = std::move(problem);
+    return false;
+  }
+
+ private:
+  crypto::SecretKey key_;
+  const std::optional<AuditSeal>& seal_;
+  AuditVerifyReport report_;
+  uint64_t epoch_ = 0;
+  crypto::audit::Link previous_{};  // link_0: 32 zero bytes
+  uint64_t expected_ = 1;
+};
+
+sqlite::DbPtr OpenReadOnly(const std::string& path, Status* st) {
+  *st = CheckFile(path);
+  if (!st->ok()) return nullptr;
   sqlite3* raw = nullptr;
-  const int open_rc = sqlite3_open_v2(db_path.c_str(), &raw,
-                                      SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX, nullptr);
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX,
+                                 nullptr);
   sqlite::DbPtr db(raw);
-  if (open_rc != SQLITE_OK) {
-    return Status::Integrity("cannot open the audit database " + db_path + ": " + ErrMsg(raw, open_rc));
+  if (rc != SQLITE_OK) {
+    *st = Status::Integrity("cannot open the audit database " + path + ": " + ErrMsg(raw, rc));
+    return nullptr;
   }
   // The daemon holds short write transactions; wait them out. The file is
   // not trusted: no functions from its schema run.
   sqlite3_busy_timeout(db.get(), 5000);
   sqlite3_db_config(db.get(), SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, nullptr);
   sqlite3_db_config(db.get(), SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+  return db;
+}
 
+// Where a database that does not start at record 1 says the chain stands
+// before it (meta: first_seq, prev_link). Not trusted: the first record's
+// link decides.
+bool StartOf(sqlite3* db, uint64_t* first, crypto::audit::Link* previous) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT key, value FROM meta WHERE key IN ('first_seq', 'prev_link')", -1, &raw,
+                         nullptr) != SQLITE_OK) {
+    return false;
+  }
+  StmtPtr s(raw);
+  bool have_first = false, have_link = false;
+  while (sqlite3_step(s.get()) == SQLITE_ROW) {
+    const auto* k = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0));
+    const auto* v = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 1));
+    if (k == nullptr || v == nullptr) continue;
+    if (std::strcmp(k, "first_seq") == 0) {
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long long n = std::strtoull(v, &end, 10);
+      if (errno != 0 || end == v || *end != '\0' || n == 0) return false;
+      *first = n;
+      have_first = true;
+    } else {
+      crypto::Bytes b;
+      if (!crypto::HexDecode(v, &b) || b.size() != previous->size()) return false;
+      std::memcpy(previous->data(), b.data(), b.size());
+      have_link = true;
+    }
+  }
+  return have_first && have_link;
+}
+
+// Walks one database's records in seq order; false when the walk failed (the
+// report says why) or the database could not be read (`st`).
+bool WalkDb(sqlite3* db, const std::string& path, ChainWalk& walk, Status* st) {
   sqlite3_stmt* raw_stmt = nullptr;
-  const int prep_rc = sqlite3_prepare_v2(db.get(), kSelectRecords, -1, &raw_stmt, nullptr);
+  const int prep_rc = sqlite3_prepare_v2(db, kSelectRecords, -1, &raw_stmt, nullptr);
   StmtPtr stmt(raw_stmt);
-  if (prep_rc != SQLITE_OK) return SqliteStatus(db.get(), prep_rc, db_path);
-
-  AuditVerifyReport report;
-  auto fail = [&report](uint64_t seq, std::string problem) {
-    report.ok = false;
-    report.first_bad_seq = seq;
-    report.problem = std::move(problem);
-    return report;
-  };
-
+  if (prep_rc != SQLITE_OK) {
+    *st = SqliteStatus(db, prep_rc, path);
+    return false;
+  }
   // One statement: one read transaction, so one consistent snapshot of the
-  // log even while the daemon appends.
-  crypto::SecretKey key = k0.Clone();
-  uint64_t epoch = 0;
-  crypto::audit::Link previous{};  // link_0: 32 zero bytes
+  // database even while the daemon appends.
   crypto::audit::RecordFields r;
-  uint64_t expected = 1;
-  // Checks record `expected` (r) against its stored link; a problem or "".
-  auto check = [&](crypto::ByteView stored_link) -> std::string {
-    const std::string n = std::to_string(expected);
-    if (r.epoch < epoch) {
-      return "record " + n + " was edited (its epoch " + std::to_string(r.epoch) + " is below the previous record's " +
-             std::to_string(epoch) + ")";
-    }
-    if (r.epoch > epoch) {
-      if (r.epoch - epoch > kMaxEpochJump) {
-        return "record " + n + " was edited (its epoch jumps from " + std::to_string(epoch) + " to " +
-               std::to_string(r.epoch) + ")";
-      }
-      key = crypto::audit::EvolveTo(key, epoch, r.epoch);  // the older key is wiped
-    }
-    const crypto::audit::Link link = crypto::audit::NextLink(key, previous, r);
-    if (!SameLink(stored_link, link)) {
-      return expected == 1 ? "record 1 was edited, or the key is not this log's initial key"
-                           : "record " + n + " was edited";
-    }
-    if (report.records == 0 || r.epoch != epoch) ++report.epochs;
-    epoch = r.epoch;
-    previous = link;
-    ++report.records;
-    if (seal && seal->seq == expected && CRYPTO_memcmp(link.data(), seal->digest.data(), link.size()) != 0) {
-      return "record " + n + " does not match the seal";
-    }
-    ++expected;
-    return {};
-  };
   for (;;) {
     const int rc = sqlite3_step(stmt.get());
-    if (rc == SQLITE_DONE) break;
-    if (rc != SQLITE_ROW) return SqliteStatus(db.get(), rc, db_path);
-    const std::string n = std::to_string(expected);
-
+    if (rc == SQLITE_DONE) return true;
+    if (rc != SQLITE_ROW) {
+      *st = SqliteStatus(db, rc, path);
+      return false;
+    }
+    const std::string n = std::to_string(walk.expected());
     if (sqlite3_column_type(stmt.get(), kSeq) != SQLITE_INTEGER) {
-      return fail(expected, "record " + n + " was edited (its number is not an integer)");
+      return walk.Fail("record " + n + " was edited (its number is not an integer)");
     }
     const int64_t seq = sqlite3_column_int64(stmt.get(), kSeq);
-    if (seq < 0 || static_cast<uint64_t>(seq) != expected) {
-      return fail(expected, "record " + n + " is missing (deleted, or " + std::to_string(seq) +
-                                " inserted/reordered)");
+    if (seq < 0 || static_cast<uint64_t>(seq) != walk.expected()) {
+      return walk.Fail("record " + n + " is missing (deleted, or " + std::to_string(seq) + " inserted/reordered)");
     }
-    r.seq = expected;
+    r.seq = walk.expected();
     crypto::ByteView stored_link;
     if (!ReadRow(stmt.get(), &r, &stored_link)) {
-      return fail(expected, "record " + n + " was edited (a field has the wrong type or range)");
+      return walk.Fail("record " + n + " was edited (a field has the wrong type or range)");
     }
-    const uint64_t at = expected;
-    if (std::string problem = check(stored_link); !problem.empty()) return fail(at, std::move(problem));
+    if (!walk.Check(r, stored_link)) return false;
   }
-  stmt.reset();
-  db.reset();
+}
+
+// The sealed segments in the log's directory and in `archive_dirs`, oldest
+// first, each once.
+std::vector<AuditSegment> SegmentsOf(const std::string& db_path, const std::vector<std::string>& archive_dirs) {
+  std::vector<AuditSegment> all = ListAuditSegments(db_path);
+  for (const std::string& dir : archive_dirs) {
+    for (AuditSegment& seg : ListAuditSegments(db_path, dir)) all.push_back(std::move(seg));
+  }
+  std::stable_sort(all.begin(), all.end(), [](const AuditSegment& a, const AuditSegment& b) { return a.first < b.first; });
+  all.erase(std::unique(all.begin(), all.end(),
+                        [](const AuditSegment& a, const AuditSegment& b) { return a.first == b.first && a.last == b.last; }),
+            all.end());
+  return all;
+}
+
+Result<AuditVerifyReport> VerifyOnce(const std::string& db_path, const crypto::SecretKey& k0,
+                                     const std::optional<AuditSeal>& seal,
+                                     const std::vector<AuditSegment>& segments) {
+  ChainWalk walk(k0, seal);
+  AuditVerifyReport& report = walk.report();
+  std::vector<std::string> sources;
+  for (const AuditSegment& seg : segments) sources.push_back(seg.path);
+  sources.push_back(db_path);  // the live database last
+  bool started = false;
+  for (const std::string& path : sources) {
+    Status st;
+    sqlite::DbPtr db = OpenReadOnly(path, &st);
+    if (!st.ok()) return st;
+    if (!started) {
+      started = true;
+      uint64_t first = 1;
+      crypto::audit::Link previous{};
+      if (StartOf(db.get(), &first, &previous) && first > 1) walk.StartAt(first, previous);
+    }
+    if (!WalkDb(db.get(), path, walk, &st)) {
+      if (!st.ok()) return st;
+      return report;
+    }
+  }
 
   // Records written ahead and not yet in the database (the daemon is
   // running, or stopped before moving them) continue the chain. Read after
   // the database: what the daemon moved meanwhile is in both.
-  if (Result<std::string> ahead = ReadAheadFile(AheadPathFor(db_path)); !ahead.ok()) {
-    return ahead.status();
-  } else if (!ahead->empty()) {
+  Result<std::string> ahead = ReadAheadFile(AheadPathFor(db_path));
+  if (!ahead.ok()) return ahead.status();
+  if (!ahead->empty()) {
     const AheadParse parse = ParseAheadFile(crypto::AsBytes(*ahead));
     for (const AheadRecord& a : parse.records) {
-      if (a.fields.seq < expected) continue;
-      if (a.fields.seq != expected) {
-        return fail(expected, "record " + std::to_string(expected) + " is missing (the write-ahead file goes on at " +
-                                  std::to_string(a.fields.seq) + ")");
+      if (a.fields.seq < walk.expected()) continue;
+      if (a.fields.seq != walk.expected()) {
+        walk.Fail("record " + std::to_string(walk.expected()) + " is missing (the write-ahead file goes on at " +
+                  std::to_string(a.fields.seq) + ")");
+        return report;
       }
-      r = a.fields;
-      const uint64_t at = expected;
-      if (std::string problem = check(a.link); !problem.empty()) return fail(at, std::move(problem));
+      if (!walk.Check(a.fields, a.link)) return report;
       ++report.written_ahead;
     }
   }
 
-  if (seal && seal->seq >= expected) {
+  if (seal && seal->seq >= walk.expected()) {
     const std::string s = std::to_string(seal->seq);
-    if (report.records == 0) return fail(1, "the log is empty but the seal names record " + s + ": it was truncated");
-    return fail(expected, "the log ends at record " + std::to_string(report.records) + " but the seal names record " +
-                              s + ": its tail was truncated");
+    if (report.records == 0) {
+      walk.Fail("the log is empty but the seal names record " + s + ": it was truncated");
+    } else {
+      walk.Fail("the log ends at record " + std::to_string(walk.expected() - 1) + " but the seal names record " + s +
+                ": its tail was truncated");
+    }
+    return report;
+  }
+  if (seal && seal->seq < report.first_seq) {
+    walk.Fail("the seal names record " + std::to_string(seal->seq) + ", which is in an archived segment: give "
+              "its directory with --archive");
+    return report;
   }
   report.ok = true;
   return report;
+}
+
+}  // namespace
+
+Result<AuditVerifyReport> VerifyAuditLog(const std::string& db_path, const crypto::SecretKey& k0,
+                                         const std::optional<AuditSeal>& seal,
+                                         const std::vector<std::string>& archive_dirs) {
+  if (k0.size() != crypto::audit::kKeySize) return Status::Invalid("the audit key must be 32 bytes");
+  SR_RETURN_IF_ERROR(CheckFile(db_path));
+  const std::vector<AuditSegment> segments = SegmentsOf(db_path, archive_dirs);
+  Result<AuditVerifyReport> r = VerifyOnce(db_path, k0, seal, segments);
+  // The daemon sealed a segment while we read: once more, with it.
+  if (r.ok() && !r->ok) {
+    const std::vector<AuditSegment> now = SegmentsOf(db_path, archive_dirs);
+    if (now.size() != segments.size()) r = VerifyOnce(db_path, k0, seal, now);
+  }
+  if (r.ok()) r->segments = SegmentsOf(db_path, archive_dirs).size();
+  return r;
 }
 
 }  // namespace strongroom::acl

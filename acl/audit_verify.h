@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "crypto/audit_chain.h"
 #include "crypto/secret.h"
@@ -40,6 +41,8 @@ struct AuditVerifyReport {
   uint64_t records = 0;  // records whose link verified (all of them when ok)
   uint64_t epochs = 0;   // distinct epochs among those records
   uint64_t written_ahead = 0;  // of them, found in the write-ahead file only
+  uint64_t first_seq = 1;      // where the walk began (> 1: earlier segments archived and not given)
+  uint64_t segments = 0;       // sealed segments read
   // One line saying what is wrong, empty when ok: e.g. "record 17 was
   // edited", "record 17 is missing (deleted, or 18 inserted/reordered)", "the
   // log ends at record 40 but the seal names record 56: its tail was
@@ -54,7 +57,15 @@ struct AuditVerifyReport {
 // kNotFound (no such file), kIntegrity (not an SQLite database, no records
 // table, corrupt), kInvalid (a key of the wrong size), kIo. An empty log
 // verifies only without a seal.
+//
+// Sealed segments (ListAuditSegments) in the log's directory and in
+// `archive_dirs` are read first, oldest first, then the live database, then
+// the write-ahead file. When the oldest segment present does not begin at
+// record 1 (older ones archived and not given), the walk begins at it,
+// from the state its meta states, and report.first_seq says so: its first
+// record's link still has to verify with a key evolved from K_0.
 Result<AuditVerifyReport> VerifyAuditLog(const std::string& db_path, const crypto::SecretKey& k0,
-                                         const std::optional<AuditSeal>& seal);
+                                         const std::optional<AuditSeal>& seal,
+                                         const std::vector<std::string>& archive_dirs = {});
 
 }  // namespace strongroom::acl

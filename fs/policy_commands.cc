@@ -566,7 +566,7 @@ class Command {
   json AuditRecordCmd() {
     if (caller_.uid != 0) Throw("refused", "only root records events");
     const std::string op = Str("op");
-    if (op != "passwd") Throw("usage", "unknown event " + op);
+    if (op != "passwd" && op != "audit.archive") Throw("usage", "unknown event " + op);
     Ahead();
     return {{"recorded", op}};
   }
@@ -574,13 +574,21 @@ class Command {
   json ConfigSet() {
     RequireAdmin("change vault settings");
     const std::string key = Str("key");
-    const std::string value = Str("value");
+    std::string value = Str("value");
     if (key == "audit-durability") {
       if (value != "crash" && value != "power-loss") Throw("usage", "audit-durability is crash or power-loss");
       Ahead();
       if (acl::AuditLog* log = fs_.audit_log()) Check(log->SetPowerLossDurability(value == "power-loss"), "apply the setting");
+    } else if (key == "audit-segment-size") {
+      const std::optional<uint64_t> bytes = ParseSize(value);
+      if (!bytes || *bytes < kMinSegmentBytes || *bytes > kMaxSegmentBytes) {
+        Throw("usage", "audit-segment-size is a size from 64K to 1T (e.g. 256M)");
+      }
+      value = std::to_string(*bytes);
+      Ahead();
+      if (acl::AuditLog* log = fs_.audit_log()) log->SetSegmentLimit(*bytes);
     } else {
-      Throw("usage", "unknown setting " + key + " (known: audit-durability)");
+      Throw("usage", "unknown setting " + key + " (known: audit-durability, audit-segment-size)");
     }
     Check(fs_.SetSetting(key, value), "save the setting");
     return {{"key", key}, {"value", value}};
@@ -589,9 +597,34 @@ class Command {
   json ConfigGet() {
     Me();
     const std::string key = Str("key");
-    if (key != "audit-durability") Throw("usage", "unknown setting " + key + " (known: audit-durability)");
+    if (key != "audit-durability" && key != "audit-segment-size") {
+      Throw("usage", "unknown setting " + key + " (known: audit-durability, audit-segment-size)");
+    }
     Result<std::string> v = fs_.GetSetting(key);
-    return {{"key", key}, {"value", v.ok() ? *v : std::string("crash")}};
+    if (v.ok() && !v->empty()) return {{"key", key}, {"value", *v}};
+    return {{"key", key},
+            {"value", key == "audit-durability" ? std::string("crash") : std::to_string(acl::kDefaultAuditSegmentBytes)}};
+  }
+
+  static constexpr uint64_t kMinSegmentBytes = uint64_t{64} << 10;
+  static constexpr uint64_t kMaxSegmentBytes = uint64_t{1} << 40;
+
+  // "65536", "64K", "256M", "2G", "1T" (powers of 1024).
+  static std::optional<uint64_t> ParseSize(const std::string& text) {
+    if (text.empty() || text.size() > 20) return std::nullopt;
+    uint64_t v = 0;
+    size_t i = 0;
+    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) v = v * 10 + static_cast<uint64_t>(text[i] - '0');
+    if (i == 0 || v > (uint64_t{1} << 44)) return std::nullopt;
+    if (i == text.size()) return v;
+    if (i + 1 != text.size()) return std::nullopt;
+    switch (text[i]) {
+      case 'K': case 'k': return v << 10;
+      case 'M': case 'm': return v << 20;
+      case 'G': case 'g': return v << 30;
+      case 'T': case 't': return v << 40;
+      default: return std::nullopt;
+    }
   }
 
   // Auditors and admins query everything; a lead, the folders they lead.

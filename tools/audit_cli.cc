@@ -3,7 +3,11 @@
 #include "tools/audit_cli.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
@@ -19,7 +23,9 @@
 #include <utility>
 #include <vector>
 
+#include "acl/audit_log.h"
 #include "acl/audit_verify.h"
+#include "acl/store.h"
 #include "crypto/audit_chain.h"
 #include "crypto/secret.h"
 #include "tools/cli_error.h"
@@ -27,6 +33,7 @@
 #include "tools/iso_date.h"
 #include "tools/mounts.h"
 #include "tools/terminal_text.h"
+#include "tools/vault_files.h"
 #include "tools/vault_path.h"
 
 namespace strongroom::tools {
@@ -42,6 +49,11 @@ struct AuditState {
   // verify
   std::string key_file;
   std::string seal;
+  std::vector<std::string> archives;
+
+  // archive
+  std::string dest;
+  int64_t keep = 0;
 
   // query and export (through the daemon)
   std::string mount, user, path, since, until, op, format = "csv", out_file;
@@ -56,8 +68,6 @@ namespace {
 
 using State = AuditState;
 
-// The file name of the audit database inside a vault (docs/audit.md).
-constexpr char kAuditDbName[] = "strongroom-audit.db";
 // A key file is 64 hex digits and a newline; anything much longer is not one.
 constexpr size_t kMaxKeyFileSize = 4096;
 
@@ -117,13 +127,23 @@ acl::AuditSeal ParseSeal(const std::string& text) {
   return seal;
 }
 
-// The audit database named by --db, else the one in VAULT.
+// The audit database named by --db, else VAULT's: in the vault, or where
+// init --audit-db put it (the policy store's meta names it; reading it needs
+// no passphrase).
 std::string AuditDbPath(const State& s) {
   if (!s.db.empty()) return s.db;
   if (s.vault.empty()) Fail(kUsage, "give the VAULT directory or --db PATH");
-  std::string path = s.vault;
-  if (path.back() != '/') path += '/';
-  return path + kAuditDbName;
+  const VaultPaths paths = FindVault(s.vault);
+  struct stat st;
+  if (::lstat(paths.audit().c_str(), &st) == 0) return paths.audit();
+  const crypto::VaultConfig config = LoadConfig(paths);
+  Result<std::unique_ptr<acl::Store>> store = acl::OpenSqliteStore(paths.store(), config.vault_id());
+  if (!store.ok()) {
+    Fail(kIntegrity, "the audit database is not in the vault and the policy store, which says where it is, cannot be "
+                     "read (" + store.status().message() + "); while the vault is mounted, give --db PATH");
+  }
+  if (Result<std::string> where = (*store)->GetMeta("audit_db"); where.ok() && !where->empty()) return *where;
+  return paths.audit();
 }
 
 CLI::App* Leaf(State* s, CLI::App* parent, const std::string& name, const std::string& description,
@@ -144,18 +164,28 @@ void Verify(const State& s) {
   std::optional<acl::AuditSeal> seal;
   if (!s.seal.empty()) seal = ParseSeal(s.seal);
 
-  const Result<acl::AuditVerifyReport> result = acl::VerifyAuditLog(path, k0, seal);
+  const Result<acl::AuditVerifyReport> result = acl::VerifyAuditLog(path, k0, seal, s.archives);
   if (!result.ok()) Fail(result.status());
   const acl::AuditVerifyReport& r = *result;
   if (s.json_output) {
-    json out = {{"ok", r.ok}, {"records", r.records}, {"epochs", r.epochs}, {"written_ahead", r.written_ahead}};
+    json out = {{"ok", r.ok},
+                {"records", r.records},
+                {"epochs", r.epochs},
+                {"first_seq", r.first_seq},
+                {"segments", r.segments},
+                {"written_ahead", r.written_ahead}};
     out["problem"] = r.ok ? json(nullptr) : json(r.problem);
     out["first_bad_seq"] = r.ok ? json(nullptr) : json(r.first_bad_seq);
     std::cout << out.dump(2, ' ', true, json::error_handler_t::replace) << "\n";
   } else if (r.ok) {
     std::cout << "audit log verified: " << r.records << " records in " << r.epochs << " epochs";
+    if (r.segments > 0) std::cout << ", " << r.segments << " sealed segments";
     if (r.written_ahead > 0) std::cout << " (" << r.written_ahead << " of them in the write-ahead file)";
     std::cout << "\n";
+    if (r.first_seq > 1) {
+      std::cout << "from record " << r.first_seq << " on: records 1 to " << r.first_seq - 1
+                << " are in archived segments not given here (add --archive DIR to check them and the join)\n";
+    }
   }
   std::cout.flush();
   if (!r.ok) Fail(kIntegrity, "audit log verification failed: " + r.problem);
@@ -171,6 +201,114 @@ void RegisterVerify(State* s, CLI::App* audit) {
       ->required();
   verify->add_option("--seal", s->seal, "A seal from the daemon's log, to detect a truncated tail")
       ->type_name("N:DIGEST");
+  verify->add_option("--archive", s->archives, "A directory of archived segments (audit archive DEST); repeatable")
+      ->type_name("DIR");
+}
+
+// Copies `from` to `to` (which must not exist) and syncs it.
+void CopyFileDurably(const std::string& from, const std::string& to) {
+  const int in = ::open(from.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (in < 0) Fail(kInternal, "cannot read " + EscapeForTerminal(from) + ": " + std::strerror(errno));
+  const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (out < 0) {
+    const int err = errno;
+    ::close(in);
+    Fail(err == EEXIST ? kConflict : kInternal, "cannot create " + EscapeForTerminal(to) + ": " + std::strerror(err));
+  }
+  char buf[1 << 16];
+  bool ok = true;
+  for (;;) {
+    const ssize_t n = ::read(in, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = n == 0;
+      break;
+    }
+    for (ssize_t done = 0; ok && done < n;) {
+      const ssize_t w = ::write(out, buf + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) ok = false;
+      else done += w;
+    }
+    if (!ok) break;
+  }
+  const int err = errno;
+  ok = ok && ::fsync(out) == 0;
+  ::close(in);
+  ::close(out);
+  if (!ok) {
+    ::unlink(to.c_str());
+    Fail(kInternal, "cannot copy " + EscapeForTerminal(from) + " to " + EscapeForTerminal(to) + ": " +
+                        std::strerror(err != 0 ? err : EIO));
+  }
+}
+
+void SyncDir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)::fsync(fd);
+    ::close(fd);
+  }
+}
+
+// Moves sealed segments (all but the newest --keep) to DEST: renamed when
+// DEST is on the same filesystem, else copied, synced, and only then
+// removed. Recorded in the log when the vault is mounted.
+void Archive(const State& s) {
+  const std::string db_path = AuditDbPath(s);
+  struct stat st;
+  if (::stat(s.dest.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    Fail(kNotFound, "the archive directory " + EscapeForTerminal(s.dest) + " does not exist");
+  }
+  if (s.keep < 0) Fail(kUsage, "--keep must be 0 or more");
+  std::vector<acl::AuditSegment> segments = acl::ListAuditSegments(db_path);
+  const size_t keep = std::min(segments.size(), static_cast<size_t>(s.keep));
+  segments.resize(segments.size() - keep);
+  if (segments.empty()) {
+    std::cout << "No sealed segments to archive (the live database rotates at its size limit: strongroom config "
+                 "set audit-segment-size).\n";
+    return;
+  }
+  for (const acl::AuditSegment& seg : segments) {
+    const std::string name = std::filesystem::path(seg.path).filename().string();
+    const std::string to = (std::filesystem::path(s.dest) / name).string();
+    if (::lstat(to.c_str(), &st) == 0) Fail(kConflict, EscapeForTerminal(to) + " already exists");
+    if (::rename(seg.path.c_str(), to.c_str()) != 0) {
+      if (errno != EXDEV) Fail(kInternal, "cannot move " + EscapeForTerminal(seg.path) + ": " + std::strerror(errno));
+      const std::string tmp = to + ".part";
+      ::unlink(tmp.c_str());
+      CopyFileDurably(seg.path, tmp);
+      if (::rename(tmp.c_str(), to.c_str()) != 0) Fail(kInternal, "cannot name " + EscapeForTerminal(to));
+      SyncDir(s.dest);
+      if (::unlink(seg.path.c_str()) != 0) Fail(kInternal, "cannot remove " + EscapeForTerminal(seg.path));
+    }
+    SyncDir(s.dest);
+    SyncDir(std::filesystem::path(db_path).parent_path().string());
+    std::cout << "archived " << EscapeForTerminal(name) << " (records " << seg.first << " to " << seg.last << ")\n";
+  }
+  const std::string what = "moved " + std::to_string(segments.size()) + " sealed segments (records " +
+                           std::to_string(segments.front().first) + " to " + std::to_string(segments.back().last) +
+                           ") to " + s.dest;
+  // The mounted vault records it.
+  if (!s.vault.empty()) {
+    const std::string source = "strongroom:" + FindVault(s.vault).dir;
+    for (const MountEntry& m : StrongroomMounts(ReadMountinfo())) {
+      if (m.source != source) continue;
+      (void)CallDaemon(m.mountpoint, json{{"cmd", "audit.record"}, {"op", "audit.archive"}, {"reason", what}});
+      break;
+    }
+  }
+  std::cout << "Archived " << segments.size() << " segments to " << EscapeForTerminal(s.dest)
+            << ". Keep them: verify with strongroom audit verify --key FILE --archive DIR VAULT\n";
+}
+
+void RegisterArchive(State* s, CLI::App* audit) {
+  auto* archive = Leaf(s, audit, "archive",
+                       "Move sealed audit segments out of the vault (e.g. to offline storage); they stay verifiable "
+                       "with audit verify --archive DIR",
+                       [s] { Archive(*s); });
+  archive->add_option("DEST", s->dest, "The directory to move them to")->required();
+  archive->add_option("--keep", s->keep, "Keep the newest N sealed segments in place (default 0)")->type_name("N");
 }
 
 // The daemon's audit.query request from the filters.
@@ -333,6 +471,7 @@ AuditCommands::AuditCommands(CLI::App* app) : state_(std::make_unique<AuditState
   audit->add_flag("--csv", s->csv, "Print the records as CSV");
   query_ = audit;
   RegisterVerify(s, audit);
+  RegisterArchive(s, audit);
   auto* exp = audit->add_subcommand("export", "Write matching records to FILE as CSV or JSON Lines");
   exp->add_option("FILE", s->out_file, "The file to create")->required();
   exp->add_option("--format", s->format, "csv (default) or jsonl")->type_name("FORMAT");

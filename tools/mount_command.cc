@@ -154,6 +154,11 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
       Fail(kInternal, "cannot set the audit log's durability: " + st.message());
     }
   }
+  if (Result<std::string> limit = vault.GetSetting("audit-segment-size"); limit.ok() && !limit->empty()) {
+    char* end = nullptr;
+    const unsigned long long bytes = std::strtoull(limit->c_str(), &end, 10);
+    if (end != nullptr && *end == '\0') (*audit)->SetSegmentLimit(bytes);
+  }
   st = record("mount", "mounted on " + mountpoint);
   if (!st.ok()) {
     vault.Stop();

@@ -314,7 +314,7 @@ PolicyCommands::PolicyCommands(CLI::App* app) : state_(std::make_unique<PolicySt
 
   CLI::App* config = app->add_subcommand("config", "Vault settings (admins)");
   config->require_subcommand(1);
-  auto* set = Leaf(s, config, "set", "Change a setting: audit-durability crash|power-loss", [s] {
+  auto* set = Leaf(s, config, "set", "Change a setting: audit-durability crash|power-loss, audit-segment-size SIZE (e.g. 256M)", [s] {
     const json result = CallDaemon(Target(s->mount).Mount(), {{"cmd", "config.set"}, {"key", s->key}, {"value", s->value}});
     Print(*s, result, [](const json& r) { return "Set " + E(FieldText(r, "key")) + " to " + E(FieldText(r, "value")) + "\n"; });
   });
