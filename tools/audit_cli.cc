@@ -202,7 +202,8 @@ void RegisterVerify(State* s, CLI::App* audit) {
   verify->add_option("--seal", s->seal, "A seal from the daemon's log, to detect a truncated tail")
       ->type_name("N:DIGEST");
   verify->add_option("--archive", s->archives, "A directory of archived segments (audit archive DEST); repeatable")
-      ->type_name("DIR");
+      ->type_name("DIR")
+      ->allow_extra_args(false);
 }
 
 // Copies `from` to `to` (which must not exist) and syncs it.

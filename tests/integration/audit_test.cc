@@ -1153,4 +1153,88 @@ TEST_CASE("no plaintext name or user in the audit database", "[audit]") {
   scan("unmounted");
 }
 
+TEST_CASE("sealed segments rotate at the configured size, move out with audit archive, and still verify",
+          "[audit]") {
+  MountedVault v(NotInitialised());
+  const std::string key_file = v.root() + "/auditors.key";
+  InitWithKey(v, key_file);
+  v.Mount();
+  const std::string db = DbOf(v);
+
+  // Admins only, sizes only, and at least 64 KiB.
+  {
+    auto r = RunStrongroomAs(MountedVault::Admin(), {"config", "set", "audit-segment-size", "1K", "--mount", v.mnt()});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("64K") != std::string::npos);
+    r = RunStrongroomAs(MountedVault::Admin(), {"config", "set", "audit-segment-size", "lots", "--mount", v.mnt()});
+    CHECK(r.exit_code == 2);
+  }
+  v.Policy(MountedVault::Admin(), {"config", "set", "audit-segment-size", "64K"});
+  {
+    auto r = RunStrongroomAs(MountedVault::Admin(), {"config", "get", "audit-segment-size", "--mount", v.mnt()});
+    CHECK(r.out.find("65536") != std::string::npos);
+  }
+
+  // About 2,000 records: several segments of 64 KiB.
+  REQUIRE_SYS(mkdir(v.Path("S").c_str(), 0755));
+  for (int i = 0; i < 500; ++i) REQUIRE(CreateFile(v.Path("S/f" + std::to_string(i)), "x") == 0);
+  for (int i = 0; i < 500; ++i) REQUIRE(ReadFile(v.Path("S/f" + std::to_string(i))).err == 0);
+  v.Unmount();
+
+  auto segments = [&v] {
+    std::vector<std::string> out;
+    for (const std::string& f : FilesUnder(v.vault())) {
+      if (std::regex_search(f, std::regex(R"(/strongroom-audit\.[0-9]{12}-[0-9]{12}\.db$)"))) out.push_back(f);
+    }
+    return out;
+  };
+  const std::vector<std::string> sealed = segments();
+  INFO(sealed.size() << " sealed segments");
+  REQUIRE(sealed.size() >= 3);
+  VerifyResult all = Verify(key_file, v.vault(), "", /*db_is_vault=*/true);
+  INFO(all.raw);
+  REQUIRE(all.exit_code == 0);
+  CHECK(all.raw.find("\"segments\": " + std::to_string(sealed.size())) != std::string::npos);
+
+  // Archived to another directory while mounted: recorded, and the live
+  // part still verifies; with --archive, all of it does.
+  v.Mount();
+  TempDir archive;
+  auto a = RunStrongroom({"audit", "archive", v.vault(), archive.path(), "--keep", "1"});
+  INFO("audit archive: " << a.out << a.err);
+  REQUIRE(a.exit_code == 0);
+  CHECK(segments().size() == 1);
+  auto q = RunStrongroomAs(MountedVault::Admin(), {"audit", "--op", "audit.archive", "--json", "--mount", v.mnt()});
+  INFO(q.out << q.err);
+  CHECK(q.exit_code == 0);
+  CHECK(q.out.find("moved " + std::to_string(sealed.size() - 1) + " sealed segments") != std::string::npos);
+  v.Unmount();
+
+  VerifyResult live = Verify(key_file, v.vault(), "", true);
+  INFO(live.raw);
+  CHECK(live.exit_code == 0);
+  CHECK(live.records < all.records);
+  CHECK(live.raw.find("\"first_seq\": 1,") == std::string::npos);
+
+  auto full = RunStrongroom({"audit", "verify", "--json", "--key", key_file, "--archive", archive.path(), v.vault()});
+  INFO(full.out << full.err);
+  REQUIRE(full.exit_code == 0);
+  json j = json::parse(full.out);
+  CHECK(j["ok"] == true);
+  CHECK(j["first_seq"] == 1);
+  CHECK(j["records"].get<int64_t>() > all.records);  // and the mount, archive and unmount records
+
+  // An archived segment edited: verify with the archive names the record.
+  const std::vector<std::string> moved = FilesUnder(archive.path());
+  REQUIRE(!moved.empty());
+  {
+    DbPtr adb = OpenDb(moved.front());
+    REQUIRE(sqlite3_exec(adb.get(), "UPDATE records SET uid = uid + 1 WHERE seq = 5", nullptr, nullptr, nullptr) ==
+            SQLITE_OK);
+  }
+  auto bad = RunStrongroom({"audit", "verify", "--json", "--key", key_file, "--archive", archive.path(), v.vault()});
+  CHECK(bad.exit_code == kExitIntegrity);
+  CHECK(bad.out.find("\"first_bad_seq\": 5") != std::string::npos);
+}
+
 }  // namespace strongroom::test
