@@ -451,7 +451,9 @@ class SqliteAuditLog final : public AuditLog {
   void AppendAsync(AuditEntry entry) override {
     std::lock_guard lock(mu_);
     Enqueue(std::move(entry), /*report=*/false);
-    cv_.notify_all();
+    // The writer sets its timer at the first queued record, and writes
+    // early when many are queued; otherwise it is left asleep.
+    if (queue_.size() == 1 || queue_.size() >= kAsyncBatch) cv_.notify_all();
   }
 
   Status Flush() override {
@@ -612,6 +614,11 @@ class SqliteAuditLog final : public AuditLog {
   // has waited this long.
   static constexpr size_t kBatch = 1024;
   static constexpr std::chrono::milliseconds kBatchDelay{100};
+  // Records nobody waits for (opens, refusals) are written ahead within
+  // this long, or when this many are queued (or with the next record
+  // someone waits for).
+  static constexpr size_t kAsyncBatch = 128;
+  static constexpr std::chrono::milliseconds kAsyncDelay{5};
   // The write-ahead file is emptied when everything in it is in the
   // database and it has grown past this.
   static constexpr off_t kAheadTrimBytes = 1 << 20;
@@ -620,6 +627,7 @@ class SqliteAuditLog final : public AuditLog {
   uint64_t Enqueue(AuditEntry entry, bool report = true) {
     if (entry.time_us == 0) entry.time_us = NowMicros();
     const uint64_t ticket = ++next_ticket_;
+    if (queue_.empty()) queue_since_ = std::chrono::steady_clock::now();
     queue_.push_back({ticket, report, std::move(entry)});
     return ticket;
   }
@@ -633,9 +641,14 @@ class SqliteAuditLog final : public AuditLog {
     std::vector<AheadItem> items;
     Status st = WriteAhead(batch, &items);
     lock.lock();
+    bool wake_writer = !queue_.empty();  // queued meanwhile: the writer may be waiting for this commit to end
     if (st.ok()) {
-      if (to_apply_.empty()) apply_since_ = std::chrono::steady_clock::now();
+      if (to_apply_.empty()) {
+        apply_since_ = std::chrono::steady_clock::now();
+        wake_writer = true;  // to set its timer
+      }
       for (AheadItem& item : items) to_apply_.push_back(std::move(item));
+      if (to_apply_.size() >= kBatch) wake_writer = true;
     }
     for (const Pending& p : batch) {
       if (!st.ok() && p.report) failed_[p.ticket] = st;
@@ -644,7 +657,7 @@ class SqliteAuditLog final : public AuditLog {
     committed_ = batch.back().ticket;
     committing_ = false;
     done_cv_.notify_all();
-    cv_.notify_all();  // the writer may take what was queued meanwhile
+    if (wake_writer) cv_.notify_all();
   }
 
   // Chains the batch and appends it to the write-ahead file in one write
@@ -822,15 +835,16 @@ class SqliteAuditLog final : public AuditLog {
   // Writes queued records nobody waits for (opens, refusals) ahead, and
   // moves records into the database in batches.
   void WriterLoop() {
+    using Clock = std::chrono::steady_clock;
     std::unique_lock lock(mu_);
     for (;;) {
-      if (!queue_.empty() && !committing_) {
+      const auto now = Clock::now();
+      if (!queue_.empty() && !committing_ &&
+          (stopping_ || queue_.size() >= kAsyncBatch || now - queue_since_ >= kAsyncDelay)) {
         CommitQueuedLocked(lock);
         continue;
       }
-      const auto now = std::chrono::steady_clock::now();
-      if (!to_apply_.empty() &&
-          (stopping_ || to_apply_.size() >= kBatch || now - apply_since_ >= kBatchDelay)) {
+      if (!to_apply_.empty() && (stopping_ || to_apply_.size() >= kBatch || now - apply_since_ >= kBatchDelay)) {
         lock.unlock();
         const bool ok = MoveIntoDatabase().ok();
         lock.lock();
@@ -841,10 +855,15 @@ class SqliteAuditLog final : public AuditLog {
         continue;
       }
       if (stopping_ && queue_.empty() && !committing_) return;
-      if (to_apply_.empty()) {
+      // Asleep until the next deadline; while someone else commits, until
+      // that commit ends (it wakes us when records are queued).
+      auto deadline = Clock::time_point::max();
+      if (!queue_.empty() && !committing_) deadline = std::min(deadline, queue_since_ + kAsyncDelay);
+      if (!to_apply_.empty()) deadline = std::min(deadline, apply_since_ + kBatchDelay);
+      if (deadline == Clock::time_point::max()) {
         cv_.wait(lock);
       } else {
-        cv_.wait_until(lock, apply_since_ + kBatchDelay);
+        cv_.wait_until(lock, deadline);
       }
     }
   }
@@ -879,6 +898,7 @@ class SqliteAuditLog final : public AuditLog {
   bool committing_ = false;
   bool queued_lost_ = false;
   std::map<uint64_t, Status> failed_;
+  std::chrono::steady_clock::time_point queue_since_;  // the oldest queued record's arrival
   std::vector<AheadItem> to_apply_;
   std::chrono::steady_clock::time_point apply_since_;
   bool stopping_ = false;
