@@ -55,6 +55,7 @@ PolicySnapshot::PolicySnapshot(PolicyData data, const ObjectInfoFn& info, uint64
     members_[t.id] = std::unordered_set<Uid>(t.members.begin(), t.members.end());
   }
   for (const Grant& g : data_.grants) grants_[g.object].push_back(&g);
+  for (const Viewer& v : data_.viewers) viewers_.emplace(v.sha256, &v);
   for (const Label& l : data_.labels) {
     if (l.level > kMinLevel) labels_[l.object] = l.level;
   }
@@ -106,6 +107,18 @@ PolicySnapshot::PolicySnapshot(PolicyData data, const ObjectInfoFn& info, uint64
 const User* PolicySnapshot::FindUser(Uid uid) const {
   auto it = users_.find(uid);
   return it == users_.end() ? nullptr : it->second;
+}
+
+const Viewer* PolicySnapshot::FindViewer(const Sha256Digest& sha256) const {
+  auto it = viewers_.find(sha256);
+  return it == viewers_.end() ? nullptr : it->second;
+}
+
+const Viewer* PolicySnapshot::FindViewerByPath(std::string_view path) const {
+  for (const Viewer& v : data_.viewers) {
+    if (v.path == path) return &v;
+  }
+  return nullptr;
 }
 
 const User* PolicySnapshot::FindUserByName(std::string_view name) const {

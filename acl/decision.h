@@ -99,6 +99,13 @@ class PolicySnapshot {
   // The earliest expiry still ahead of `now`, if any.
   std::optional<Time> NextExpiry(Time now) const;
 
+  // The vault's viewer group, if set.
+  const std::optional<ViewerGroup>& viewer_group() const { return data_.viewer_group; }
+  // The allow-listed viewer whose executable has this digest, if any.
+  const Viewer* FindViewer(const Sha256Digest& sha256) const;
+  // The allow-listed viewer added from this path, if any.
+  const Viewer* FindViewerByPath(std::string_view path) const;
+
  private:
   PolicyData data_;
   uint64_t generation_;
@@ -117,6 +124,14 @@ class PolicySnapshot {
   };
   std::unordered_map<ObjectId, std::vector<Way>, ObjectIdHash> ways_;
   bool leaf_policy_ = false;
+  struct DigestHash {
+    size_t operator()(const Sha256Digest& d) const {
+      size_t v;
+      std::memcpy(&v, d.data(), sizeof v);
+      return v;
+    }
+  };
+  std::unordered_map<Sha256Digest, const Viewer*, DigestHash> viewers_;
 };
 
 // The snapshot in use, replaced as a whole when the policy changes; readers

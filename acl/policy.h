@@ -1,10 +1,12 @@
-// The policy model: users, teams, grants, labels and access requests, and
-// the storage interface that keeps them (PolicyStore). Grants and labels
-// attach to stable object IDs (acl::ObjectId), never to path strings; user
-// and team names and request reasons are stored sealed (see
-// SqliteStore's text key), so the store holds no plaintext name.
+// The policy model: users, teams, grants, labels, access requests and the
+// viewer allow-list, and the storage interface that keeps them
+// (PolicyStore). Grants and labels attach to stable object IDs
+// (acl::ObjectId), never to path strings; user and team names, request
+// reasons and viewer paths and labels are stored sealed (see SqliteStore's
+// text key), so the store holds no plaintext name.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -17,7 +19,9 @@
 namespace strongroom::acl {
 
 using Uid = uint32_t;
+using Gid = uint32_t;
 using TeamId = int64_t;
+using Sha256Digest = std::array<uint8_t, 32>;
 using Time = int64_t;  // seconds since the epoch, UTC
 
 enum class Role : int { kStaff = 0, kAdmin = 1, kAuditor = 2 };
@@ -88,16 +92,39 @@ struct AccessRequest {
   std::string decision_reason;
 };
 
+// The system group that allow-listed viewer programs are installed setgid
+// to (`init --viewer-group`, default strongroom-viewers). Known by its gid,
+// like users by their uid; the name is kept for messages.
+struct ViewerGroup {
+  Gid gid = 0;
+  std::string name;
+};
+
+// An allow-listed viewer program: a `view` file opens only from a program
+// whose executable has one of these digests (PRODUCT.md, "View-only mode").
+struct Viewer {
+  int64_t id = 0;
+  std::string path;    // the program's canonical path when it was added
+  std::string label;   // what admins call it (--name; default: the file name)
+  Sha256Digest sha256{};
+  Uid added_by = 0;
+  Time added_at = 0;
+};
+
 // Everything a decision needs, loaded at once.
 struct PolicyData {
   std::vector<User> users;
   std::vector<Team> teams;
   std::vector<Grant> grants;
   std::vector<Label> labels;
+  // Unset in a vault made before view-only mode, until the first viewer is
+  // added.
+  std::optional<ViewerGroup> viewer_group;
+  std::vector<Viewer> viewers;
 };
 
-// A MAC over the whole of a policy (users, teams, grants, labels), from
-// the layer that holds the keys.
+// A MAC over the whole of a policy (users, teams, grants, labels, the
+// viewer group and the viewers), from the layer that holds the keys.
 using PolicySealer = std::function<Blob(const PolicyData&)>;
 
 // The policy half of the storage interface. Thread-safe. Changes are
@@ -139,6 +166,14 @@ class PolicyStore {
   // Records the decision on a pending request; with `grant`, the grant is
   // stored in the same transaction. kExists when no longer pending.
   virtual Status DecideRequest(const AccessRequest& decided, const std::optional<Grant>& grant) = 0;
+
+  // Sets the vault's viewer group (sealed like the rest of the policy).
+  virtual Status SetViewerGroup(const ViewerGroup& group) = 0;
+  // Adds a viewer, or replaces the one with the same path (a program
+  // re-added after it changed gets its new digest). Returns its id.
+  virtual Result<int64_t> PutViewer(const Viewer& viewer) = 0;
+  // kNotFound when there is no viewer with that id.
+  virtual Status RemoveViewer(int64_t id) = 0;
 };
 
 }  // namespace strongroom::acl

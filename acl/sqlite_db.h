@@ -142,10 +142,11 @@ class Transaction {
 
 // The schema: the version-1 tables, then one migration step per later
 // version. kMigrations[v - 1] takes a store from version v to v + 1.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 extern const char kSchemaV1[];
 extern const char kPolicyTablesV2[];  // acl/sqlite_policy.cc
-inline constexpr const char* kMigrations[] = {kPolicyTablesV2};
+extern const char kViewerTablesV3[];  // acl/sqlite_policy.cc
+inline constexpr const char* kMigrations[] = {kPolicyTablesV2, kViewerTablesV3};
 static_assert(std::size(kMigrations) == kSchemaVersion - 1, "one migration per version after the first");
 
 // The policy half, sharing `db` (which must outlive it). `text_key` is

@@ -1,5 +1,6 @@
 // SqlitePolicyStore: the policy half of the SQLite store (acl/policy.h):
-// users, teams, grants, labels and access requests, in the same database as
+// users, teams, grants, labels, access requests, the viewer group and the
+// viewer allow-list, in the same database as
 // the object rows and on the same connection, serialised by the same mutex,
 // so that a grant or label goes with its object (ON DELETE CASCADE).
 //
@@ -8,9 +9,11 @@
 // lookups by name work on the sealed form; the price is that equal names
 // have equal blobs, and that a blob moved to another row of the same table
 // still opens (the AAD does not name the row). Reasons are bound to their
-// request's ID.
+// request's ID. Viewer paths are sealed like names (UNIQUE on the sealed
+// form), their labels bound to the viewer's ID.
 #include <sqlite3.h>
 
+#include <charconv>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -80,6 +83,20 @@ CREATE TABLE requests (
 CREATE INDEX requests_by_object ON requests (object);
 )sql";
 
+// Schema version 3: the viewer allow-list (view-only mode). The viewer
+// group is kept in meta ('viewer_gid', 'viewer_group'); both are sealed
+// with the rest of the policy.
+const char kViewerTablesV3[] = R"sql(
+CREATE TABLE viewers (
+  id       INTEGER PRIMARY KEY AUTOINCREMENT,
+  path     BLOB NOT NULL UNIQUE,
+  label    BLOB NOT NULL,
+  sha256   BLOB NOT NULL CHECK (length(sha256) = 32),
+  added_by INTEGER NOT NULL REFERENCES users (uid),
+  added_at INTEGER NOT NULL
+) STRICT;
+)sql";
+
 }  // namespace sqlite
 
 namespace {
@@ -131,14 +148,30 @@ constexpr const char* kGetPolicySeal = "SELECT value FROM meta WHERE key = 'poli
 constexpr const char* kPutPolicySeal =
     "INSERT INTO meta (key, value) VALUES ('policy_mac', ?1) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+constexpr const char* kGetViewerGroup =
+    "SELECT (SELECT value FROM meta WHERE key = 'viewer_gid'), (SELECT value FROM meta WHERE key = 'viewer_group')";
+constexpr const char* kPutViewerGid =
+    "INSERT INTO meta (key, value) VALUES ('viewer_gid', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+constexpr const char* kPutViewerGroupName =
+    "INSERT INTO meta (key, value) VALUES ('viewer_group', ?1) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+constexpr const char* kInsertViewer =
+    "INSERT INTO viewers (path, label, sha256, added_by, added_at) VALUES (?1, x'', ?2, ?3, ?4) "
+    "ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256, added_by = excluded.added_by, "
+    "added_at = excluded.added_at RETURNING id";
+constexpr const char* kSetViewerLabel = "UPDATE viewers SET label = ?2 WHERE id = ?1";
+constexpr const char* kDeleteViewer = "DELETE FROM viewers WHERE id = ?1";
+constexpr const char* kListViewers = "SELECT id, path, label, sha256, added_by, added_at FROM viewers ORDER BY id";
 constexpr const char* kPolicyOnObject =
     "SELECT EXISTS (SELECT 1 FROM grants WHERE object = ?1) OR EXISTS (SELECT 1 FROM labels WHERE object = ?1)";
 
 constexpr std::string_view kUserNameAad = "strongroom/v1/user-name";
 constexpr std::string_view kTeamNameAad = "strongroom/v1/team-name";
+constexpr std::string_view kViewerPathAad = "strongroom/v1/viewer-path";
 
 std::string RequestReasonAad(int64_t id) { return "strongroom/v1/request-reason/" + std::to_string(id); }
 std::string DecisionReasonAad(int64_t id) { return "strongroom/v1/decision-reason/" + std::to_string(id); }
+std::string ViewerLabelAad(int64_t id) { return "strongroom/v1/viewer-label/" + std::to_string(id); }
 
 // A CHECK or NOT NULL refusal is a bad argument; anything else goes to the
 // generic mapping.
@@ -223,8 +256,9 @@ class SqlitePolicyStore final : public PolicyStore {
     if (!*sealed) {
       // Never sealed: a store migrated from schema 1, whose policy is empty.
       // A policy with anything in it and no seal was tampered with.
-      if (!data.users.empty() || !data.teams.empty() || !data.grants.empty() || !data.labels.empty()) {
-        return Status::Integrity("the policy (users, teams, grants or labels) has lost its seal");
+      if (!data.users.empty() || !data.teams.empty() || !data.grants.empty() || !data.labels.empty() ||
+          data.viewer_group || !data.viewers.empty()) {
+        return Status::Integrity("the policy (users, teams, grants, labels or viewers) has lost its seal");
       }
       Transaction seal(db_);
       SR_RETURN_IF_ERROR(seal.Begin());
@@ -233,7 +267,8 @@ class SqlitePolicyStore final : public PolicyStore {
       return data;
     }
     if (**sealed != mac) {
-      return Status::Integrity("the policy (users, teams, grants or labels) was changed outside Strongroom");
+      return Status::Integrity(
+          "the policy (users, teams, grants, labels or viewers) was changed outside Strongroom");
     }
     return data;
   }
@@ -533,6 +568,70 @@ class SqlitePolicyStore final : public PolicyStore {
     return txn.Commit();
   }
 
+  Status SetViewerGroup(const ViewerGroup& group) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    if (group.name.empty()) return Status::Invalid("a viewer group needs a name");
+    std::lock_guard lock(db_.mu());
+    return Sealed([&]() -> Status {
+      for (auto [sql, value] : {std::pair{kPutViewerGid, std::to_string(group.gid)}, std::pair{kPutViewerGroupName, group.name}}) {
+        Stmt s(db_, sql);
+        if (!s.ok()) return sqlite::SchemaDamaged("set the viewer group");
+        s.BindText(1, value);
+        const int rc = s.Step();
+        if (rc != SQLITE_DONE) return WriteError(rc, "set the viewer group");
+      }
+      return Status::Ok();
+    });
+  }
+
+  Result<int64_t> PutViewer(const Viewer& viewer) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    Result<crypto::Bytes> path = SealName(kViewerPathAad, viewer.path, "viewer path");
+    if (!path.ok()) return path.status();
+    if (viewer.label.empty()) return Status::Invalid("a viewer needs a label");
+    std::lock_guard lock(db_.mu());
+    int64_t id = 0;
+    Status st = Sealed([&]() -> Status {
+      {
+        Stmt s(db_, kInsertViewer);
+        if (!s.ok()) return sqlite::SchemaDamaged("add viewer");
+        s.BindBlob(1, *path);
+        s.BindBlob(2, viewer.sha256);
+        s.Bind(3, viewer.added_by);
+        s.Bind(4, viewer.added_at);
+        const int rc = s.Step();
+        if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) return Status::NotFound("add viewer: the adding user does not exist");
+        if (rc != SQLITE_ROW) return WriteError(rc, "add viewer");
+        id = s.Int(0);
+      }
+      // The label is sealed to the viewer's ID, known once the row exists.
+      Result<crypto::Bytes> label = SealText(ViewerLabelAad(id), viewer.label);
+      if (!label.ok()) return label.status();
+      Stmt s(db_, kSetViewerLabel);
+      if (!s.ok()) return sqlite::SchemaDamaged("add viewer");
+      s.Bind(1, id);
+      s.BindBlob(2, *label);
+      const int rc = s.Step();
+      return rc == SQLITE_DONE ? Status::Ok() : WriteError(rc, "add viewer");
+    });
+    if (!st.ok()) return st;
+    return id;
+  }
+
+  Status RemoveViewer(int64_t id) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    std::lock_guard lock(db_.mu());
+    return Sealed([&]() -> Status {
+      Stmt s(db_, kDeleteViewer);
+      if (!s.ok()) return sqlite::SchemaDamaged("remove viewer");
+      s.Bind(1, id);
+      const int rc = s.Step();
+      if (rc != SQLITE_DONE) return WriteError(rc, "remove viewer");
+      if (sqlite3_changes(db_.handle()) == 0) return Status::NotFound("no viewer " + std::to_string(id));
+      return Status::Ok();
+    });
+  }
+
  private:
   // Runs one change and the new seal in one write transaction (the caller
   // holds the lock).
@@ -549,7 +648,9 @@ class SqlitePolicyStore final : public PolicyStore {
     SR_RETURN_IF_ERROR(LoadUsersLocked(&data->users));
     SR_RETURN_IF_ERROR(LoadTeamsLocked(&data->teams));
     SR_RETURN_IF_ERROR(LoadGrantsLocked(&data->grants));
-    return LoadLabelsLocked(&data->labels);
+    SR_RETURN_IF_ERROR(LoadLabelsLocked(&data->labels));
+    SR_RETURN_IF_ERROR(LoadViewerGroupLocked(&data->viewer_group));
+    return LoadViewersLocked(&data->viewers);
   }
 
   Result<std::optional<std::string>> GetSealLocked() {
@@ -737,6 +838,47 @@ class SqlitePolicyStore final : public PolicyStore {
       labels->push_back(label);
     }
     return rc == SQLITE_DONE ? Status::Ok() : sqlite::StepStatus(rc, "load labels");
+  }
+
+  Status LoadViewerGroupLocked(std::optional<ViewerGroup>* group) {
+    group->reset();
+    Stmt s(db_, kGetViewerGroup);
+    if (!s.ok()) return sqlite::SchemaDamaged("load the viewer group");
+    const int rc = s.Step();
+    if (rc != SQLITE_ROW) return sqlite::StepStatus(rc, "load the viewer group");
+    if (s.IsNull(0) && s.IsNull(1)) return Status::Ok();
+    const unsigned char* gid_text = sqlite3_column_text(s.get(), 0);
+    const unsigned char* name_text = sqlite3_column_text(s.get(), 1);
+    if (gid_text == nullptr || name_text == nullptr) return Malformed("meta (viewer group)");
+    const std::string gid = reinterpret_cast<const char*>(gid_text);
+    int64_t v = 0;
+    const auto [end, ec] = std::from_chars(gid.data(), gid.data() + gid.size(), v);
+    if (ec != std::errc() || end != gid.data() + gid.size() || gid.empty() || v < 0 ||
+        v > std::numeric_limits<Gid>::max()) {
+      return Malformed("meta (viewer group)");
+    }
+    *group = ViewerGroup{static_cast<Gid>(v), reinterpret_cast<const char*>(name_text)};
+    return Status::Ok();
+  }
+
+  Status LoadViewersLocked(std::vector<Viewer>* viewers) {
+    Stmt s(db_, kListViewers);
+    if (!s.ok()) return sqlite::SchemaDamaged("load viewers");
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      Viewer viewer;
+      viewer.id = s.Int(0);
+      if (!s.IsBlob(1) || !s.IsBlob(2) || !s.IsBlob(3) || s.Blob(3).size() != viewer.sha256.size() ||
+          !ReadUid(s, 4, &viewer.added_by)) {
+        return Malformed("viewers");
+      }
+      SR_RETURN_IF_ERROR(OpenText(kViewerPathAad, s.Blob(1), false, "viewer path", &viewer.path));
+      SR_RETURN_IF_ERROR(OpenText(ViewerLabelAad(viewer.id), s.Blob(2), false, "viewer label", &viewer.label));
+      std::copy(s.Blob(3).begin(), s.Blob(3).end(), viewer.sha256.begin());
+      viewer.added_at = s.Int(5);
+      viewers->push_back(std::move(viewer));
+    }
+    return rc == SQLITE_DONE ? Status::Ok() : sqlite::StepStatus(rc, "load viewers");
   }
 
   Status ReadRequest(Stmt& s, AccessRequest* request) const {

@@ -243,6 +243,23 @@ void Sha256(ByteView data, uint8_t out[32]) {
   if (EVP_Digest(data.data(), data.size(), out, &len, EVP_sha256(), nullptr) != 1) std::abort();
 }
 
+void Sha256Stream::CtxFree::operator()(evp_md_ctx_st* p) const noexcept { EVP_MD_CTX_free(p); }
+
+Sha256Stream::Sha256Stream() : ctx_(EVP_MD_CTX_new()) {
+  if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) std::abort();
+}
+
+Sha256Stream::~Sha256Stream() = default;
+
+void Sha256Stream::Update(ByteView data) {
+  if (EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) != 1) std::abort();
+}
+
+void Sha256Stream::Final(uint8_t out[32]) {
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(ctx_.get(), out, &len) != 1 || len != 32) std::abort();
+}
+
 Bytes Wrap(const SecretKey& kek, ByteView aad, ByteView secret) {
   Bytes out(gcm::kNonceSize + secret.size() + gcm::kTagSize);
   RandomBytes({out.data(), gcm::kNonceSize});

@@ -6,12 +6,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "crypto/secret.h"
+
+struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX
 
 namespace strongroom::crypto {
 
@@ -61,6 +64,24 @@ SecretKey Hkdf(const SecretKey& ikm, std::string_view label, size_t out_size);
 
 void HmacSha256(ByteView key, ByteView data, uint8_t out[32]);
 void Sha256(ByteView data, uint8_t out[32]);
+
+// SHA-256 over data given in pieces (a file read in chunks). Not
+// thread-safe; one object per digest.
+class Sha256Stream {
+ public:
+  Sha256Stream();
+  ~Sha256Stream();
+  Sha256Stream(const Sha256Stream&) = delete;
+  Sha256Stream& operator=(const Sha256Stream&) = delete;
+  void Update(ByteView data);
+  void Final(uint8_t out[32]);
+
+ private:
+  struct CtxFree {
+    void operator()(evp_md_ctx_st* p) const noexcept;
+  };
+  std::unique_ptr<evp_md_ctx_st, CtxFree> ctx_;
+};
 
 // Key wrapping: AES-256-GCM under `kek` with a random nonce; output is
 // nonce || ciphertext || tag, and `aad` is bound.

@@ -145,6 +145,27 @@ acl::Blob PolicyMac(const crypto::SecretKey& key, const acl::PolicyData& policy)
     e.U64(l.set_by);
     e.I64(l.set_at);
   }
+  // The viewer group and the allow-list (schema 3). A policy with neither
+  // encodes as before, so that a vault sealed before view-only mode existed
+  // keeps its seal.
+  if (p.viewer_group || !p.viewers.empty()) {
+    std::sort(p.viewers.begin(), p.viewers.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    e.Str("strongroom/v1/viewers");
+    e.out.push_back(p.viewer_group ? 1 : 0);
+    if (p.viewer_group) {
+      e.U64(p.viewer_group->gid);
+      e.Str(p.viewer_group->name);
+    }
+    e.U64(p.viewers.size());
+    for (const auto& v : p.viewers) {
+      e.I64(v.id);
+      e.Str(v.path);
+      e.Str(v.label);
+      e.Bytes(v.sha256);
+      e.U64(v.added_by);
+      e.I64(v.added_at);
+    }
+  }
   acl::Blob mac(32);
   crypto::HmacSha256(key.span(), e.out, mac.data());
   return mac;

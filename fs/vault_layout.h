@@ -33,8 +33,9 @@ std::optional<std::string> DecodeSymlinkTarget(const crypto::SecretKey& names_ke
 // the vault's row key over id, kind, place, previous place and the unlinked
 // mark (the wrapped key has its own authentication, bound to the id).
 acl::Blob ObjectRowMac(const crypto::SecretKey& key, const acl::ObjectRow& row);
-// The MAC sealing a whole policy (users, teams, members, grants, labels),
-// over a canonical encoding (sorted, length-prefixed), keyed like row MACs.
+// The MAC sealing a whole policy (users, teams, members, grants, labels,
+// the viewer group and the viewers), over a canonical encoding (sorted,
+// length-prefixed), keyed like row MACs.
 acl::Blob PolicyMac(const crypto::SecretKey& key, const acl::PolicyData& policy);
 // A sealer for PolicyStore::SetSealer, holding its own copy of the key.
 acl::PolicySealer PolicySealerFor(const crypto::SecretKey& key);

@@ -625,7 +625,7 @@ TEST_CASE("policy: everything survives reopening", "[acl][policy]") {
   CHECK(data.grants.size() == 1);
   CHECK(data.labels.size() == 1);
   CHECK(f.policy().GetRequest(*id)->reason == "please");
-  CHECK(*f.store->GetMeta("schema_version") == "2");
+  CHECK(*f.store->GetMeta("schema_version") == "3");
 }
 
 TEST_CASE("policy: names and reasons are stored sealed", "[acl][policy][erase]") {
@@ -717,7 +717,7 @@ TEST_CASE("policy: a reason moved to another request does not open", "[acl][poli
   CheckCode(f.policy().GetRequest(*b).status(), Code::kIntegrity);
 }
 
-TEST_CASE("policy: a version-1 store is migrated to version 2 on open", "[acl][policy][migrate]") {
+TEST_CASE("policy: a version-1 store is migrated to the current version on open", "[acl][policy][migrate]") {
   TempDir dir;
   const std::string path = dir.Sub("policy.db");
   const ObjectRow row = MakeRow();
@@ -729,7 +729,7 @@ TEST_CASE("policy: a version-1 store is migrated to version 2 on open", "[acl][p
     INFO(r.status().ToString());
     REQUIRE(r.ok());
     Store& store = **r;
-    CHECK(*store.GetMeta("schema_version") == "2");
+    CHECK(*store.GetMeta("schema_version") == "3");
     Result<ObjectRow> got = store.GetObject(row.id);
     REQUIRE(got.ok());
     CHECK(got->wrapped_key == row.wrapped_key);
@@ -764,7 +764,7 @@ TEST_CASE("policy: a version-1 store is migrated to version 2 on open", "[acl][p
     RawDb raw(path);
     migrated_schema = raw.Column(schema_sql);
     const std::vector<std::string> tables = raw.Column("SELECT name FROM sqlite_schema WHERE type = 'table'");
-    for (const char* table : {"users", "teams", "team_members", "grants", "labels", "requests"}) {
+    for (const char* table : {"users", "teams", "team_members", "grants", "labels", "requests", "viewers"}) {
       INFO(table);
       CHECK(std::find(tables.begin(), tables.end(), table) != tables.end());
     }
@@ -784,7 +784,7 @@ TEST_CASE("policy: a version-1 store is migrated without a text key", "[acl][pol
   CreateV1Store(path, row);
   Result<std::unique_ptr<Store>> r = OpenSqliteStore(path, kVaultId);
   REQUIRE(r.ok());
-  CHECK(*(*r)->GetMeta("schema_version") == "2");
+  CHECK(*(*r)->GetMeta("schema_version") == "3");
   CHECK((*r)->GetObject(row.id).ok());
 }
 
@@ -812,12 +812,12 @@ TEST_CASE("policy: a failed migration leaves the version-1 store as it was", "[a
 
 TEST_CASE("policy: a store from a newer strongroom is refused", "[acl][policy][migrate]") {
   Fixture f;
-  REQUIRE(f.store->SetMeta("schema_version", "3").ok());
+  REQUIRE(f.store->SetMeta("schema_version", "4").ok());
   f.store.reset();
   Result<std::unique_ptr<Store>> r = OpenSqliteStore(f.path, kVaultId, &f.key);
   REQUIRE_FALSE(r.ok());
   CheckCode(r.status(), Code::kIntegrity);
-  CHECK(r.status().message() == "the policy store has schema version 3, newer than this strongroom");
+  CHECK(r.status().message() == "the policy store has schema version 4, newer than this strongroom");
 
   {
     RawDb raw(f.path);
@@ -1406,6 +1406,126 @@ TEST_CASE("policy seal: a seal made under another key does not verify", "[acl][p
   (*r)->policy().SetSealer(fs::PolicySealerFor(crypto::SecretKey::Random(32)));
   Result<PolicyData> data = (*r)->policy().LoadPolicy();
   CheckCode(data.status(), Code::kIntegrity);
+}
+
+// ---- the viewer group and the viewer allow-list (schema 3, view-only mode) ----
+
+Viewer MakeViewer(const std::string& path, const std::string& label, uint8_t fill) {
+  Viewer v;
+  v.path = path;
+  v.label = label;
+  v.sha256.fill(fill);
+  v.added_by = kAdmin;
+  v.added_at = 1700000500;
+  return v;
+}
+
+TEST_CASE("viewers: added, replaced by path, removed, sealed and stored sealed", "[acl][policy][viewers][seal]") {
+  SealedFixture f;
+  REQUIRE(f.policy().SetViewerGroup(ViewerGroup{995, "strongroom-viewers"}).ok());
+  Result<int64_t> a = f.policy().PutViewer(MakeViewer("/opt/viewers/marker-pdfview-5e1c", "pdf", 0xaa));
+  REQUIRE(a.ok());
+  Result<int64_t> b = f.policy().PutViewer(MakeViewer("/opt/viewers/imgview", "img", 0xbb));
+  REQUIRE(b.ok());
+  PolicyData data = f.LoadSealed();
+  REQUIRE(data.viewer_group);
+  CHECK(data.viewer_group->gid == 995);
+  CHECK(data.viewer_group->name == "strongroom-viewers");
+  REQUIRE(data.viewers.size() == 2);
+  CHECK(data.viewers[0].path == "/opt/viewers/marker-pdfview-5e1c");
+  CHECK(data.viewers[0].label == "pdf");
+  CHECK(data.viewers[0].sha256[0] == 0xaa);
+  CHECK(data.viewers[0].added_by == kAdmin);
+
+  // The same path again: the row is replaced (new digest), not added.
+  Result<int64_t> again = f.policy().PutViewer(MakeViewer("/opt/viewers/marker-pdfview-5e1c", "pdf2", 0xcc));
+  REQUIRE(again.ok());
+  CHECK(*again == *a);
+  data = f.LoadSealed();
+  REQUIRE(data.viewers.size() == 2);
+  CHECK(data.viewers[0].sha256[0] == 0xcc);
+  CHECK(data.viewers[0].label == "pdf2");
+
+  REQUIRE(f.policy().RemoveViewer(*b).ok());
+  CheckCode(f.policy().RemoveViewer(*b), Code::kNotFound);
+  data = f.LoadSealed();
+  REQUIRE(data.viewers.size() == 1);
+  CheckCode(f.policy().PutViewer(MakeViewer("", "x", 1)).status(), Code::kInvalid);
+  CheckCode(f.policy().PutViewer(MakeViewer("/x", "", 1)).status(), Code::kInvalid);
+  Viewer stranger = MakeViewer("/opt/viewers/other", "other", 1);
+  stranger.added_by = 4242;
+  CheckCode(f.policy().PutViewer(stranger).status(), Code::kNotFound);
+
+  // No plaintext path or label in the files.
+  REQUIRE(f.store->CheckpointTruncate().ok());
+  f.Close();
+  const Blob bytes = AllStoreBytes(f.path);
+  CHECK_FALSE(testing::Contains(bytes, crypto::AsBytes("marker-pdfview-5e1c")));
+  CHECK_FALSE(testing::Contains(bytes, crypto::AsBytes("pdf2")));
+  f.Open();
+}
+
+TEST_CASE("viewers: an allow-list edited outside Strongroom loads as kIntegrity", "[acl][policy][viewers][seal][integrity]") {
+  SealedFixture f;
+  REQUIRE(f.policy().SetViewerGroup(ViewerGroup{995, "strongroom-viewers"}).ok());
+  REQUIRE(f.policy().PutViewer(MakeViewer("/opt/viewers/pdfview", "pdf", 0xaa)).ok());
+  REQUIRE(f.policy().PutViewer(MakeViewer("/opt/viewers/imgview", "img", 0xbb)).ok());
+  f.LoadSealed();
+  f.Close();
+  const Blob pristine = testing::ReadAll(f.path);
+  const char* edit = GENERATE(
+      "UPDATE viewers SET sha256 = zeroblob(32) WHERE id = 1",
+      "INSERT INTO viewers (path, label, sha256, added_by, added_at) "
+      "SELECT x'0102', label, zeroblob(32), added_by, added_at FROM viewers WHERE id = 1",
+      "DELETE FROM viewers WHERE id = 2",
+      "UPDATE viewers SET added_by = 1001 WHERE id = 1",
+      "UPDATE meta SET value = '100' WHERE key = 'viewer_gid'",
+      "UPDATE meta SET value = 'users' WHERE key = 'viewer_group'",
+      "DELETE FROM meta WHERE key IN ('viewer_gid', 'viewer_group')",
+      // The two viewers' digests swapped.
+      "UPDATE viewers SET sha256 = CASE id WHEN 1 THEN (SELECT sha256 FROM viewers WHERE id = 2) "
+      "ELSE (SELECT sha256 FROM viewers WHERE id = 1) END");
+  INFO(edit);
+  testing::WriteAll(f.path, pristine);
+  REQUIRE(f.TamperAndLoad("SELECT 1").ok());
+  f.Close();
+  testing::WriteAll(f.path, pristine);
+  const Status st = f.TamperAndLoad(edit);
+  CheckCode(st, Code::kIntegrity);
+  f.Close();
+}
+
+TEST_CASE("viewers: a sealed version-2 store keeps its seal after the migration to version 3",
+          "[acl][policy][viewers][migrate][seal]") {
+  // A vault sealed before view-only mode (no viewer group, no viewers) must
+  // still mount: its policy encodes as it did, so the old seal verifies.
+  SealedFixture f;
+  REQUIRE(f.policy().AddUser(MakeUser(1001, "alice")).ok());
+  const ObjectId object = f.NewObject();
+  REQUIRE(f.policy().PutGrant(UserGrant(object, 1001, Mode::kView)).ok());
+  f.LoadSealed();
+  f.Close();
+  const std::string seal = f.StoredSeal();
+  {
+    RawDb raw(f.path);
+    raw.Exec("DROP TABLE viewers");
+    raw.Exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
+  }
+  f.Open();
+  CHECK(*f.store->GetMeta("schema_version") == "3");
+  PolicyData data = f.LoadSealed();
+  CHECK_FALSE(data.viewer_group);
+  CHECK(data.viewers.empty());
+  f.Close();
+  CHECK(f.StoredSeal() == seal);
+  f.Open();
+  // The first viewer (and group) change the seal like any change.
+  REQUIRE(f.policy().SetViewerGroup(ViewerGroup{995, "strongroom-viewers"}).ok());
+  REQUIRE(f.policy().PutViewer(MakeViewer("/opt/viewers/pdfview", "pdf", 0xaa)).ok());
+  f.LoadSealed();
+  f.Close();
+  CHECK(f.StoredSeal() != seal);
+  f.Open();
 }
 
 }  // namespace
