@@ -207,6 +207,17 @@ void OpWrite(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t of
   });
 }
 
+// Implemented (never ENOSYS): the kernel would otherwise copy out of any
+// handle through reads, a viewer's handle on a `view` file included.
+void OpCopyFileRange(fuse_req_t req, fuse_ino_t, off_t, fuse_file_info* fi_in, fuse_ino_t, off_t,
+                     fuse_file_info* fi_out, size_t, int) {
+  Guard(req, [&] {
+    Result<size_t> n = Fs(req)->CopyFileRange(CallerOf(req), HandleOf(fi_in), HandleOf(fi_out));
+    if (!n.ok()) return ReplyStatus(req, n.status());
+    fuse_reply_write(req, *n);
+  });
+}
+
 void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   Guard(req, [&] { ReplyStatus(req, Fs(req)->Release(HandleOf(fi))); });
 }
@@ -359,6 +370,7 @@ const fuse_lowlevel_ops kOps = [] {
   ops.fsync = OpFsync;
   ops.fallocate = OpFallocate;
   ops.lseek = OpLseek;
+  ops.copy_file_range = OpCopyFileRange;
   ops.opendir = OpOpendir;
   ops.readdir = OpReaddir;
   ops.readdirplus = OpReaddirplus;

@@ -4,10 +4,15 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <climits>
+#include <cstdlib>
+
 #include <algorithm>
 #include <set>
 
+#include "crypto/primitives.h"
 #include "fs/control_server.h"
+#include "fs/viewer_program.h"
 
 namespace strongroom::fs {
 namespace {
@@ -79,6 +84,9 @@ class Command {
     if (cmd == "config.set") return ConfigSet();
     if (cmd == "audit.record") return AuditRecordCmd();
     if (cmd == "config.get") return ConfigGet();
+    if (cmd == "viewer.add") return ViewerAdd();
+    if (cmd == "viewer.list") return ViewerList();
+    if (cmd == "viewer.remove") return ViewerRemove();
 #ifdef STRONGROOM_TEST_HOOKS
     if (cmd == "test.clock") return TestClock();
 #endif
@@ -661,6 +669,103 @@ class Command {
     return {{"records", records}};
   }
 
+  // --- viewers (view-only mode) -------------------------------------------
+  json ViewerJson(const acl::Viewer& v) const {
+    return {{"id", v.id},
+            {"name", v.label},
+            {"path", v.path},
+            {"sha256", crypto::HexEncode(v.sha256)},
+            {"added_by", NameOf(v.added_by)},
+            {"added_at", v.added_at}};
+  }
+  static json GroupJson(const std::optional<acl::ViewerGroup>& g) {
+    if (!g) return nullptr;
+    return {{"name", g->name}, {"gid", g->gid}};
+  }
+  // A viewer named by its label or its path (as added, or resolved now).
+  const acl::Viewer& ViewerNamed(const std::string& which) const {
+    for (const acl::Viewer& v : policy_->data().viewers) {
+      if (v.label == which || v.path == which) return v;
+    }
+    if (!which.empty() && which[0] == '/') {
+      char resolved[PATH_MAX];
+      if (::realpath(which.c_str(), resolved) != nullptr) {
+        if (const acl::Viewer* v = policy_->FindViewerByPath(resolved)) return *v;
+      }
+    }
+    Throw("not_found", "no viewer " + which + " on the allow-list");
+  }
+  static void ThrowProgram(const Status& st) {
+    switch (st.code()) {
+      case Status::Code::kNotFound: Throw("not_found", st.message());
+      case Status::Code::kDenied: Throw("refused", st.message());
+      case Status::Code::kInvalid: Throw("usage", st.message());
+      default: Throw("internal", st.ToString());
+    }
+  }
+
+  json ViewerAdd() {
+    RequireAdmin("allow-list viewers");
+    const std::string program = Str("program");
+    if (program.empty() || program[0] != '/') Throw("usage", "the program must be an absolute path");
+    const std::string label = Str("name", false);
+    if (!label.empty() && !ValidPrincipalName(label)) {
+      Throw("usage", "a viewer's name is 1 to 64 bytes, without control characters or a leading @");
+    }
+    // A vault made before view-only mode gets the default viewer group with
+    // its first viewer.
+    std::optional<acl::ViewerGroup> group = policy_->viewer_group();
+    const bool new_group = !group;
+    if (new_group) {
+      Result<acl::ViewerGroup> g = ResolveViewerGroup(kDefaultViewerGroup, true);
+      if (!g.ok()) ThrowProgram(g.status());
+      group = *g;
+    }
+    Result<ViewerProgram> checked = InspectViewerProgram(program, *group);
+    if (!checked.ok()) ThrowProgram(checked.status());
+    const acl::Viewer* existing = policy_->FindViewerByPath(checked->path);
+    acl::Viewer v;
+    v.path = checked->path;
+    v.label = !label.empty() ? label : existing != nullptr ? existing->label : checked->path.substr(checked->path.rfind('/') + 1);
+    v.sha256 = checked->sha256;
+    v.added_by = caller_.uid;
+    v.added_at = fs_.Now();
+    for (const acl::Viewer& other : policy_->data().viewers) {
+      if (other.label == v.label && other.path != v.path) {
+        Throw("conflict", "another viewer is already called " + v.label + " (" + other.path + "); give --name");
+      }
+    }
+    const std::string previous = existing != nullptr ? crypto::HexEncode(existing->sha256) : std::string();
+    Ahead();
+    if (new_group) Check(fs_.policy_store().SetViewerGroup(*group), "set the viewer group");
+    Result<int64_t> id = fs_.policy_store().PutViewer(v);
+    Check(id.status(), "add viewer " + v.path);
+    Changed();
+    json out = ViewerJson(*policy_->FindViewerByPath(v.path));
+    out["group"] = GroupJson(policy_->viewer_group());
+    out["replaced"] = existing != nullptr;
+    out["previous_sha256"] = existing != nullptr ? json(previous) : json(nullptr);
+    return out;
+  }
+
+  json ViewerList() {
+    RequireAdmin("list viewers");
+    json viewers = json::array();
+    for (const acl::Viewer& v : policy_->data().viewers) viewers.push_back(ViewerJson(v));
+    return {{"group", GroupJson(policy_->viewer_group())}, {"viewers", viewers}};
+  }
+
+  json ViewerRemove() {
+    RequireAdmin("remove viewers");
+    const acl::Viewer& v = ViewerNamed(Str("program"));
+    json out = ViewerJson(v);
+    const int64_t id = v.id;
+    Ahead();
+    Check(fs_.policy_store().RemoveViewer(id), "remove viewer " + v.path);
+    Changed();
+    return out;
+  }
+
 #ifdef STRONGROOM_TEST_HOOKS
   json TestClock() {
     if (caller_.uid != 0) Throw("refused", "root only");
@@ -712,7 +817,7 @@ json RunPolicyCommand(VaultFs& fs, const Caller& caller, const std::string& moun
   entry.access = args.dump(-1, ' ', false, json::error_handler_t::replace);
   const bool reads_only = cmd == "whoami" || cmd == "user.list" || cmd == "team.list" || cmd == "access" ||
                           cmd == "access.user" || cmd == "requests" || cmd == "audit.query" ||
-                          cmd == "config.get";
+                          cmd == "config.get" || cmd == "viewer.list";
   acl::AuditLog* log = fs.audit_log();
   // Changes are recorded ahead by the command itself, once its checks have
   // passed (Command::Ahead); reads and refusals are queued.

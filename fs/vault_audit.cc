@@ -76,10 +76,12 @@ Status VaultFs::AuditOutcome(const Caller& caller, const char* op, const std::st
                              std::string access) {
   if (st.ok() || audit_ == nullptr) return st;
   const int err = ToErrno(st);
-  // Identical refusals (same uid, operation, path and answer) within a
-  // short window are counted into one record, written when the window ends.
+  // Identical refusals (same uid, operation, path, answer and reason)
+  // within a short window are counted into one record, written when the
+  // window ends. The reason keeps apart refusals that name different
+  // programs (view-only: "copy refused: /usr/bin/cp ...").
   const std::string key = std::to_string(caller.uid) + '\0' + op + '\0' + path + '\0' + std::to_string(err) +
-                          '\0' + access;
+                          '\0' + access + '\0' + st.message();
   const auto now = std::chrono::steady_clock::now();
   std::optional<acl::AuditEntry> repeated;
   {

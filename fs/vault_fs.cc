@@ -573,6 +573,14 @@ Status VaultFs::Access(const Caller& caller, uint64_t ino, int mask) {
   } else if (mask & (R_OK | X_OK)) {
     need = dir ? Need::kList : Need::kRead;
   }
+  if (need == Need::kRead) {
+    // As an open for reading would be decided: `view` only from a viewer.
+    auto policy = policy_.Get();
+    std::vector<acl::ObjectId> chain;
+    if (!ChainOf(inode, *policy, &chain)) return Status::NotFound("no name any more");
+    const acl::Viewer* viewer = nullptr;
+    return AuthorizeRead(caller, *policy, chain, &viewer);
+  }
   return Authorize(caller, inode, need);
 }
 

@@ -36,6 +36,7 @@
 #include "crypto/names.h"
 #include "crypto/vault_config.h"
 #include "fs/unique_fd.h"
+#include "fs/viewer_gate.h"
 
 namespace strongroom::fs {
 
@@ -100,6 +101,9 @@ struct Handle {
   bool append = false;
   uid_t uid = 0;
   bool write = false;  // opened for writing
+  // Opened under `view` by an allow-listed viewer: reads need only `view`,
+  // and nothing is copied out of it with copy_file_range.
+  bool view = false;
   std::atomic<uint64_t> generation{0};
   std::atomic<acl::Time> recheck_at{0};
   std::atomic<bool> revoked{false};  // lost its access at the last policy change
@@ -127,8 +131,10 @@ struct Options {
   bool posix_permissions = false;
 };
 
-// What an operation needs of an object.
-enum class Need { kSee, kList, kRead, kWrite, kManage };
+// What an operation needs of an object. kView: `view` or more, for reads
+// through a handle an allow-listed viewer opened (and symlink targets);
+// kRead: `read` or more, whatever the program.
+enum class Need { kSee, kList, kView, kRead, kWrite, kManage };
 
 class VaultFs {
  public:
@@ -217,6 +223,10 @@ class VaultFs {
   Result<Handle*> Open(const Caller& caller, uint64_t ino, int flags);
   Result<size_t> Read(Handle* handle, uint64_t offset, std::span<uint8_t> out);
   Result<size_t> Write(Handle* handle, uint64_t offset, std::span<const uint8_t> data);
+  // copy_file_range between two open files of the mount. Refused (EACCES,
+  // recorded) out of a `view` handle; otherwise EOPNOTSUPP, so that the
+  // kernel (or the caller) copies through reads and writes, each checked.
+  Result<size_t> CopyFileRange(const Caller& caller, Handle* in, Handle* out);
   Status Fsync(Handle* handle, bool datasync);
   Status Release(Handle* handle);
   Status Fallocate(Handle* handle, int mode, uint64_t offset, uint64_t length);
@@ -318,6 +328,14 @@ class VaultFs {
   Status Authorize(const Caller& caller, const acl::PolicySnapshot& policy,
                    std::span<const acl::ObjectId> chain, bool is_dir, Need need) const;
   Status Authorize(const Caller& caller, const std::shared_ptr<Inode>& inode, Need need);
+  // For a read open (or access) by a caller whose mode is exactly `view`:
+  // Ok when the request comes from an allow-listed viewer (ViewerGate),
+  // else Denied "copy refused: ..." naming the program.
+  Status CheckViewer(const Caller& caller, const acl::PolicySnapshot& policy, const acl::Viewer** viewer);
+  // A read open, or access(R_OK): `read`, or `view` from an allow-listed
+  // viewer (then `*viewer` names it; it lives as long as `policy`).
+  Status AuthorizeRead(const Caller& caller, const acl::PolicySnapshot& policy, std::span<const acl::ObjectId> chain,
+                       const acl::Viewer** viewer);
   // True when the name of the object is shown to `uid`.
   bool Visible(uid_t uid, const acl::PolicySnapshot& policy, std::span<const acl::ObjectId> chain,
                bool is_dir, const acl::Decision& d) const;
@@ -357,6 +375,7 @@ class VaultFs {
   std::mutex refusals_mu_;
   std::unordered_map<std::string, Refusal> refusals_;
   acl::PolicyHolder policy_;
+  ViewerGate viewer_gate_;
   std::atomic<uint64_t> generation_{0};
   std::mutex reload_mu_;
   std::mutex invalidate_mu_;  // held while invalidate_ runs

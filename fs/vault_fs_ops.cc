@@ -248,7 +248,8 @@ Result<Entry> VaultFs::Symlink(std::string_view target, uint64_t parent_ino, std
 Result<std::string> VaultFs::Readlink(const Caller& caller, uint64_t ino) {
   auto inode = Get(ino);
   if (!inode) return Status::NotFound("stale inode");
-  SR_RETURN_IF_ERROR(Authorize(caller, inode, Need::kRead));
+  // A symlink's target is a name, not a document: `view` shows it.
+  SR_RETURN_IF_ERROR(Authorize(caller, inode, Need::kView));
   return ReadlinkOf(inode);
 }
 
@@ -681,14 +682,19 @@ Result<Handle*> VaultFs::Open(const Caller& caller, uint64_t ino, int flags) {
   auto policy = policy_.Get();
   std::vector<acl::ObjectId> chain;
   if (!ChainOf(inode, *policy, &chain)) return Status::NotFound("no name any more");
-  const std::string access = write ? "write" : "read";
+  const acl::Viewer* viewer = nullptr;
+  Status allowed = write ? Authorize(caller, *policy, chain, false, Need::kWrite)
+                         : AuthorizeRead(caller, *policy, chain, &viewer);
+  // A `view` user's read open is recorded as "view", allowed or refused.
+  const bool view_mode = viewer != nullptr || (!allowed.ok() && allowed.message().rfind("copy refused", 0) == 0);
+  const std::string access = write ? "write" : view_mode ? "view" : "read";
   const std::string path = VaultPathOf(inode);
-  SR_RETURN_IF_ERROR(AuditOutcome(caller, "open", path,
-                                  Authorize(caller, *policy, chain, false, write ? Need::kWrite : Need::kRead), access));
+  SR_RETURN_IF_ERROR(AuditOutcome(caller, "open", path, allowed, access));
   if (flags & O_TRUNC) SR_RETURN_IF_ERROR(AuditAhead(AuditEntryFor(caller, "truncate", path, 0)));
   {
     acl::AuditEntry e = AuditEntryFor(caller, "open", path, 0);
     e.access = access;
+    if (viewer != nullptr) e.reason = "viewer " + viewer->label;
     AuditLater(std::move(e));
   }
   SR_RETURN_IF_ERROR(OpenData(*inode));
@@ -708,6 +714,7 @@ Result<Handle*> VaultFs::Open(const Caller& caller, uint64_t ino, int flags) {
   auto* handle = new Handle{inode, (flags & O_APPEND) != 0};
   handle->uid = caller.uid;
   handle->write = write;
+  handle->view = viewer != nullptr;
   RefreshHandle(handle, *policy);
   TrackHandle(handle);
   return handle;
@@ -739,6 +746,20 @@ Result<size_t> VaultFs::Write(Handle* handle, uint64_t offset, std::span<const u
     return st;
   }
   return data.size();
+}
+
+Result<size_t> VaultFs::CopyFileRange(const Caller& caller, Handle* in, Handle* out) {
+  if (in->view) {
+    acl::AuditEntry e = AuditEntryFor(caller, "copy_file_range", VaultPathOf(in->inode), EACCES);
+    e.path2 = VaultPathOf(out->inode);
+    e.access = "view";
+    e.reason = "copy refused: copy_file_range out of a view-only file";
+    AuditLater(std::move(e));
+    return Status::Denied("copy refused: copy_file_range out of a view-only file");
+  }
+  // Not ENOSYS, which would make the kernel stop asking (and copy out of
+  // view handles too, through reads it cannot tell from the viewer's own).
+  return Status::Io(EOPNOTSUPP, "copy_file_range: copied through reads and writes");
 }
 
 // Makes the names leading to `inode` durable: every entry created or moved

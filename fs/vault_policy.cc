@@ -26,6 +26,9 @@ bool IsZeroId(const acl::ObjectId& id) {
 
 constexpr acl::Time kNever = std::numeric_limits<acl::Time>::max();
 
+// What a handle's reads and writes need.
+Need HandleNeed(const Handle& h) { return h.write ? Need::kWrite : h.view ? Need::kView : Need::kRead; }
+
 }  // namespace
 
 acl::Time VaultFs::Now() const {
@@ -109,8 +112,7 @@ void VaultFs::MarkRevokedHandles(const acl::PolicySnapshot& policy) {
     bool any = false;
     const bool placed = ChainOf(inode, policy, &chain);
     for (Handle* h : inode->handles) {
-      const bool ok = placed &&
-                      Authorize(Caller{h->uid, 0, 0}, policy, chain, false, h->write ? Need::kWrite : Need::kRead).ok();
+      const bool ok = placed && Authorize(Caller{h->uid, 0, 0}, policy, chain, false, HandleNeed(*h)).ok();
       h->revoked.store(!ok);
       any = any || !ok;
     }
@@ -245,8 +247,12 @@ Status VaultFs::Authorize(const Caller& caller, const acl::PolicySnapshot& polic
       if (is_dir && chain.size() == 1) return Status::Ok();
       break;
     }
-    case Need::kRead:
+    case Need::kView:
       if (mode >= acl::Mode::kView) return Status::Ok();
+      break;
+    case Need::kRead:
+      if (mode >= acl::Mode::kRead) return Status::Ok();
+      if (mode == acl::Mode::kView) return Status::Denied("view-only: only an allow-listed viewer may open this");
       break;
     case Need::kWrite:
       if (mode >= acl::Mode::kWrite) return Status::Ok();
@@ -257,6 +263,23 @@ Status VaultFs::Authorize(const Caller& caller, const acl::PolicySnapshot& polic
   }
   if (!d.cleared() && d.mode >= acl::Mode::kView) return Status::Denied("clearance below the level");
   return Status::Denied("no grant for this");
+}
+
+Status VaultFs::CheckViewer(const Caller& caller, const acl::PolicySnapshot& policy, const acl::Viewer** viewer) {
+  return viewer_gate_.Check(caller.pid, caller.gid, policy, viewer);
+}
+
+Status VaultFs::AuthorizeRead(const Caller& caller, const acl::PolicySnapshot& policy,
+                              std::span<const acl::ObjectId> chain, const acl::Viewer** viewer) {
+  *viewer = nullptr;
+  Status st = Authorize(caller, policy, chain, false, Need::kRead);
+  // Only a refusal for `view` mode gets a second look: a `read` user's
+  // opens cost nothing more, and nothing else is opened up.
+  if (st.ok() || st.code() != Status::Code::kDenied ||
+      policy.Decide(caller.uid, chain, Now()).effective() != acl::Mode::kView) {
+    return st;
+  }
+  return CheckViewer(caller, policy, viewer);
 }
 
 Status VaultFs::Authorize(const Caller& caller, const std::shared_ptr<Inode>& inode, Need need) {
@@ -281,7 +304,7 @@ Status VaultFs::CheckHandle(Handle* handle) {
   // An open file is judged where it is, or where it was when its name (or
   // its folder) was removed.
   if (!ChainOf(handle->inode, *policy, &chain)) return Status::Denied("access revoked: the file has no place");
-  Status st = Authorize(Caller{handle->uid, 0, 0}, *policy, chain, false, handle->write ? Need::kWrite : Need::kRead);
+  Status st = Authorize(Caller{handle->uid, 0, 0}, *policy, chain, false, HandleNeed(*handle));
   if (!st.ok()) return Status::Denied("access revoked: " + st.message());
   RefreshHandle(handle, *policy);
   return Status::Ok();

@@ -13,6 +13,7 @@ struct InitOptions {
   std::string admin;   // the first admin's user name
   std::string audit_key_out;  // where to write the auditors' initial key (else shown only)
   std::string audit_db;       // the audit database's path (default: in the vault)
+  std::string viewer_group;   // the viewer group (default strongroom-viewers), created if missing
   int admin_uid = -1;  // -1: the invoking user (SUDO_UID when run through sudo)
 };
 void RunInit(const InitOptions& opts);

@@ -16,6 +16,7 @@
 #include "crypto/audit_chain.h"
 #include "crypto/names.h"
 #include "fs/vault_layout.h"
+#include "fs/viewer_program.h"
 #include "tools/cli_error.h"
 #include "tools/control_client.h"
 #include "tools/mounts.h"
@@ -95,6 +96,14 @@ void RunInit(const InitOptions& opts) {
     admin_uid = sudo_uid != nullptr ? std::atoll(sudo_uid) : static_cast<long long>(::getuid());
   }
   if (admin_uid < 0 || admin_uid > 0xfffffffeLL) Fail(kUsage, "--uid out of range");
+  // The viewer group (view-only mode): checked, and made if missing, before
+  // anything of the vault is.
+  const std::string viewer_group_name = opts.viewer_group.empty() ? fs::kDefaultViewerGroup : opts.viewer_group;
+  if (!fs::ValidGroupName(viewer_group_name)) {
+    Fail(kUsage, "--viewer-group: a group name is 1 to 32 letters, digits, '_', '-' or '.', not starting with '-'");
+  }
+  Result<acl::ViewerGroup> viewer_group = fs::ResolveViewerGroup(viewer_group_name, true);
+  if (!viewer_group.ok()) Fail(viewer_group.status());
   crypto::ScryptParams params;
   params.log_n = opts.scrypt_log_n;
   if (!crypto::ScryptParamsInBounds(params) || params.log_n > 20) {
@@ -181,6 +190,7 @@ void RunInit(const InitOptions& opts) {
       admin.created_at = static_cast<acl::Time>(::time(nullptr));
       inserted = (*store)->policy().AddUser(admin);
     }
+    if (inserted.ok()) inserted = (*store)->policy().SetViewerGroup(*viewer_group);
     if (inserted.ok() && !audit_db.empty()) inserted = (*store)->SetMeta("audit_db", audit_db);
     if (inserted.ok()) inserted = (*store)->SyncDurable();
     if (!inserted.ok()) Fail(inserted);
@@ -223,6 +233,8 @@ void RunInit(const InitOptions& opts) {
   std::cout << "Created vault " << paths.dir << " (vault ID " << config.vault_id() << ")\n"
             << "First admin: " << opts.admin << " (uid " << admin_uid << ")\n"
             << "Audit log: " << audit_path << "\n"
+            << "Viewer group: " << viewer_group->name << " (gid " << viewer_group->gid
+            << "; viewer programs are installed setgid to it, see strongroom viewer add)\n"
             << "Auditors' initial audit key (shown once, never stored in the vault; give it to the auditors):\n  "
             << audit_key_hex << "\n";
   if (!opts.audit_key_out.empty()) std::cout << "  (also written to " << opts.audit_key_out << ")\n";

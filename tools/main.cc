@@ -26,6 +26,9 @@ int main(int argc, char** argv) {
   init_cmd->add_option("--audit-key-out", init.audit_key_out,
                        "Also write the auditors' initial audit key to FILE (created, mode 0600)");
   init_cmd->add_option("--audit-db", init.audit_db, "Put the audit database at PATH (e.g. another volume)");
+  init_cmd->add_option("--viewer-group", init.viewer_group,
+                       "The group viewer programs are setgid to (default strongroom-viewers; created if missing)")
+      ->type_name("NAME");
   init_cmd->add_option("--uid", init.admin_uid, "The first admin's uid (default: the user running sudo, else you)")
       ->check(CLI::NonNegativeNumber);
 

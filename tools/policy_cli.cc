@@ -28,7 +28,7 @@ struct PolicyState {
   std::string mount;
 
   // Arguments (each leaf uses the ones it registers).
-  std::string name, team, user, path, subject, mode, level, uid, role, clearance, until, reason, id, key, value;
+  std::string name, team, user, path, subject, mode, level, uid, role, clearance, until, reason, id, key, value, program;
   bool all = false;
 
   std::vector<std::pair<CLI::App*, std::function<void()>>> leaves;
@@ -299,6 +299,56 @@ void RegisterRequests(State* s, CLI::App* app) {
   deny->add_option("--reason", s->reason, "Why (shown to the requester)")->required();
 }
 
+// A program named on the command line, as an absolute path (relative to
+// the working directory); the daemon resolves symlinks and checks it.
+std::string ProgramPath(const std::string& arg) {
+  if (arg.empty()) Fail(kUsage, "the program is empty");
+  if (arg.find('\0') != std::string::npos) Fail(kUsage, "the program's path contains a NUL byte");
+  if (arg[0] == '/') return arg;
+  std::string cwd = CurrentDirectory();
+  return cwd == "/" ? "/" + arg : cwd + "/" + arg;
+}
+
+void RegisterViewers(State* s, CLI::App* app) {
+  CLI::App* viewer = app->add_subcommand("viewer", "The viewer programs allowed to open `view` files (admins)");
+  viewer->require_subcommand(1);
+
+  auto* add = Leaf(s, viewer, "add", "Allow-list a viewer program (root-owned, in a root-only directory, setgid to "
+                                     "the viewer group); re-add it after it changes", [s] {
+    json req = {{"cmd", "viewer.add"}, {"program", ProgramPath(s->program)}};
+    if (!s->name.empty()) req["name"] = s->name;
+    const json result = CallDaemon(Target(s->mount).Mount(), req);
+    Print(*s, result, [](const json& v) {
+      const json replaced = v.is_object() ? v.value("replaced", json(false)) : json(false);
+      std::string line = std::string(replaced.is_boolean() && replaced.get<bool>() ? "Updated" : "Added") +
+                         " viewer " + E(FieldText(v, "name")) + ": " + E(FieldText(v, "path")) + " (sha256 " +
+                         E(FieldText(v, "sha256")) + ")\n";
+      if (v.is_object() && v.contains("group") && v["group"].is_object()) {
+        line += "Viewer group: " + E(FieldText(v["group"], "name")) + " (gid " + E(FieldText(v["group"], "gid")) + ")\n";
+      }
+      return line;
+    });
+  });
+  add->add_option("PROGRAM", s->program, "The viewer's executable")->required();
+  add->add_option("--name", s->name, "What to call it (default: its file name)")->type_name("LABEL");
+
+  Leaf(s, viewer, "list", "List the allow-listed viewers and the viewer group", [s] {
+    const json result = CallDaemon(Target(s->mount).Mount(), {{"cmd", "viewer.list"}});
+    Print(*s, result, RenderViewerList);
+  });
+
+  auto* remove = Leaf(s, viewer, "remove", "Take a viewer off the allow-list (its opens stop at once)", [s] {
+    // A path (with a slash) is sent absolute; anything else is a name.
+    const std::string which = s->program.find('/') != std::string::npos ? ProgramPath(s->program) : s->program;
+    if (which.empty()) Fail(kUsage, "give the viewer's program or name");
+    const json result = CallDaemon(Target(s->mount).Mount(), {{"cmd", "viewer.remove"}, {"program", which}});
+    Print(*s, result, [](const json& v) {
+      return "Removed viewer " + E(FieldText(v, "name")) + ": " + E(FieldText(v, "path")) + "\n";
+    });
+  });
+  remove->add_option("PROGRAM", s->program, "The viewer's program or name")->required();
+}
+
 }  // namespace
 
 PolicyCommands::PolicyCommands(CLI::App* app) : state_(std::make_unique<PolicyState>()) {
@@ -311,6 +361,7 @@ PolicyCommands::PolicyCommands(CLI::App* app) : state_(std::make_unique<PolicySt
   RegisterTeam(s, app);
   RegisterGrants(s, app);
   RegisterRequests(s, app);
+  RegisterViewers(s, app);
 
   CLI::App* config = app->add_subcommand("config", "Vault settings (admins)");
   config->require_subcommand(1);

@@ -152,4 +152,21 @@ std::string RenderRequests(const json& result, bool all) {
                      rows);
 }
 
+std::string RenderViewerList(const json& result) {
+  const json& group = Field(result, "group");
+  std::string out = "Viewer group: " +
+                    (group.is_object() ? EscapeForTerminal(FieldText(group, "name")) + " (gid " +
+                                             EscapeForTerminal(FieldText(group, "gid")) + ")"
+                                       : std::string("- (set when the first viewer is added)")) +
+                    "\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const json& v : Array(result, "viewers")) {
+    rows.push_back({FieldText(v, "name"), FieldText(v, "path"), FieldText(v, "sha256"), FieldText(v, "added_by"),
+                    TimeText(Field(v, "added_at"))});
+  }
+  out += rows.empty() ? "No viewers: no program may open `view` files.\n"
+                      : FormatTable({"NAME", "PROGRAM", "SHA-256", "ADDED BY", "ADDED AT"}, rows);
+  return out;
+}
+
 }  // namespace strongroom::tools

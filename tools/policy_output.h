@@ -23,5 +23,6 @@ std::string RenderTeamList(const nlohmann::json& result);
 std::string RenderAccess(const nlohmann::json& access);
 std::string RenderUserAccess(const nlohmann::json& result);
 std::string RenderRequests(const nlohmann::json& result, bool all);
+std::string RenderViewerList(const nlohmann::json& result);
 
 }  // namespace strongroom::tools
