@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <string_view>
 #include <vector>
 
@@ -17,6 +18,8 @@ namespace {
 // Digests kept; the cache is emptied when it grows past this (a few
 // viewers and the programs refused recently are all it needs).
 constexpr size_t kMaxCached = 1024;
+// Threads whose status was read recently; emptied when it grows past this.
+constexpr size_t kMaxThreads = 4096;
 // A viewer larger than this is not hashed (refused).
 constexpr off_t kMaxProgramSize = off_t{1} << 30;
 
@@ -80,7 +83,7 @@ Result<acl::Sha256Digest> Sha256OfFile(int fd) {
   return out;
 }
 
-Result<acl::Sha256Digest> ViewerGate::DigestOf(int fd, const struct stat& st) {
+Result<acl::Sha256Digest> ViewerGate::DigestOf(int proc_dir, const struct stat& st) {
   const FileKey key = KeyOf(st);
   {
     std::lock_guard lock(mu_);
@@ -88,11 +91,15 @@ Result<acl::Sha256Digest> ViewerGate::DigestOf(int fd, const struct stat& st) {
     if (it != cache_.end()) return it->second;
   }
   if (st.st_size > kMaxProgramSize) return Status::Io(EFBIG, "the program is too large to hash");
-  Result<acl::Sha256Digest> digest = Sha256OfFile(fd);
+  UniqueFd exe(::openat(proc_dir, "exe", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  struct stat opened;
+  if (!exe.valid() || ::fstat(exe.get(), &opened) != 0) return Status::Io(errno, "open the program");
+  if (KeyOf(opened).Tie() != key.Tie()) return Status::Io(EAGAIN, "the program changed while it was checked");
+  Result<acl::Sha256Digest> digest = Sha256OfFile(exe.get());
   if (!digest.ok()) return digest;
   // Changed while it was read: the digest may mix two versions.
   struct stat after;
-  if (::fstat(fd, &after) != 0) return Status::Io(errno, "stat the program");
+  if (::fstat(exe.get(), &after) != 0) return Status::Io(errno, "stat the program");
   if (KeyOf(after).Tie() != key.Tie()) return Status::Io(EAGAIN, "the program changed while it was hashed");
   std::lock_guard lock(mu_);
   ++hashes_;
@@ -120,6 +127,11 @@ Status ViewerGate::Check(pid_t tid, gid_t request_gid, const acl::PolicySnapshot
     return Refused(program() + " is not an allow-listed viewer (it does not run setgid to the viewer group " +
                    group->name + ")");
   }
+  // Not dumpable: the kernel makes a non-dumpable thread's /proc entries
+  // root's (task_dump_owner), which is what a setgid exec leaves. Checked
+  // on every open (a program may make itself dumpable at any time); the
+  // link's inode names this thread (a new thread reusing the id gets new
+  // /proc inodes).
   struct stat link;
   if (::fstatat(dir.get(), "exe", &link, AT_SYMLINK_NOFOLLOW) != 0) {
     return Refused("the calling thread " + std::to_string(tid) + " has no program");
@@ -128,7 +140,18 @@ Status ViewerGate::Check(pid_t tid, gid_t request_gid, const acl::PolicySnapshot
     return Refused(program() + " is dumpable: its user could trace it or preload code into it (a viewer keeps "
                    "the group its setgid bit gave it)");
   }
+  // Not traced, and its real group is not the viewer group: from
+  // /proc/TID/status, read again at most kThreadRecheck after the last time
+  // for this thread (reading it costs more than the rest of the check).
+  const auto now = std::chrono::steady_clock::now();
+  bool fresh = false;
   {
+    std::lock_guard lock(mu_);
+    auto it = threads_.find(tid);
+    fresh = it != threads_.end() && it->second.link_ino == link.st_ino && now - it->second.checked < kThreadRecheck &&
+            it->second.real_gid != group->gid;
+  }
+  if (!fresh) {
     UniqueFd status(::openat(dir.get(), "status", O_RDONLY | O_CLOEXEC));
     char buf[4096];
     const ssize_t n = status.valid() ? ::read(status.get(), buf, sizeof buf) : -1;
@@ -142,16 +165,20 @@ Status ViewerGate::Check(pid_t tid, gid_t request_gid, const acl::PolicySnapshot
     if (real_gid < 0 || static_cast<uint64_t>(real_gid) == group->gid) {
       return Refused(program() + " runs with the viewer group as its real group (not gained through a setgid viewer)");
     }
+    std::lock_guard lock(mu_);
+    if (threads_.size() >= kMaxThreads) threads_.clear();
+    threads_[tid] = ThreadFacts{link.st_ino, static_cast<gid_t>(real_gid), now};
   }
-  UniqueFd exe(::openat(dir.get(), "exe", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  // The executable, through the magic link (never by path): stat first, and
+  // opened only to hash it when its digest is not cached.
   struct stat st;
-  if (!exe.valid() || ::fstat(exe.get(), &st) != 0) return Refused("cannot open the program of thread " + std::to_string(tid));
+  if (::fstatat(dir.get(), "exe", &st, 0) != 0) return Refused("the calling thread " + std::to_string(tid) + " has no program");
   if (!S_ISREG(st.st_mode) || st.st_uid != 0 || st.st_gid != group->gid || !(st.st_mode & S_ISGID) ||
       (st.st_mode & (S_IWGRP | S_IWOTH))) {
     return Refused(program() + " is not an allow-listed viewer (not owned by root and setgid to the viewer group " +
                    group->name + ")");
   }
-  Result<acl::Sha256Digest> digest = DigestOf(exe.get(), st);
+  Result<acl::Sha256Digest> digest = DigestOf(dir.get(), st);
   if (!digest.ok()) return Refused(program() + ": " + digest.status().message());
   const acl::Viewer* found = policy.FindViewer(*digest);
   if (found == nullptr) {

@@ -8,15 +8,20 @@
 //   - there is a thread (pid 0: the caller is in another pid namespace, or
 //     the request came from the kernel itself);
 //   - the request's group (the caller's fsgid) is the vault's viewer group;
-//   - the thread is not dumpable: /proc/TID/exe is owned by root, which the
-//     kernel does for a process that gained its group through a setgid
+//   - the thread is not dumpable: /proc/TID/status is owned by root, which
+//     the kernel does for a process that gained its group through a setgid
 //     exec (so the loader ignored LD_PRELOAD and its user cannot ptrace it
 //     or read /proc/PID/mem);
 //   - it is not traced (TracerPid in /proc/TID/status) and its real group
-//     is not the viewer group;
-//   - its executable, opened through /proc/TID/exe (never by path), is a
+//     is not the viewer group. Reading the status file costs more than all
+//     the rest, so it is read again for a thread only kThreadRecheck after
+//     the last time (every other check runs on every open): only root can
+//     attach to a thread that is not dumpable, and a tracer root attaches
+//     to a viewer that already opened files is noticed within that time;
+//   - its executable, reached through /proc/TID/exe (never by path), is a
 //     regular file owned by root, setgid to the viewer group and writable
-//     by nobody else, whose SHA-256 is on the allow-list.
+//     by nobody else, whose SHA-256 is on the allow-list (hashed from a
+//     descriptor opened through that link).
 // Digests are cached by (device, inode, ctime, size): a binary changed in
 // place gets a new ctime however its mtime is set back, so it is hashed
 // again and refused until it is re-added; repeat opens cost no hashing.
@@ -27,8 +32,10 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
+#include <unordered_map>
 #include <mutex>
 #include <string>
 #include <tuple>
@@ -63,14 +70,24 @@ class ViewerGate {
     bool operator<(const FileKey& o) const { return Tie() < o.Tie(); }
   };
   static FileKey KeyOf(const struct stat& st);
-  // The digest of the open executable `fd` (whose fstat is `st`), from the
-  // cache or computed; kIo when it cannot be read or changes while hashed.
-  Result<acl::Sha256Digest> DigestOf(int fd, const struct stat& st);
+  // The digest of the executable of the thread whose /proc directory is
+  // `proc_dir` (its stat is `st`), from the cache, or opened through
+  // /proc/TID/exe and hashed; kIo when it cannot be read or changes.
+  Result<acl::Sha256Digest> DigestOf(int proc_dir, const struct stat& st);
+
+  // A thread's status as last read: not traced, and its real group.
+  struct ThreadFacts {
+    ino_t link_ino;  // of /proc/TID/exe: another thread with the same id has another
+    gid_t real_gid;
+    std::chrono::steady_clock::time_point checked;
+  };
+  static constexpr std::chrono::milliseconds kThreadRecheck{100};
 
   UniqueFd proc_;  // /proc, O_PATH
   mutable std::mutex mu_;
-  std::map<FileKey, acl::Sha256Digest> cache_;  // guarded by mu_
-  uint64_t hashes_ = 0;                         // guarded by mu_
+  std::map<FileKey, acl::Sha256Digest> cache_;     // guarded by mu_
+  std::unordered_map<pid_t, ThreadFacts> threads_;  // guarded by mu_
+  uint64_t hashes_ = 0;                            // guarded by mu_
 };
 
 // The digest of a whole file read through `fd` from offset 0.
