@@ -20,8 +20,17 @@
 # the small-file times, the ratios on/off (target <= 1.15) and powerloss/on,
 # and the audit database's record count and bytes per record.
 #
+# The `view` comparison (issue 5) measures view-only mode: one non-root user
+# (uid 4310) with `view` on one folder and `read` on another holding the same
+# number of 4 KiB files, and the allow-listed test viewer
+# (build/tests/integration/sr-test-viewer, installed root-owned and setgid to
+# the viewer group) opening and reading every file of each folder: runs of
+# each folder interleaved, and runs with the two folders' files interleaved
+# file by file, timing each open. It prints opens per second, the time per
+# open and the ratios view/read (target <= 1.10).
+#
 # usage: scripts/bench.sh [--only FS,FS,...] [--quick] [--runs N]
-#   FS: strongroom, gocryptfs, securefs, bindfs, policy, audit (default: all six)
+#   FS: strongroom, gocryptfs, securefs, bindfs, policy, audit, view (default: all seven)
 #   --quick: small sizes and short fio runs, for checking that it works
 #
 # Environment (each overrides the default and --quick):
@@ -35,11 +44,16 @@
 #   BENCH_POLICY_ROUNDS rounds of the policy comparison   (5; quick 3)
 #   BENCH_AUDIT_FILES   files in the audit comparison     (2000; quick 1000)
 #   BENCH_AUDIT_ROUNDS  rounds of the audit comparison    (5; quick 3)
+#   BENCH_VIEW_FILES    files per folder in the view comparison (2000; quick 500)
+#   BENCH_VIEW_ROUNDS   rounds of the view comparison     (11; quick 3)
+#   BENCH_VIEW_PASSES   passes over the files per timed run (3; quick 1)
 #   BENCH_DIR         parent of the benchmark's temp dir  (/var/tmp; not tmpfs)
 #   BENCH_OUT         where results are saved             (build/bench)
 #   STRONGROOM_BIN    strongroom binary                   (build/tools/strongroom)
 #   STRONGROOM_NOAUDIT_BIN  audit compiled out (build-noaudit/tools/strongroom,
 #                     configured and built by this script unless set)
+#   STRONGROOM_TEST_VIEWER  the viewer for the view comparison
+#                     (build/tests/integration/sr-test-viewer)
 #
 # Needs root (drop_caches). Everything it mounts is unmounted on exit, on
 # error and on Ctrl-C.
@@ -47,7 +61,7 @@ set -euo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 ALL_FS=(strongroom gocryptfs securefs bindfs)
-ALL_TARGETS=("${ALL_FS[@]}" policy audit)
+ALL_TARGETS=("${ALL_FS[@]}" policy audit view)
 
 die() { printf 'bench: ERROR: %s\n' "$*" >&2; exit 1; }
 log() { printf 'bench: %s\n' "$*" >&2; }
@@ -73,10 +87,12 @@ done
 FS_LIST=()
 POLICY=0
 AUDIT=0
+VIEW=0
 if [[ -z ${only} ]]; then
   FS_LIST=("${ALL_FS[@]}")
   POLICY=1
   AUDIT=1
+  VIEW=1
 else
   IFS=',' read -r -a wanted <<<"${only}"
   for w in "${wanted[@]}"; do
@@ -85,17 +101,20 @@ else
     [[ ${ok} -eq 1 ]] || { echo "bench: unknown name in --only: '${w}' (known: ${ALL_TARGETS[*]})" >&2; exit 2; }
     [[ ${w} == policy ]] && POLICY=1
     [[ ${w} == audit ]] && AUDIT=1
+    [[ ${w} == view ]] && VIEW=1
   done
   for f in "${ALL_FS[@]}"; do          # keep the canonical order, drop duplicates
     for w in "${wanted[@]}"; do [[ ${w} == "${f}" ]] && { FS_LIST+=("${f}"); break; }; done
   done
 fi
-[[ ${#FS_LIST[@]} -gt 0 || ${POLICY} -eq 1 || ${AUDIT} -eq 1 ]] || { usage; exit 2; }
+[[ ${#FS_LIST[@]} -gt 0 || ${POLICY} -eq 1 || ${AUDIT} -eq 1 || ${VIEW} -eq 1 ]] || { usage; exit 2; }
 
 if [[ ${quick} -eq 1 ]]; then
   d_seq=128 d_files=1000 d_fio_mb=64 d_fio_secs=3 d_pfiles=1000 d_prounds=3 d_afiles=1000 d_arounds=3
+  d_vfiles=500 d_vrounds=3 d_vpasses=1
 else
   d_seq=1024 d_files=10000 d_fio_mb=256 d_fio_secs=15 d_pfiles=2000 d_prounds=5 d_afiles=2000 d_arounds=5
+  d_vfiles=2000 d_vrounds=11 d_vpasses=3
 fi
 SEQ_MB=${BENCH_SEQ_MB:-${d_seq}}
 NFILES=${BENCH_FILES:-${d_files}}
@@ -107,7 +126,10 @@ PFILES=${BENCH_POLICY_FILES:-${d_pfiles}}
 PROUNDS=${BENCH_POLICY_ROUNDS:-${d_prounds}}
 AFILES=${BENCH_AUDIT_FILES:-${d_afiles}}
 AROUNDS=${BENCH_AUDIT_ROUNDS:-${d_arounds}}
-for v in SEQ_MB NFILES FIO_MB FIO_SECS RUNS PFILES PROUNDS AFILES AROUNDS; do
+VFILES=${BENCH_VIEW_FILES:-${d_vfiles}}
+VROUNDS=${BENCH_VIEW_ROUNDS:-${d_vrounds}}
+VPASSES=${BENCH_VIEW_PASSES:-${d_vpasses}}
+for v in SEQ_MB NFILES FIO_MB FIO_SECS RUNS PFILES PROUNDS AFILES AROUNDS VFILES VROUNDS VPASSES; do
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "${v} must be a positive integer (got '${!v}')"
 done
 [[ ${FIO_DIRECT} == 0 || ${FIO_DIRECT} == 1 ]] || die "BENCH_FIO_DIRECT must be 0 or 1"
@@ -122,7 +144,7 @@ bash "${ROOT}/scripts/setup.sh"
 
 SR=""
 NEEDS=("${FS_LIST[@]}")
-[[ ${POLICY} -eq 1 || ${AUDIT} -eq 1 ]] && NEEDS+=(strongroom)
+[[ ${POLICY} -eq 1 || ${AUDIT} -eq 1 || ${VIEW} -eq 1 ]] && NEEDS+=(strongroom)
 for fs in "${NEEDS[@]}"; do
   case "${fs}" in
     strongroom)
@@ -169,7 +191,7 @@ mounts_under() {  # mountpoints under $1, octal escapes decoded
 
 force_unmount() {  # $1 = mountpoint; strongroom's own umount first for its mounts
   local m=$1
-  if [[ ( ${m} == "${BR}/strongroom/"* || ${m} == "${BR}/policy/"* || ${m} == "${BR}/audit/"* ) && -n ${SR} ]]; then
+  if [[ ( ${m} == "${BR}/strongroom/"* || ${m} == "${BR}/policy/"* || ${m} == "${BR}/audit/"* || ${m} == "${BR}/view/"* ) && -n ${SR} ]]; then
     timeout 60 "${SR}" umount "${m}" >>"${LOGS}/cleanup.log" 2>&1 && return 0
   fi
   fusermount3 -u -- "${m}" 2>>"${LOGS}/cleanup.log" && return 0
@@ -245,6 +267,13 @@ if [[ ${AUDIT} -eq 1 ]]; then
   fi
   [[ -x ${NOAUDIT} ]] || die "no binary with the audit log compiled out at ${NOAUDIT}"
   NOAUDIT=$(realpath -- "${NOAUDIT}")
+fi
+
+# --- the test viewer (view comparison) ------------------------------------------
+TVIEWER=""
+if [[ ${VIEW} -eq 1 ]]; then
+  TVIEWER=${STRONGROOM_TEST_VIEWER:-$(dirname -- "$(dirname -- "${SR}")")/tests/integration/sr-test-viewer}
+  [[ -x ${TVIEWER} ]] || die "the test viewer is missing at ${TVIEWER}; build it with scripts/build.sh (or set STRONGROOM_TEST_VIEWER)"
 fi
 
 # --- secrets for the encrypted filesystems ------------------------------------
@@ -516,6 +545,9 @@ HEADER="${BR}/header.txt"
   fi
   if [[ ${AUDIT} -eq 1 ]]; then
     echo "  audit: ${AFILES} files as root, ${AROUNDS} interleaved rounds; on/powerloss: ${SR} ($(build_of "${SR}")); off: ${NOAUDIT} ($(build_of "${NOAUDIT}"))"
+  fi
+  if [[ ${VIEW} -eq 1 ]]; then
+    echo "  view: $(version_of strongroom) ($(build_of "${SR}")); ${VFILES} files per folder opened ${VPASSES} times per run by ${TVIEWER##*/} as a non-root user, ${VROUNDS} interleaved rounds"
   fi
 } > "${HEADER}"
 cat "${HEADER}"
@@ -1058,13 +1090,193 @@ PY
   cat "${ATABLE}"
 fi
 
+# --- the view comparison -----------------------------------------------------------
+# The cost of view-only mode (issue 5). One vault, one non-root user
+# (bench-viewer, uid 4310) with `view` on /view and `read` on /read, each
+# holding the same number of 4 KiB files (100 per folder). The test viewer,
+# installed root-owned and setgid to the vault's viewer group in a root-only
+# directory and allow-listed, opens and reads every file of one folder
+# (xargs, from a list made beforehand, so no listing is timed):
+#   read  opens under `read`: decided by the grant alone
+#   view  opens under `view`: the grant, then the viewer check (the request's
+#         group, /proc/TID/exe's owner, TracerPid and real gid from
+#         /proc/TID/status, the executable's ownership and mode, and its
+#         SHA-256 from the cache keyed by device, inode, ctime and size)
+# Same user, same program, same daemon, same file sizes and depths; rounds
+# alternate and their order is rotated. One unmeasured pass of each first
+# (the viewer's digest is computed once, then cached).
+VTABLE="${BR}/view-table.txt"
+VRESULTS="${BR}/view.tsv"       # config, workload, round, seconds
+VOPENS="${BR}/view-opens.tsv"   # config, round, nanoseconds (one open each)
+: > "${VTABLE}"; : > "${VRESULTS}"; : > "${VOPENS}"
+VUSER_NAME=bench-viewer
+VUSER_UID=4310
+
+view_setup() {
+  local base="${BR}/view" back mnt gid d i
+  back="${base}/backing"; mnt="${base}/mnt"
+  mkdir -p "${mnt}"; chmod 0755 "${base}"
+  fs_init strongroom "${back}"
+  fs_mount strongroom "${back}" "${mnt}"
+  echo "${DAEMON_PID}" > "${base}/daemon.pid"
+  sr_bootstrap "${mnt}"
+  gid=$(getent group strongroom-viewers | cut -d: -f3)
+  [[ -n ${gid} ]] || { echo "view: init did not make the group strongroom-viewers" >&2; return 1; }
+  mkdir -p "${BR}/viewers"; chmod 0755 "${BR}/viewers"
+  install -o root -g strongroom-viewers -m 2755 "${TVIEWER}" "${BR}/viewers/sr-test-viewer"
+  as_uid "${ADMIN_UID}" "${SR}" user add "${VUSER_NAME}" --uid "${VUSER_UID}" --mount "${mnt}"
+  for d in view read; do
+    mkdir -p "${mnt}/${d}"
+    tar -xf "${VTAR}" -C "${mnt}/${d}"
+    [[ $(find "${mnt}/${d}/files" -type f | wc -l) -eq ${VFILES} ]] || { echo "view: wrong number of files in /${d}" >&2; return 1; }
+    find "${mnt}/${d}/files" -type f -print0 | sort -z > "${base}/${d}.list"
+  done
+  # Both folders' files, alternating (view, read, read, view, ...).
+  python3 - "${base}" <<'PY'
+import sys
+base = sys.argv[1]
+view = open(base + "/view.list", "rb").read().split(b"\0")[:-1]
+read = open(base + "/read.list", "rb").read().split(b"\0")[:-1]
+mixed = []
+for i, (v, r) in enumerate(zip(view, read)):
+    mixed += [v, r] if i % 2 == 0 else [r, v]
+open(base + "/mixed.list", "wb").write(b"\0".join(mixed) + b"\0")
+PY
+  as_uid "${ADMIN_UID}" "${SR}" grant "${mnt}/view" "${VUSER_NAME}" view
+  as_uid "${ADMIN_UID}" "${SR}" grant "${mnt}/read" "${VUSER_NAME}" read
+  as_uid "${ADMIN_UID}" "${SR}" viewer add "${BR}/viewers/sr-test-viewer" --mount "${mnt}"
+  # The control: an ordinary program may not open a view file, the viewer may.
+  ! as_uid "${VUSER_UID}" cat "${mnt}/view/files/d0000/f000000.dat" > /dev/null 2>&1 \
+    || { echo "view: cat opened a view file" >&2; return 1; }
+  as_uid "${VUSER_UID}" "${BR}/viewers/sr-test-viewer" -q "${mnt}/view/files/d0000/f000000.dat"
+}
+
+# view_pass CONFIG [PASSES]: the viewer opens and reads every file of
+# /CONFIG, PASSES times (default 1).
+view_pass() {
+  local p
+  for (( p = 0; p < ${2:-1}; p++ )); do
+    as_uid "${VUSER_UID}" xargs -0 "${BR}/viewers/sr-test-viewer" -q < "${BR}/view/$1.list"
+  done
+}
+
+# view_mixed ROUND: the two folders' files interleaved, each open timed by
+# the viewer (nanoseconds for open, reads and close).
+view_mixed() {
+  as_uid "${VUSER_UID}" xargs -0 "${BR}/viewers/sr-test-viewer" --times < "${BR}/view/mixed.list" \
+    | awk -v r="$1" '{ print (index($2, "/view/files/") ? "view" : "read") "\t" r "\t" $1 }' >> "${VOPENS}"
+}
+
+if [[ ${VIEW} -eq 1 ]]; then
+  echo
+  echo "view comparison: ${VFILES} files of 4 KiB per folder, opened by the allow-listed viewer as uid ${VUSER_UID}, ${VROUNDS} interleaved rounds"
+  chmod 0711 "${BR}"                 # the bench user must reach the mountpoint and the viewer
+  mkdir -p "${BR}/view"
+  VTAR="${BR}/view/files.tar"
+  make_tarball "${VTAR}" "${VFILES}"
+  VCONFIGS=(read view)
+  set +e
+  (
+    set -eE
+    trap 'rc=$?; echo "bench: view: failed (exit ${rc}) at line ${LINENO}: ${BASH_COMMAND}" >&2; trap - ERR' ERR
+    log "view: setting up the vault"
+    view_setup >>"${LOGS}/view.log" 2>&1
+    for cfg in "${VCONFIGS[@]}"; do view_pass "${cfg}"; done   # warm-up, not measured
+    n=${#VCONFIGS[@]}
+    for (( round = 1; round <= VROUNDS; round++ )); do
+      printf 'view round %d/%d' "${round}" "${VROUNDS}"
+      for (( k = 0; k < n; k++ )); do
+        cfg=${VCONFIGS[$(( (k + round - 1) % n ))]}
+        t0=${EPOCHREALTIME}
+        view_pass "${cfg}" "${VPASSES}"
+        t1=${EPOCHREALTIME}
+        v=$(elapsed "${t0}" "${t1}")
+        printf '%s\topens\t%s\t%s\n' "${cfg}" "${round}" "${v}" >> "${VRESULTS}"
+        printf ' %s=%s' "${cfg}" "${v}"
+      done
+      view_mixed "${round}"
+      printf ' interleaved: %s opens timed' "$(( 2 * VFILES ))"
+      echo
+    done
+    DAEMON_PID=$(cat "${BR}/view/daemon.pid")
+    fs_umount strongroom "${BR}/view/mnt"
+  )
+  rc=$?
+  set -e
+  if [[ ${rc} -ne 0 ]]; then
+    [[ ${rc} -eq 130 || ${rc} -eq 143 ]] && exit "${rc}"
+    log "ERROR: the view comparison failed (exit ${rc}); the end of its setup log:"
+    tail -n 15 "${LOGS}/view.log" >&2 || true
+    echo "view comparison failed (exit ${rc})" >> "${FAILURES}"
+    while read -r m; do [[ -n ${m} ]] && force_unmount "${m}"; done < <(mounts_under "${BR}/view" | sort -r)
+  fi
+
+  python3 - "${VRESULTS}" "$(( VFILES * VPASSES ))" "${VUSER_UID}" "${VOPENS}" > "${VTABLE}" <<'PY'
+import statistics, sys
+results, nfiles, uid, opens = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+data, rounds = {}, {}
+for line in open(results):
+    cfg, w, rnd, v = line.rstrip("\n").split("\t")
+    data.setdefault(cfg, []).append(float(v))
+    rounds[(cfg, rnd)] = float(v)
+def cell(cfg):
+    v = data.get(cfg)
+    if not v: return "FAILED"
+    rates = sorted(nfiles / x for x in v)
+    return f"{statistics.median(rates):,.0f} ({rates[0]:,.0f}-{rates[-1]:,.0f})"
+out = [f"View-only mode: opens by the allow-listed viewer as uid {uid}",
+       "  read = files under `read`; view = the same number of files under `view` (viewer checked on every open)",
+       "  runs: each round one run over each folder (xargs viewer -q), opens/s median (min-max over the rounds);",
+       "    view/read = time ratio of the medians (> 1.00 = view is slower); in brackets the per-round ratios",
+       "    (each view run against the read run next to it): median, min-max",
+       "  per open: one run per round over both folders' files interleaved file by file, each open (open,",
+       "    read, close) timed by the viewer, so that load on the machine falls on both alike; view/read =",
+       "    ratio of the median times (and of the means; min-max of the per-round ratios of medians)",
+       "  target: view/read <= 1.10",
+       "",
+       f"  {'workload':<44} {'read':>24} {'view':>24} {'view/read':>34}"]
+r, v = data.get("read"), data.get("view")
+ratio = "-"
+flag = ""
+if r and v:
+    m = statistics.median(v) / statistics.median(r)
+    per = sorted(rounds[("view", k[1])] / rounds[("read", k[1])] for k in rounds if k[0] == "read" and ("view", k[1]) in rounds)
+    ratio = f"{m:.3f} ({statistics.median(per):.3f}, {per[0]:.2f}-{per[-1]:.2f})"
+    flag = "  ok" if m <= 1.10 else "  over 10%"
+out.append(f"  {f'runs of {nfiles} opens, opens/s':<44} {cell('read'):>24} {cell('view'):>24} {ratio:>34}{flag}")
+# Each open timed by the viewer, the two folders' files interleaved file by
+# file: load on the machine hits both alike.
+per = {"read": {}, "view": {}}
+for line in open(opens):
+    cfg, rnd, ns = line.rstrip("\n").split("\t")
+    per[cfg].setdefault(rnd, []).append(int(ns) / 1000.0)
+allv = {c: [x for r in per[c].values() for x in r] for c in per}
+if allv["read"] and allv["view"]:
+    def us(c, f):
+        return f(allv[c])
+    rr = sorted(statistics.median(per["view"][k]) / statistics.median(per["read"][k]) for k in per["read"] if k in per["view"])
+    m = us("view", statistics.median) / us("read", statistics.median)
+    mean = us("view", statistics.mean) / us("read", statistics.mean)
+    cellr = f"{us('read', statistics.median):.1f} us (mean {us('read', statistics.mean):.1f})"
+    cellv = f"{us('view', statistics.median):.1f} us (mean {us('view', statistics.mean):.1f})"
+    flag = "  ok" if m <= 1.10 else "  over 10%"
+    out.append(f"  {'per open, interleaved file by file':<44} {cellr:>24} {cellv:>24} "
+               f"{f'{m:.3f} (mean {mean:.3f}; {rr[0]:.2f}-{rr[-1]:.2f})':>34}{flag}")
+    out.append(f"  ({len(allv['read'])} + {len(allv['view'])} opens timed by the viewer: open, reads of 4 KiB and close)")
+print("\n".join(out))
+PY
+  echo
+  cat "${VTABLE}"
+fi
+
 OUT=${BENCH_OUT:-${ROOT}/build/bench}
 mkdir -p -- "${OUT}"
 stamp=$(date +%Y%m%d-%H%M%S)
 { cat "${HEADER}"; echo; cat "${TABLE}"
   if [[ -s ${PTABLE} ]]; then echo; cat "${PTABLE}"; fi
-  if [[ -s ${ATABLE} ]]; then echo; cat "${ATABLE}"; fi; } > "${OUT}/bench-${stamp}.txt"
-cat -- "${RESULTS}" "${PRESULTS}" "${ARESULTS}" > "${OUT}/bench-${stamp}.tsv"
+  if [[ -s ${ATABLE} ]]; then echo; cat "${ATABLE}"; fi
+  if [[ -s ${VTABLE} ]]; then echo; cat "${VTABLE}"; fi; } > "${OUT}/bench-${stamp}.txt"
+cat -- "${RESULTS}" "${PRESULTS}" "${ARESULTS}" "${VRESULTS}" > "${OUT}/bench-${stamp}.tsv"
 echo
 echo "saved: ${OUT}/bench-${stamp}.txt and .tsv"
 

@@ -2,10 +2,12 @@
  * demo and benchmark scripts (it is installed root-owned and setgid to the
  * vault's viewer group by whoever uses it).
  *
- *   sr-test-viewer [-q] [--delay-ms N] FILE...
+ *   sr-test-viewer [-q | --times] [--delay-ms N] FILE...
  *       Opens each FILE read-only and reads all of it. On a terminal it shows
  *       the text; otherwise (a pipe or a file: an export) it prints only
- *       "FILE: N bytes, fnv1a64 HEX", with -q nothing. Waits N ms first.
+ *       "FILE: N bytes, fnv1a64 HEX", with -q nothing, with --times
+ *       "NANOSECONDS FILE" (the open, the reads and the close; for
+ *       scripts/bench.sh). Waits N ms first.
  *   sr-test-viewer --copy-range FILE DEST
  *       Opens FILE read-only and DEST for writing, and calls copy_file_range
  *       from the one to the other: what a viewer with an export feature
@@ -30,7 +32,14 @@ static int fail(const char* what) {
   return 1;
 }
 
-static int show(const char* path, int quiet, int tty) {
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int show(const char* path, int quiet, int times, int tty) {
+  const int64_t start = now_ns();
   const int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail(path);
   uint64_t hash = 1469598103934665603ULL;
@@ -53,6 +62,10 @@ static int show(const char* path, int quiet, int tty) {
     if (tty && !quiet) fwrite(buf, 1, (size_t)n, stdout);
   }
   close(fd);
+  if (times) {
+    printf("%lld %s\n", (long long)(now_ns() - start), path);
+    return 0;
+  }
   if (!tty && !quiet) printf("%s: %llu bytes, fnv1a64 %016llx\n", path, (unsigned long long)total,
                              (unsigned long long)hash);
   return 0;
@@ -75,21 +88,23 @@ int main(int argc, char** argv) {
     printf("opened %s for writing\n", argv[2]);
     return 0;
   }
-  int quiet = 0;
+  int quiet = 0, times = 0;
   long delay_ms = 0;
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; ++i) {
     if (strcmp(argv[i], "-q") == 0) {
       quiet = 1;
+    } else if (strcmp(argv[i], "--times") == 0) {
+      times = 1;
     } else if (strcmp(argv[i], "--delay-ms") == 0 && i + 1 < argc) {
       delay_ms = strtol(argv[++i], NULL, 10);
     } else {
-      fprintf(stderr, "usage: sr-test-viewer [-q] [--delay-ms N] FILE... | --copy-range FILE DEST | --write FILE\n");
+      fprintf(stderr, "usage: sr-test-viewer [-q | --times] [--delay-ms N] FILE... | --copy-range FILE DEST | --write FILE\n");
       return 2;
     }
   }
   if (i == argc) {
-    fprintf(stderr, "usage: sr-test-viewer [-q] [--delay-ms N] FILE... | --copy-range FILE DEST | --write FILE\n");
+    fprintf(stderr, "usage: sr-test-viewer [-q | --times] [--delay-ms N] FILE... | --copy-range FILE DEST | --write FILE\n");
     return 2;
   }
   if (delay_ms > 0) {
@@ -99,7 +114,7 @@ int main(int argc, char** argv) {
   }
   const int tty = isatty(1);
   for (; i < argc; ++i) {
-    const int rc = show(argv[i], quiet, tty);
+    const int rc = show(argv[i], quiet, times, tty);
     if (rc != 0) return rc;
   }
   return 0;
