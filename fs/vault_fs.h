@@ -101,9 +101,11 @@ struct Handle {
   bool append = false;
   uid_t uid = 0;
   bool write = false;  // opened for writing
-  // Opened under `view` by an allow-listed viewer: reads need only `view`,
-  // and nothing is copied out of it with copy_file_range.
+  // Opened under `view` by an allow-listed viewer: reads need only `view`
+  // and that viewer (its digest) still on the allow-list, and nothing is
+  // copied out of it with copy_file_range.
   bool view = false;
+  acl::Sha256Digest viewer{};
   std::atomic<uint64_t> generation{0};
   std::atomic<acl::Time> recheck_at{0};
   std::atomic<bool> revoked{false};  // lost its access at the last policy change

@@ -715,6 +715,7 @@ Result<Handle*> VaultFs::Open(const Caller& caller, uint64_t ino, int flags) {
   handle->uid = caller.uid;
   handle->write = write;
   handle->view = viewer != nullptr;
+  if (viewer != nullptr) handle->viewer = viewer->sha256;
   RefreshHandle(handle, *policy);
   TrackHandle(handle);
   return handle;

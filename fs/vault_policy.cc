@@ -29,6 +29,11 @@ constexpr acl::Time kNever = std::numeric_limits<acl::Time>::max();
 // What a handle's reads and writes need.
 Need HandleNeed(const Handle& h) { return h.write ? Need::kWrite : h.view ? Need::kView : Need::kRead; }
 
+// A viewer's handle lives only while its viewer is on the allow-list.
+bool ViewerStillListed(const Handle& h, const acl::PolicySnapshot& policy) {
+  return !h.view || policy.FindViewer(h.viewer) != nullptr;
+}
+
 }  // namespace
 
 acl::Time VaultFs::Now() const {
@@ -112,7 +117,8 @@ void VaultFs::MarkRevokedHandles(const acl::PolicySnapshot& policy) {
     bool any = false;
     const bool placed = ChainOf(inode, policy, &chain);
     for (Handle* h : inode->handles) {
-      const bool ok = placed && Authorize(Caller{h->uid, 0, 0}, policy, chain, false, HandleNeed(*h)).ok();
+      const bool ok = placed && ViewerStillListed(*h, policy) &&
+                      Authorize(Caller{h->uid, 0, 0}, policy, chain, false, HandleNeed(*h)).ok();
       h->revoked.store(!ok);
       any = any || !ok;
     }
@@ -304,6 +310,7 @@ Status VaultFs::CheckHandle(Handle* handle) {
   // An open file is judged where it is, or where it was when its name (or
   // its folder) was removed.
   if (!ChainOf(handle->inode, *policy, &chain)) return Status::Denied("access revoked: the file has no place");
+  if (!ViewerStillListed(*handle, *policy)) return Status::Denied("access revoked: the viewer was taken off the allow-list");
   Status st = Authorize(Caller{handle->uid, 0, 0}, *policy, chain, false, HandleNeed(*handle));
   if (!st.ok()) return Status::Denied("access revoked: " + st.message());
   RefreshHandle(handle, *policy);

@@ -2,12 +2,13 @@
  * demo and benchmark scripts (it is installed root-owned and setgid to the
  * vault's viewer group by whoever uses it).
  *
- *   sr-test-viewer [-q | --times] [--delay-ms N] FILE...
+ *   sr-test-viewer [-q | --times] [--delay-ms N] [--hold-ms N] FILE...
  *       Opens each FILE read-only and reads all of it. On a terminal it shows
  *       the text; otherwise (a pipe or a file: an export) it prints only
  *       "FILE: N bytes, fnv1a64 HEX", with -q nothing, with --times
  *       "NANOSECONDS FILE" (the open, the reads and the close; for
- *       scripts/bench.sh). Waits N ms first.
+ *       scripts/bench.sh). --delay-ms: waits first; --hold-ms: waits
+ *       between opening each file and reading it.
  *   sr-test-viewer --copy-range FILE DEST
  *       Opens FILE read-only and DEST for writing, and calls copy_file_range
  *       from the one to the other: what a viewer with an export feature
@@ -38,10 +39,17 @@ static int64_t now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int show(const char* path, int quiet, int times, int tty) {
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+static int show(const char* path, int quiet, int times, long hold_ms, int tty) {
   const int64_t start = now_ns();
   const int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail(path);
+  if (hold_ms > 0) sleep_ms(hold_ms);
   uint64_t hash = 1469598103934665603ULL;
   uint64_t total = 0;
   char buf[65536];
@@ -89,7 +97,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   int quiet = 0, times = 0;
-  long delay_ms = 0;
+  long delay_ms = 0, hold_ms = 0;
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; ++i) {
     if (strcmp(argv[i], "-q") == 0) {
@@ -98,23 +106,21 @@ int main(int argc, char** argv) {
       times = 1;
     } else if (strcmp(argv[i], "--delay-ms") == 0 && i + 1 < argc) {
       delay_ms = strtol(argv[++i], NULL, 10);
+    } else if (strcmp(argv[i], "--hold-ms") == 0 && i + 1 < argc) {
+      hold_ms = strtol(argv[++i], NULL, 10);
     } else {
-      fprintf(stderr, "usage: sr-test-viewer [-q | --times] [--delay-ms N] FILE... | --copy-range FILE DEST | --write FILE\n");
+      fprintf(stderr, "usage: sr-test-viewer [-q | --times] [--delay-ms N] [--hold-ms N] FILE... | --copy-range FILE DEST | --write FILE\n");
       return 2;
     }
   }
   if (i == argc) {
-    fprintf(stderr, "usage: sr-test-viewer [-q | --times] [--delay-ms N] FILE... | --copy-range FILE DEST | --write FILE\n");
+    fprintf(stderr, "usage: sr-test-viewer [-q | --times] [--delay-ms N] [--hold-ms N] FILE... | --copy-range FILE DEST | --write FILE\n");
     return 2;
   }
-  if (delay_ms > 0) {
-    struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-  }
+  if (delay_ms > 0) sleep_ms(delay_ms);
   const int tty = isatty(1);
   for (; i < argc; ++i) {
-    const int rc = show(argv[i], quiet, times, tty);
+    const int rc = show(argv[i], quiet, times, hold_ms, tty);
     if (rc != 0) return rc;
   }
   return 0;

@@ -30,6 +30,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -455,6 +456,45 @@ TEST_CASE("a traced viewer is refused", "[viewonly]") {
   CHECK(refusal->value("reason", "").find("being traced") != std::string::npos);
   // Untraced, it works.
   CHECK(t.ViewedDoc(t.View(kVic)));
+}
+
+// Runs the viewer as vic in the background, holding the document open for
+// `hold_ms` before reading it; `during` runs meanwhile. Returns the viewer's
+// result.
+CommandResult ViewWhile(ViewOnly& t, int hold_ms, const std::function<void()>& during) {
+  CommandResult result;
+  std::thread viewer([&] {
+    result = RunCommandAs(kVic, {t.viewer, "--hold-ms", std::to_string(hold_ms), t.doc}, 30s);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(hold_ms / 3));
+  during();
+  viewer.join();
+  return result;
+}
+
+TEST_CASE("an open viewer's reads stop when the viewer is taken off the allow-list or view is revoked",
+          "[viewonly]") {
+  ViewOnly t;
+  SECTION("the viewer removed") {
+    const CommandResult r = ViewWhile(t, 1500, [&] { t.v.Policy(kAdminId, {"viewer", "remove", "sr-test-viewer"}); });
+    ExpectRefused(r, "reading after the viewer was removed");
+  }
+  SECTION("the grant revoked") {
+    const CommandResult r = ViewWhile(t, 1500, [&] { t.v.Policy(kAdminId, {"revoke", t.v.Path("docs"), "vic"}); });
+    ExpectRefused(r, "reading after view was revoked");
+  }
+  SECTION("another viewer added: the open one keeps reading") {
+    const std::string other = t.bin + "/other-viewer";
+    Install(SR_TEST_VIEWER, other, 0, t.gid, 02755);
+    {
+      const int fd = OpenOrDie(other, O_WRONLY | O_APPEND | O_CLOEXEC);
+      REQUIRE(::write(fd, "x", 1) == 1);  // another digest
+      ::close(fd);
+    }
+    const CommandResult r = ViewWhile(t, 1500, [&] { t.v.Policy(kAdminId, {"viewer", "add", other}); });
+    INFO(Describe(r));
+    CHECK(t.ViewedDoc(r));
+  }
 }
 
 TEST_CASE("viewer add refuses interpreters, non-setgid programs, user-writable directories, scripts and smbd",
