@@ -4,7 +4,9 @@
 # `manage` on a client folder; the lead grants one staff member write and the
 # other read; each user (run as their own uid with setpriv) sees and does only
 # what their grants allow; a staff member asks for more access and the lead
-# approves it. An auditor queries the audit log. Then it shows that the vault
+# approves it. A staff member with `view` on ID copies reads them in the
+# allow-listed viewer, while cat, cp and a copy of the viewer are refused and
+# recorded. An auditor queries the audit log. Then it shows that the vault
 # on disk holds neither the documents' contents nor their names (audit log
 # included), unmounts, and verifies the audit log's chain with the auditors'
 # initial key, which `init` wrote to a file. Cleans up on any exit and exits
@@ -32,6 +34,7 @@ LEAD=lena LEAD_UID=4302        # lead of /clients/acme
 WRITER=sam WRITER_UID=4303     # staff
 READER=rita READER_UID=4304    # staff
 AUDITOR=alex AUDITOR_UID=4305  # auditor: reads the audit log, keeps its initial key
+VIEWER=vera VIEWER_UID=4306    # staff with view-only access to ID copies
 uid_of() {
   case "$1" in
     "${ADMIN}") echo "${ADMIN_UID}" ;;
@@ -39,6 +42,7 @@ uid_of() {
     "${WRITER}") echo "${WRITER_UID}" ;;
     "${READER}") echo "${READER_UID}" ;;
     "${AUDITOR}") echo "${AUDITOR_UID}" ;;
+    "${VIEWER}") echo "${VIEWER_UID}" ;;
     root) echo 0 ;;
     *) fail "unknown demo user $1" ;;
   esac
@@ -88,6 +92,13 @@ else
 fi
 if [[ ! -x ${SR} ]]; then
   echo "demo: strongroom binary not found at ${SR}" >&2
+  exit 1
+fi
+# The minimal document viewer the test suite builds (no export, no printing;
+# it shows the text only on a terminal), allow-listed for view-only files.
+TEST_VIEWER=${STRONGROOM_TEST_VIEWER:-$(dirname -- "$(dirname -- "${SR}")")/tests/integration/sr-test-viewer}
+if [[ ! -x ${TEST_VIEWER} ]]; then
+  echo "demo: the test viewer was not found at ${TEST_VIEWER} (scripts/build.sh builds it; or set STRONGROOM_TEST_VIEWER)" >&2
   exit 1
 fi
 
@@ -147,6 +158,7 @@ as "${ADMIN}" "${SR}" user add "${LEAD}" --mount "${MNT}" --uid "${LEAD_UID}"
 as "${ADMIN}" "${SR}" user add "${WRITER}" --mount "${MNT}" --uid "${WRITER_UID}"
 as "${ADMIN}" "${SR}" user add "${READER}" --mount "${MNT}" --uid "${READER_UID}"
 as "${ADMIN}" "${SR}" user add "${AUDITOR}" --mount "${MNT}" --uid "${AUDITOR_UID}" --role auditor
+as "${ADMIN}" "${SR}" user add "${VIEWER}" --mount "${MNT}" --uid "${VIEWER_UID}"
 as "${ADMIN}" "${SR}" team add acme-team --mount "${MNT}"
 as "${ADMIN}" "${SR}" team member add acme-team "${WRITER}" --mount "${MNT}"
 as "${ADMIN}" "${SR}" team member add acme-team "${READER}" --mount "${MNT}"
@@ -249,6 +261,39 @@ refused "No such file or directory" "${WRITER}" cat "${MNT}/clients/acme/notes/m
 refused "Permission denied" "${WRITER}" touch "${MNT}/clients/acme/contracts/draft.txt"
 as "${WRITER}" "${SR}" access --user "${WRITER}" --mount "${MNT}"
 
+section "View-only: ${VIEWER} may look at ID copies in an allow-listed viewer, and copy nothing"
+echo "Root installs a minimal viewer root-owned, setgid to the vault's viewer group, in a directory only root writes:"
+mkdir -m 0755 "${WORK}/viewers"
+run install -o root -g strongroom-viewers -m 2755 "${TEST_VIEWER}" "${WORK}/viewers/docview"
+run ls -l "${WORK}/viewers/docview"
+echo "The admin allow-lists it (the daemon checks the program and records its SHA-256):"
+as "${ADMIN}" "${SR}" viewer add "${WORK}/viewers/docview" --mount "${MNT}"
+as "${ADMIN}" "${SR}" viewer list --mount "${MNT}"
+echo "A shell (or any interpreter, copying tool or file server) is never a viewer:"
+install -o root -g strongroom-viewers -m 2755 /bin/bash "${WORK}/viewers/bash"
+refused "strongroom:" "${ADMIN}" "${SR}" viewer add "${WORK}/viewers/bash" --mount "${MNT}"
+rm -f "${WORK}/viewers/bash"
+as "${ADMIN}" "${SR}" grant "${MNT}/clients/globex-industries/id-copies" "${VIEWER}" view
+PASSPORT="${MNT}/clients/globex-industries/id-copies/passport-scan-jane-doe.txt"
+echo "${VIEWER} sees the file and opens it in the viewer:"
+as "${VIEWER}" ls -l "${MNT}/clients/globex-industries/id-copies"
+as "${VIEWER}" "${WORK}/viewers/docview" "${PASSPORT}"
+echo "Any other program is refused, and so is a copy of the viewer without its setgid bit:"
+refused "Permission denied" "${VIEWER}" cat "${PASSPORT}"
+refused "Permission denied" "${VIEWER}" cp "${PASSPORT}" /tmp/stolen-passport.txt
+[[ ! -e /tmp/stolen-passport.txt ]] || fail "cp made a copy of a view-only file"
+install -m 0755 "${TEST_VIEWER}" "${WORK}/viewer-copy"
+refused "Permission denied" "${VIEWER}" "${WORK}/viewer-copy" "${PASSPORT}"
+rm -f "${WORK}/viewer-copy"
+echo "Nor may ${VIEWER} change, rename or move it:"
+refused "Permission denied" "${VIEWER}" sh -c "echo x >> '${PASSPORT}'"
+refused "Permission denied" "${VIEWER}" mv "${PASSPORT}" "${MNT}/clients/globex-industries/id-copies/renamed.txt"
+echo "Every refusal is in the audit log, naming the program:"
+as "${AUDITOR}" "${SR}" audit --mount "${MNT}" --path "${PASSPORT}" --denied --limit 6
+copy_json=$(cd / && setpriv --reuid "${AUDITOR_UID}" --regid "${AUDITOR_UID}" --clear-groups -- \
+  "${SR}" audit --mount "${MNT}" --path "${PASSPORT}" --denied --json --limit 100)
+[[ ${copy_json} == *"copy refused"* && ${copy_json} == *"/cp"* ]] || fail "the audit log does not show the refused cp"
+
 section "The auditor ${AUDITOR} reads the audit log (every open, change and refusal is recorded)"
 echo "The last changes to the policy:"
 as "${AUDITOR}" "${SR}" audit --mount "${MNT}" --op policy.revoke --limit 3
@@ -321,4 +366,4 @@ verify_out=$("${SR}" audit verify --key "${AUDIT_KEY}" "${VAULT}" 2>&1) \
   || { printf '%s\n' "${verify_out}"; fail "audit verify failed on an intact log"; }
 printf '%s\n' "${verify_out}"
 [[ ${verify_out} == *"audit log verified: "* ]] || fail "unexpected output from audit verify"
-section "Done: each user saw and did only what their grants allowed; every step is in a verified audit log; the vault holds none of the names or contents"
+section "Done: each user saw and did only what their grants allowed (the view-only user only through the allow-listed viewer); every step is in a verified audit log; the vault holds none of the names or contents"
