@@ -1,5 +1,6 @@
 // strongroom mount / umount: unlock a vault and serve it with FUSE.
 #include <fcntl.h>
+#include <grp.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
@@ -137,6 +138,16 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
 #endif
   Status st = vault.Start();
   if (!st.ok()) Fail(st);
+  // View-only mode needs the viewer group the vault was made with.
+  if (auto policy = vault.policy(); policy && policy->viewer_group()) {
+    const acl::ViewerGroup& want = *policy->viewer_group();
+    const struct group* g = ::getgrgid(static_cast<gid_t>(want.gid));
+    if (g == nullptr) {
+      spdlog::warn("the viewer group {} (gid {}) no longer exists: no viewer can open view files", want.name, want.gid);
+    } else if (want.name != g->gr_name) {
+      spdlog::warn("the viewer group's gid {} is now called {}, not {}", want.gid, g->gr_name, want.name);
+    }
+  }
   auto record = [&](const char* op, const std::string& reason) {
     acl::AuditEntry e;
     e.uid = ::getuid();
