@@ -709,8 +709,8 @@ class Command {
     const std::string program = Str("program");
     if (program.empty() || program[0] != '/') Throw("usage", "the program must be an absolute path");
     const std::string label = Str("name", false);
-    if (!label.empty() && !ValidPrincipalName(label)) {
-      Throw("usage", "a viewer's name is 1 to 64 bytes, without control characters or a leading @");
+    if (!label.empty() && (!ValidPrincipalName(label) || label.find('/') != std::string::npos)) {
+      Throw("usage", "a viewer's name is 1 to 64 bytes, without control characters, '/' or a leading @");
     }
     // A vault made before view-only mode gets the default viewer group with
     // its first viewer.
@@ -735,7 +735,9 @@ class Command {
         Throw("conflict", "another viewer is already called " + v.label + " (" + other.path + "); give --name");
       }
     }
-    const std::string previous = existing != nullptr ? crypto::HexEncode(existing->sha256) : std::string();
+    // `existing` points into the snapshot Changed() replaces.
+    const bool replaced = existing != nullptr;
+    const std::string previous = replaced ? crypto::HexEncode(existing->sha256) : std::string();
     Ahead();
     if (new_group) Check(fs_.policy_store().SetViewerGroup(*group), "set the viewer group");
     Result<int64_t> id = fs_.policy_store().PutViewer(v);
@@ -743,8 +745,8 @@ class Command {
     Changed();
     json out = ViewerJson(*policy_->FindViewerByPath(v.path));
     out["group"] = GroupJson(policy_->viewer_group());
-    out["replaced"] = existing != nullptr;
-    out["previous_sha256"] = existing != nullptr ? json(previous) : json(nullptr);
+    out["replaced"] = replaced;
+    out["previous_sha256"] = replaced ? json(previous) : json(nullptr);
     return out;
   }
 
