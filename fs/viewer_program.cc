@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <spawn.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -219,6 +220,10 @@ Result<ViewerProgram> InspectViewerProgram(const std::string& path, const acl::V
   if (!(st.st_mode & S_ISGID)) fixes.push_back("it is not setgid (chmod g+s " + p + ")");
   if (st.st_mode & S_ISUID) fixes.push_back("it is setuid (chmod u-s " + p + ")");
   if (st.st_mode & (S_IWGRP | S_IWOTH)) fixes.push_back("it is writable by others than root (chmod go-w " + p + ")");
+  struct statvfs sv;
+  if (::fstatvfs(file.get(), &sv) == 0 && (sv.f_flag & ST_NOSUID)) {
+    fixes.push_back("its filesystem is mounted nosuid, so its setgid bit would be ignored (install it on one that is not)");
+  }
 
   UniqueFd data(::open(("/proc/self/fd/" + std::to_string(file.get())).c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   if (!data.valid()) return Status::Io(errno, "read " + p);

@@ -28,13 +28,14 @@ struct ViewerProgram {
 
 // Checks that the program at `path` (absolute) may be allow-listed for
 // `group`: a regular ELF executable (not a script), owned by root, setgid
-// to the group, not setuid, writable by nobody but root, in a directory
-// only root can write (every directory above it owned by root and not
-// writable by others, or root's sticky directories such as /tmp); and not a
-// shell, a general-purpose interpreter, a copying or editing tool or a file
-// server (by name, or by content when it is a renamed copy of one found in
-// the system's bin directories). kNotFound when there is no such file;
-// kDenied with every change needed, on one line, otherwise.
+// to the group, not setuid, writable by nobody but root, on a filesystem
+// not mounted nosuid, in a directory only root can write (every directory
+// above it owned by root and not writable by others, or root's sticky
+// directories such as /tmp); and not a shell, a general-purpose
+// interpreter, a copying or editing tool or a file server (by name, or by
+// content when it is a renamed copy of one found in the system's bin
+// directories). kNotFound when there is no such file; kDenied with every
+// change needed, on one line, otherwise.
 Result<ViewerProgram> InspectViewerProgram(const std::string& path, const acl::ViewerGroup& group);
 
 }  // namespace strongroom::fs

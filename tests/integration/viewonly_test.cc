@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -546,6 +547,17 @@ TEST_CASE("viewer add refuses interpreters, non-setgid programs, user-writable d
   const std::string in_user = user_dir + "/sr-test-viewer";
   Install(SR_TEST_VIEWER, in_user, 0, t.gid, 02755);
   expect(add(kAdminId, in_user), kRefused, "chown root " + user_dir, "in a user's directory");
+  // On a filesystem mounted nosuid (the setgid bit would be ignored).
+  const std::string nosuid = t.v.root() + "/nosuid";
+  REQUIRE_SYS(::mkdir(nosuid.c_str(), 0755));
+  REQUIRE_SYS(::mount("tmpfs", nosuid.c_str(), "tmpfs", MS_NOSUID, "mode=0755,size=8m"));
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { ::umount2(dir.c_str(), MNT_DETACH); }
+  } unmount{nosuid};
+  const std::string on_nosuid = nosuid + "/sr-test-viewer";
+  Install(SR_TEST_VIEWER, on_nosuid, 0, t.gid, 02755);
+  expect(add(kAdminId, on_nosuid), kRefused, "nosuid", "on a nosuid filesystem");
   // A script (Linux ignores setgid on scripts).
   const std::string script = t.bin + "/showdoc";
   WriteOrDie(script, "#!/bin/sh\nexec cat \"$@\"\n", 0700);
