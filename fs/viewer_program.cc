@@ -159,8 +159,12 @@ Result<acl::ViewerGroup> ResolveViewerGroup(const std::string& name, bool create
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  // Created by someone else meanwhile is fine too.
-  if (auto g = LookUpGroup(name)) return *g;
+  // Created by someone else meanwhile is fine too (a concurrent groupadd
+  // holds the lock on /etc/group, so ours fails: wait for theirs).
+  for (int i = 0; i < 30; ++i) {
+    if (auto g = LookUpGroup(name)) return *g;
+    ::usleep(100 * 1000);
+  }
   return Status::Denied("groupadd --system " + name + " failed (exit " +
                         std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
 }

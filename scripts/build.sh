@@ -22,7 +22,10 @@ bash "${ROOT}/scripts/setup.sh"
 
 if [[ ${sanitize} -eq 1 ]]; then
   BUILD_DIR="${ROOT}/build-asan"
-  cmake_args=(-DSTRONGROOM_SANITIZE=ON)
+  # -O1 with line tables: what ASan recommends, and it compiles much faster
+  # than -O2 with full debug information.
+  cmake_args=(-DSTRONGROOM_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+              "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1")
 else
   BUILD_DIR="${ROOT}/build"
   cmake_args=(-DSTRONGROOM_SANITIZE=OFF)

@@ -9,7 +9,8 @@
 # FUSE mount or a strongroom daemon was left behind by the tests, they are
 # cleaned up and the exit code is 1.
 # Environment: STRONGROOM_TEST_TIMEOUT (per test, seconds, default 600),
-# CTEST_PARALLEL_LEVEL (read by ctest itself), extra args after "--" go to ctest.
+# CTEST_PARALLEL_LEVEL (tests run at once, default 2: each mounts its own
+# vault under its own temp dir), extra args after "--" go to ctest.
 set -euo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -93,7 +94,7 @@ pids_before=$(strongroom_pids | sort)
 
 echo "== ctest (${BUILD_DIR}, TMPDIR=${TEST_TMP}) =="
 set +e
-TMPDIR="${TEST_TMP}" ctest --test-dir "${BUILD_DIR}" --output-on-failure \
+TMPDIR="${TEST_TMP}" ctest --test-dir "${BUILD_DIR}" --output-on-failure -j "${CTEST_PARALLEL_LEVEL:-2}" \
   --timeout "${STRONGROOM_TEST_TIMEOUT:-600}" "${ctest_extra[@]}"
 rc=$?
 set -e
