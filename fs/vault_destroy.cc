@@ -128,7 +128,9 @@ Status VaultFs::CheckWritable(Handle* handle) {
   if (!policy->HasProtections()) return Status::Ok();
   std::vector<acl::ObjectId> chain;
   if (!ChainOf(handle->inode, *policy, &chain)) return Status::Ok();
-  Status st = Protected(*policy, chain, true, true);
+  // The handle that created the file writes it: a new record in a held
+  // folder is held once it is closed.
+  Status st = Protected(*policy, chain, !handle->created, true);
   if (!st.ok()) return AuditOutcome(Caller{handle->uid, 0, 0}, "write", VaultPathOf(handle->inode), st, "write");
   return st;
 }

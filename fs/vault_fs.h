@@ -111,6 +111,9 @@ struct Handle {
   // copied out of it with copy_file_range.
   bool view = false;
   acl::Sha256Digest viewer{};
+  // Made the file: it may write it under a retention hold until it is
+  // closed (a new record added to a held folder), as nobody else can.
+  bool created = false;
   std::atomic<uint64_t> generation{0};
   std::atomic<acl::Time> recheck_at{0};
   std::atomic<bool> revoked{false};  // lost its access at the last policy change

@@ -682,6 +682,7 @@ Result<std::pair<Entry, Handle*>> VaultFs::Create(uint64_t parent_ino, std::stri
   auto* handle = new Handle{*inode, (flags & O_APPEND) != 0};
   handle->uid = caller.uid;
   handle->write = (flags & O_ACCMODE) != O_RDONLY;
+  handle->created = true;
   RefreshHandle(handle, *policy_.Get());
   TrackHandle(handle);
   return std::make_pair(*entry, handle);
