@@ -31,7 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include "acl/certificate.h"
-#include "crypto/sha256_stream.h"
+#include "crypto/primitives.h"
 #include "fs/vault_fs.h"
 #include "fs/vault_layout.h"
 

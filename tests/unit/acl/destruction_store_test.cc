@@ -239,6 +239,28 @@ TEST_CASE("destruction: a release approved drops its hold in the same transactio
   CHECK(ps.GetDestruction(*id, false)->state == WitnessedState::kDone);
 }
 
+TEST_CASE("destruction: a sealed version-3 store keeps its seal after the migration to version 4",
+          "[acl][destruction][migrate]") {
+  Fixture f;
+  const ObjectId object = f.NewObject(ObjectKind::kDirectory);
+  Grant g;
+  g.object = object;
+  g.subject.user = kLead;
+  g.mode = Mode::kWrite;
+  g.granted_by = kAdmin;
+  g.granted_at = 1700000100;
+  REQUIRE(f.store->policy().PutGrant(g).ok());
+  REQUIRE(f.store->policy().LoadPolicy().ok());
+  f.Exec("DROP TABLE destruction_witnesses; DROP TABLE destruction_items; DROP TABLE destructions; "
+         "DROP TABLE holds; UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+  CHECK(*f.store->GetMeta("schema_version") == "4");
+  Result<PolicyData> data = f.store->policy().LoadPolicy();
+  INFO(data.status().ToString());
+  REQUIRE(data.ok());  // the seal of the version-3 policy still verifies
+  CHECK(data->witnessed_digest.empty());
+  CHECK(data->grants.size() == 1);
+}
+
 TEST_CASE("destruction: a certificate's canonical form ignores layout and escapes non-ASCII", "[acl][destruction]") {
   const nlohmann::json a = nlohmann::json::parse(R"({"b": 1, "a": "Zoë", "c": [1, 2]})");
   const nlohmann::json b = nlohmann::json::parse("{\"c\":[1,2],\n  \"a\":\"Zo\\u00eb\",\"b\":1}");
