@@ -47,6 +47,37 @@ std::string_view RequestStateName(RequestState state) {
   return "?";
 }
 
+std::string_view WitnessedKindName(WitnessedKind kind) {
+  switch (kind) {
+    case WitnessedKind::kDestroy: return "destroy";
+    case WitnessedKind::kRelease: return "release";
+  }
+  return "?";
+}
+
+std::string_view WitnessedStateName(WitnessedState state) {
+  switch (state) {
+    case WitnessedState::kPending: return "pending";
+    case WitnessedState::kExecuting: return "executing";
+    case WitnessedState::kDone: return "done";
+    case WitnessedState::kRejected: return "rejected";
+    case WitnessedState::kCancelled: return "cancelled";
+  }
+  return "?";
+}
+
+std::string_view ItemStateName(ItemState state) {
+  switch (state) {
+    case ItemState::kListed: return "frozen";
+    case ItemState::kMeasured: return "measured";
+    case ItemState::kKeyDestroyed: return "key destroyed";
+    case ItemState::kOverwritten: return "overwritten";
+    case ItemState::kRemoved: return "destroyed";
+    case ItemState::kKept: return "kept (not empty)";
+  }
+  return "?";
+}
+
 PolicySnapshot::PolicySnapshot(PolicyData data, const ObjectInfoFn& info, uint64_t generation)
     : data_(std::move(data)), generation_(generation) {
   for (const User& u : data_.users) users_[u.uid] = &u;
@@ -65,6 +96,17 @@ PolicySnapshot::PolicySnapshot(PolicyData data, const ObjectInfoFn& info, uint64
   std::unordered_map<ObjectId, std::vector<const Grant*>, ObjectIdHash> carriers;
   for (const Grant& g : data_.grants) carriers[g.object].push_back(&g);
   for (const auto& [id, level] : labels_) carriers.try_emplace(id);
+  // Holds and freezes: on a file, decisions need its own ID.
+  for (const Hold& h : data_.holds) holds_[h.object] = &h;
+  for (const Freeze& f : data_.frozen) frozen_.try_emplace(f.object, &f);
+  for (const auto& [id, h] : holds_) {
+    auto self = info(id);
+    if (self && self->kind != ObjectKind::kDirectory) leaf_policy_ = true;
+  }
+  for (const auto& [id, f] : frozen_) {
+    auto self = info(id);
+    if (self && self->kind != ObjectKind::kDirectory) leaf_policy_ = true;
+  }
   for (const auto& [id, grants] : carriers) {
     auto self = info(id);
     if (!self) continue;
@@ -214,6 +256,40 @@ bool PolicySnapshot::OnTheWay(Uid uid, const ObjectId& dir, Time now) const {
 std::vector<const Grant*> PolicySnapshot::GrantsOn(const ObjectId& id) const {
   auto it = grants_.find(id);
   return it == grants_.end() ? std::vector<const Grant*>{} : it->second;
+}
+
+std::optional<Protection> PolicySnapshot::ProtectionOf(std::span<const ObjectId> chain, Time now, bool holds,
+                                                       bool frozen) const {
+  if (!HasProtections()) return std::nullopt;
+  for (const ObjectId& id : chain) {
+    if (frozen) {
+      auto f = frozen_.find(id);
+      if (f != frozen_.end()) {
+        Protection p;
+        p.kind = Protection::Kind::kFrozen;
+        p.object = id;
+        p.request = f->second->request;
+        p.executing = f->second->executing;
+        return p;
+      }
+    }
+    if (holds) {
+      auto h = holds_.find(id);
+      if (h != holds_.end() && h->second->ActiveAt(now)) {
+        Protection p;
+        p.kind = Protection::Kind::kHold;
+        p.object = id;
+        p.until = h->second->until;
+        return p;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+const Hold* PolicySnapshot::HoldOn(const ObjectId& id) const {
+  auto it = holds_.find(id);
+  return it == holds_.end() ? nullptr : it->second;
 }
 
 std::optional<Time> PolicySnapshot::NextExpiry(Time now) const {

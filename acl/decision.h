@@ -57,6 +57,17 @@ struct Decision {
   Mode effective() const { return known() && cleared() ? mode : Mode::kNone; }
 };
 
+// Why a change to an object is refused whoever asks: a retention hold on it
+// or a folder above it, or an open destruction request that froze it.
+struct Protection {
+  enum class Kind { kHold, kFrozen };
+  Kind kind = Kind::kHold;
+  ObjectId object{};     // where the hold or the request's path is
+  Time until = 0;        // a hold's last second
+  int64_t request = 0;   // the destruction request that froze it
+  bool executing = false;  // that request is being executed
+};
+
 // Where an object lives, for the index of folders on the way to grants.
 struct ObjectInfo {
   ObjectId parent{};
@@ -106,6 +117,16 @@ class PolicySnapshot {
   // The allow-listed viewer added from this path, if any.
   const Viewer* FindViewerByPath(std::string_view path) const;
 
+  // Whether anything is held or frozen at all (a cheap test first).
+  bool HasProtections() const { return !holds_.empty() || !frozen_.empty(); }
+  // The first hold active at `now` (when `holds`) or freeze (when `frozen`)
+  // on the chain, the object itself first; a freeze is reported before a
+  // hold on the same object.
+  std::optional<Protection> ProtectionOf(std::span<const ObjectId> chain, Time now, bool holds = true,
+                                         bool frozen = true) const;
+  const Hold* HoldOn(const ObjectId& id) const;
+  int witnesses_needed() const { return data_.witnesses_needed; }
+
  private:
   PolicyData data_;
   uint64_t generation_;
@@ -132,6 +153,8 @@ class PolicySnapshot {
     }
   };
   std::unordered_map<Sha256Digest, const Viewer*, DigestHash> viewers_;
+  std::unordered_map<ObjectId, const Hold*, ObjectIdHash> holds_;
+  std::unordered_map<ObjectId, const Freeze*, ObjectIdHash> frozen_;
 };
 
 // The snapshot in use, replaced as a whole when the policy changes; readers

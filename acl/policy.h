@@ -28,6 +28,22 @@ enum class Role : int { kStaff = 0, kAdmin = 1, kAuditor = 2 };
 // Weakest to strongest; the order is used for comparisons.
 enum class Mode : int { kNone = 0, kView = 1, kRead = 2, kWrite = 3, kManage = 4 };
 enum class RequestState : int { kPending = 0, kApproved = 1, kDenied = 2 };
+// A witnessed request: a destruction, or the early release of a retention
+// hold (PRODUCT.md, "Witnessed destruction").
+enum class WitnessedKind : int { kDestroy = 0, kRelease = 1 };
+// pending -> executing (a destruction with enough witnesses) -> done;
+// pending -> done (a release with enough witnesses); pending -> rejected
+// (by a witness) or cancelled (by the requester).
+enum class WitnessedState : int { kPending = 0, kExecuting = 1, kDone = 2, kRejected = 3, kCancelled = 4 };
+// How far the destruction of one item got; each step is idempotent.
+enum class ItemState : int {
+  kListed = 0,        // frozen, nothing done yet
+  kMeasured = 1,      // size and ciphertext hash recorded
+  kKeyDestroyed = 2,  // wrapped data key deleted, WAL checkpointed, cached keys wiped
+  kOverwritten = 3,   // ciphertext overwritten with zeros and synced
+  kRemoved = 4,       // name removed and the row deleted (folders: removed)
+  kKept = 5,          // a folder that was not empty and was left in place
+};
 
 inline constexpr int kMinLevel = 1;
 inline constexpr int kMaxLevel = 3;
@@ -37,6 +53,12 @@ std::optional<Role> ParseRole(std::string_view text);
 std::string_view ModeName(Mode mode);
 std::optional<Mode> ParseMode(std::string_view text);
 std::string_view RequestStateName(RequestState state);
+std::string_view WitnessedKindName(WitnessedKind kind);
+std::string_view WitnessedStateName(WitnessedState state);
+std::string_view ItemStateName(ItemState state);
+
+// The most witnesses `config set witnesses N` may ask for.
+inline constexpr int kMaxWitnesses = 16;
 
 struct User {
   Uid uid = 0;
@@ -111,6 +133,66 @@ struct Viewer {
   Time added_at = 0;
 };
 
+// A retention hold: no ordinary delete, overwrite, truncation or move of
+// the object or anything below it until `until` (the last second it holds).
+struct Hold {
+  ObjectId object{};
+  Time until = 0;
+  Uid set_by = 0;
+  Time set_at = 0;
+  bool ActiveAt(Time now) const { return now <= until; }
+};
+
+// One object of a destruction request: a requested path, or a file, symlink
+// or folder found below a requested folder when the request was made.
+struct DestructionItem {
+  int64_t seq = 0;   // 0, 1, 2, ... within the request
+  int64_t root = 0;  // the seq of the requested item it was found under (itself when requested)
+  ObjectId object{};
+  ObjectKind kind = ObjectKind::kFile;
+  std::string path;  // vault path (when requested; updated when measured)
+  std::optional<uint64_t> ciphertext_size;
+  Blob sha256;  // of the ciphertext, once measured
+  ItemState state = ItemState::kListed;
+  bool requested() const { return root == seq; }
+};
+
+struct Witness {
+  Uid uid = 0;
+  Time at = 0;
+};
+
+// A witnessed request (destruction or early release) and, once executed,
+// its certificate.
+struct Destruction {
+  int64_t id = 0;
+  WitnessedKind kind = WitnessedKind::kDestroy;
+  Uid uid = 0;  // the requester
+  std::string reason;
+  WitnessedState state = WitnessedState::kPending;
+  int witnesses_needed = 1;
+  Time created_at = 0;
+  std::optional<Time> approved_at;
+  std::optional<Time> completed_at;
+  std::optional<Uid> closed_by;  // who rejected or cancelled it
+  std::string close_reason;
+  std::optional<Time> hold_until;  // a release: the hold's date when asked
+  std::string certificate;         // canonical JSON, once executed
+  Blob certificate_mac;
+  std::vector<DestructionItem> items;  // filled by GetDestruction(id, true)
+  int64_t item_count = 0;
+  std::vector<Witness> witnesses;
+  bool open() const { return state == WitnessedState::kPending || state == WitnessedState::kExecuting; }
+};
+
+// An object frozen by an open destruction request (a requested path: what
+// is below it is frozen through it).
+struct Freeze {
+  ObjectId object{};
+  int64_t request = 0;
+  bool executing = false;
+};
+
 // Everything a decision needs, loaded at once.
 struct PolicyData {
   std::vector<User> users;
@@ -121,6 +203,15 @@ struct PolicyData {
   // added.
   std::optional<ViewerGroup> viewer_group;
   std::vector<Viewer> viewers;
+  std::vector<Hold> holds;
+  std::vector<Freeze> frozen;
+  int witnesses_needed = 1;  // `config set witnesses`
+  // SHA-256 over the stored rows of the retention and destruction tables
+  // (holds, destructions, their items and witnesses) and the witnesses
+  // setting, as stored (sealed text included): what the seal covers of
+  // them. Empty when there is none of them, so a policy without them
+  // seals as before.
+  Blob witnessed_digest;
 };
 
 // A MAC over the whole of a policy (users, teams, grants, labels, the
@@ -174,6 +265,38 @@ class PolicyStore {
   virtual Result<int64_t> PutViewer(const Viewer& viewer) = 0;
   // kNotFound when there is no viewer with that id.
   virtual Status RemoveViewer(int64_t id) = 0;
+
+  // Retention holds. PutHold adds or replaces the hold on its object;
+  // DeleteHold is kNotFound when there is none.
+  virtual Status PutHold(const Hold& hold) = 0;
+  virtual Status DeleteHold(const ObjectId& object) = 0;
+  // How many distinct witnesses a new witnessed request needs (1..16).
+  virtual Status SetWitnessesNeeded(int n) = 0;
+
+  // A new witnessed request with its items (seq and root as given); paths
+  // and the reason are sealed to its ID. Returns the ID (never reused).
+  virtual Result<int64_t> AddDestruction(const Destruction& d) = 0;
+  // kNotFound when there is none; items only when asked for.
+  virtual Result<Destruction> GetDestruction(int64_t id, bool with_items) = 0;
+  // Every request (items not filled, item_count is), or only open ones.
+  virtual Result<std::vector<Destruction>> ListDestructions(bool open_only) = 0;
+  // Records a witness on a pending request and moves it to `then`: kPending
+  // (more witnesses needed), kExecuting (a destruction approved) or kDone
+  // (a release approved: the hold on `drop_hold` goes in the same
+  // transaction). kExists when that user already witnessed it or it is no
+  // longer pending.
+  virtual Status AddWitness(int64_t id, const Witness& witness, WitnessedState then,
+                            const std::optional<ObjectId>& drop_hold) = 0;
+  // Rejects or cancels a pending request. kExists when no longer pending.
+  virtual Status CloseDestruction(int64_t id, WitnessedState state, Uid by, Time at, const std::string& reason) = 0;
+  // Records the progress of items (state, size, hash, path) of an executing
+  // request, in one transaction.
+  virtual Status UpdateDestructionItems(int64_t id, const std::vector<DestructionItem>& items) = 0;
+  // Stores the certificate (canonical JSON, sealed) and its MAC; the request
+  // stays executing until MarkDestructionDone (once the certificate's digest
+  // is in the audit log).
+  virtual Status StoreCertificate(int64_t id, const std::string& certificate, const Blob& mac, Time completed_at) = 0;
+  virtual Status MarkDestructionDone(int64_t id) = 0;
 };
 
 }  // namespace strongroom::acl

@@ -142,11 +142,12 @@ class Transaction {
 
 // The schema: the version-1 tables, then one migration step per later
 // version. kMigrations[v - 1] takes a store from version v to v + 1.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 extern const char kSchemaV1[];
-extern const char kPolicyTablesV2[];  // acl/sqlite_policy.cc
-extern const char kViewerTablesV3[];  // acl/sqlite_policy.cc
-inline constexpr const char* kMigrations[] = {kPolicyTablesV2, kViewerTablesV3};
+extern const char kPolicyTablesV2[];       // acl/sqlite_policy.cc
+extern const char kViewerTablesV3[];       // acl/sqlite_policy.cc
+extern const char kDestructionTablesV4[];  // acl/sqlite_policy.cc
+inline constexpr const char* kMigrations[] = {kPolicyTablesV2, kViewerTablesV3, kDestructionTablesV4};
 static_assert(std::size(kMigrations) == kSchemaVersion - 1, "one migration per version after the first");
 
 // The policy half, sharing `db` (which must outlive it). `text_key` is

@@ -97,6 +97,54 @@ CREATE TABLE viewers (
 ) STRICT;
 )sql";
 
+// Schema version 4: retention holds and witnessed requests (destructions
+// and early releases), their items and witnesses. Items keep the object ID
+// of what they destroyed (no foreign key: the object goes, the record
+// stays).
+const char kDestructionTablesV4[] = R"sql(
+CREATE TABLE holds (
+  object BLOB PRIMARY KEY REFERENCES objects (id) ON DELETE CASCADE,
+  until  INTEGER NOT NULL,
+  set_by INTEGER NOT NULL REFERENCES users (uid),
+  set_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE TABLE destructions (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind             INTEGER NOT NULL CHECK (kind IN (0, 1)),
+  uid              INTEGER NOT NULL REFERENCES users (uid),
+  reason           BLOB NOT NULL,
+  state            INTEGER NOT NULL DEFAULT 0 CHECK (state BETWEEN 0 AND 4),
+  witnesses_needed INTEGER NOT NULL CHECK (witnesses_needed BETWEEN 1 AND 16),
+  created_at       INTEGER NOT NULL,
+  approved_at      INTEGER,
+  completed_at     INTEGER,
+  closed_by        INTEGER REFERENCES users (uid),
+  close_reason     BLOB,
+  hold_until       INTEGER,
+  certificate      BLOB,
+  certificate_mac  BLOB
+) STRICT;
+CREATE INDEX destructions_open ON destructions (state) WHERE state IN (0, 1);
+CREATE TABLE destruction_items (
+  destruction     INTEGER NOT NULL REFERENCES destructions (id),
+  seq             INTEGER NOT NULL,
+  root            INTEGER NOT NULL,
+  object          BLOB NOT NULL CHECK (length(object) = 16),
+  kind            INTEGER NOT NULL CHECK (kind IN (1, 2, 3)),
+  path            BLOB NOT NULL,
+  ciphertext_size INTEGER,
+  sha256          BLOB,
+  state           INTEGER NOT NULL DEFAULT 0 CHECK (state BETWEEN 0 AND 5),
+  PRIMARY KEY (destruction, seq)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE destruction_witnesses (
+  destruction INTEGER NOT NULL REFERENCES destructions (id),
+  uid         INTEGER NOT NULL REFERENCES users (uid),
+  at          INTEGER NOT NULL,
+  PRIMARY KEY (destruction, uid)
+) STRICT, WITHOUT ROWID;
+)sql";
+
 }  // namespace sqlite
 
 namespace {
@@ -163,7 +211,68 @@ constexpr const char* kSetViewerLabel = "UPDATE viewers SET label = ?2 WHERE id 
 constexpr const char* kDeleteViewer = "DELETE FROM viewers WHERE id = ?1";
 constexpr const char* kListViewers = "SELECT id, path, label, sha256, added_by, added_at FROM viewers ORDER BY id";
 constexpr const char* kPolicyOnObject =
-    "SELECT EXISTS (SELECT 1 FROM grants WHERE object = ?1) OR EXISTS (SELECT 1 FROM labels WHERE object = ?1)";
+    "SELECT EXISTS (SELECT 1 FROM grants WHERE object = ?1) OR EXISTS (SELECT 1 FROM labels WHERE object = ?1) "
+    "OR EXISTS (SELECT 1 FROM holds WHERE object = ?1)";
+constexpr const char* kPutHold =
+    "INSERT INTO holds (object, until, set_by, set_at) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT (object) DO UPDATE SET until = excluded.until, set_by = excluded.set_by, set_at = excluded.set_at";
+constexpr const char* kDeleteHold = "DELETE FROM holds WHERE object = ?1";
+constexpr const char* kListHolds = "SELECT object, until, set_by, set_at FROM holds ORDER BY object";
+constexpr const char* kGetWitnessesSetting = "SELECT value FROM meta WHERE key = 'setting.witnesses'";
+constexpr const char* kPutWitnessesSetting =
+    "INSERT INTO meta (key, value) VALUES ('setting.witnesses', ?1) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+constexpr const char* kListFrozen =
+    "SELECT d.id, d.state, i.object FROM destructions d JOIN destruction_items i ON i.destruction = d.id "
+    "WHERE d.state IN (0, 1) AND d.kind = 0 AND i.root = i.seq ORDER BY d.id, i.seq";
+constexpr const char* kInsertDestruction =
+    "INSERT INTO destructions (kind, uid, reason, witnesses_needed, created_at, hold_until) "
+    "VALUES (?1, ?2, x'', ?3, ?4, ?5)";
+constexpr const char* kSetDestructionReason = "UPDATE destructions SET reason = ?2 WHERE id = ?1";
+constexpr const char* kInsertItem =
+    "INSERT INTO destruction_items (destruction, seq, root, object, kind, path) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+constexpr const char* kGetDestruction =
+    "SELECT id, kind, uid, reason, state, witnesses_needed, created_at, approved_at, completed_at, closed_by, "
+    "close_reason, hold_until, certificate, certificate_mac, "
+    "(SELECT count(*) FROM destruction_items i WHERE i.destruction = destructions.id) FROM destructions WHERE id = ?1";
+constexpr const char* kListDestructions =
+    "SELECT id, kind, uid, reason, state, witnesses_needed, created_at, approved_at, completed_at, closed_by, "
+    "close_reason, hold_until, certificate, certificate_mac, "
+    "(SELECT count(*) FROM destruction_items i WHERE i.destruction = destructions.id) FROM destructions ORDER BY id";
+constexpr const char* kListOpenDestructions =
+    "SELECT id, kind, uid, reason, state, witnesses_needed, created_at, approved_at, completed_at, closed_by, "
+    "close_reason, hold_until, certificate, certificate_mac, "
+    "(SELECT count(*) FROM destruction_items i WHERE i.destruction = destructions.id) FROM destructions "
+    "WHERE state IN (0, 1) ORDER BY id";
+constexpr const char* kListItems =
+    "SELECT seq, root, object, kind, path, ciphertext_size, sha256, state FROM destruction_items "
+    "WHERE destruction = ?1 ORDER BY seq";
+constexpr const char* kListWitnesses =
+    "SELECT uid, at FROM destruction_witnesses WHERE destruction = ?1 ORDER BY at, uid";
+constexpr const char* kInsertWitness = "INSERT INTO destruction_witnesses (destruction, uid, at) VALUES (?1, ?2, ?3)";
+constexpr const char* kDestructionState = "SELECT state FROM destructions WHERE id = ?1";
+constexpr const char* kSetDestructionState =
+    "UPDATE destructions SET state = ?2, approved_at = coalesce(approved_at, ?3), completed_at = ?4 "
+    "WHERE id = ?1 AND state = ?5";
+constexpr const char* kCloseDestruction =
+    "UPDATE destructions SET state = ?2, closed_by = ?3, completed_at = ?4, close_reason = ?5 "
+    "WHERE id = ?1 AND state = 0";
+constexpr const char* kUpdateItem =
+    "UPDATE destruction_items SET path = ?3, ciphertext_size = ?4, sha256 = ?5, state = ?6 "
+    "WHERE destruction = ?1 AND seq = ?2";
+constexpr const char* kStoreCertificate =
+    "UPDATE destructions SET certificate = ?2, certificate_mac = ?3, completed_at = ?4 WHERE id = ?1 AND state = 1";
+constexpr const char* kMarkDone = "UPDATE destructions SET state = 2 WHERE id = ?1 AND state = 1";
+// What the seal covers of the retention and destruction tables: every row
+// as stored, in a fixed order.
+constexpr const char* kWitnessedTables[] = {
+    "SELECT object, until, set_by, set_at FROM holds ORDER BY object",
+    "SELECT id, kind, uid, reason, state, witnesses_needed, created_at, approved_at, completed_at, closed_by, "
+    "close_reason, hold_until, certificate, certificate_mac FROM destructions ORDER BY id",
+    "SELECT destruction, seq, root, object, kind, path, ciphertext_size, sha256, state FROM destruction_items "
+    "ORDER BY destruction, seq",
+    "SELECT destruction, uid, at FROM destruction_witnesses ORDER BY destruction, uid",
+};
 
 constexpr std::string_view kUserNameAad = "strongroom/v1/user-name";
 constexpr std::string_view kTeamNameAad = "strongroom/v1/team-name";
@@ -172,6 +281,39 @@ constexpr std::string_view kViewerPathAad = "strongroom/v1/viewer-path";
 std::string RequestReasonAad(int64_t id) { return "strongroom/v1/request-reason/" + std::to_string(id); }
 std::string DecisionReasonAad(int64_t id) { return "strongroom/v1/decision-reason/" + std::to_string(id); }
 std::string ViewerLabelAad(int64_t id) { return "strongroom/v1/viewer-label/" + std::to_string(id); }
+std::string DestructionReasonAad(int64_t id) { return "strongroom/v1/destruction-reason/" + std::to_string(id); }
+std::string CloseReasonAad(int64_t id) { return "strongroom/v1/destruction-close-reason/" + std::to_string(id); }
+std::string ItemPathAad(int64_t id, int64_t seq) {
+  return "strongroom/v1/destruction-path/" + std::to_string(id) + "/" + std::to_string(seq);
+}
+std::string CertificateAad(int64_t id) { return "strongroom/v1/destruction-certificate/" + std::to_string(id); }
+
+// Appends a value to a canonical encoding: a type byte, then 8-byte
+// big-endian integers or length-prefixed bytes.
+void EncodeColumn(sqlite3_stmt* s, int col, crypto::Bytes* out) {
+  const int type = sqlite3_column_type(s, col);
+  out->push_back(static_cast<uint8_t>(type));
+  auto put64 = [out](uint64_t v) {
+    for (int i = 7; i >= 0; --i) out->push_back(static_cast<uint8_t>(v >> (8 * i)));
+  };
+  if (type == SQLITE_INTEGER) {
+    put64(static_cast<uint64_t>(sqlite3_column_int64(s, col)));
+  } else if (type == SQLITE_BLOB || type == SQLITE_TEXT) {
+    const auto* p = static_cast<const uint8_t*>(type == SQLITE_BLOB ? sqlite3_column_blob(s, col)
+                                                                    : sqlite3_column_text(s, col));
+    const int n = sqlite3_column_bytes(s, col);
+    put64(static_cast<uint64_t>(n));
+    if (p != nullptr) out->insert(out->end(), p, p + n);
+  } else if (type == SQLITE_FLOAT) {
+    // Not stored by Strongroom (STRICT tables have no REAL columns): encoded
+    // as its text, so a planted one still changes the digest.
+    const auto* t = sqlite3_column_text(s, col);
+    const int n = sqlite3_column_bytes(s, col);
+    put64(static_cast<uint64_t>(n));
+    if (t != nullptr) out->insert(out->end(), t, t + n);
+  }
+}
+
 
 // A CHECK or NOT NULL refusal is a bad argument; anything else goes to the
 // generic mapping.
@@ -257,8 +399,9 @@ class SqlitePolicyStore final : public PolicyStore {
       // Never sealed: a store migrated from schema 1, whose policy is empty.
       // A policy with anything in it and no seal was tampered with.
       if (!data.users.empty() || !data.teams.empty() || !data.grants.empty() || !data.labels.empty() ||
-          data.viewer_group || !data.viewers.empty()) {
-        return Status::Integrity("the policy (users, teams, grants, labels or viewers) has lost its seal");
+          data.viewer_group || !data.viewers.empty() || !data.witnessed_digest.empty()) {
+        return Status::Integrity("the policy (users, teams, grants, labels, viewers, holds or destruction records) "
+                                 "has lost its seal");
       }
       Transaction seal(db_);
       SR_RETURN_IF_ERROR(seal.Begin());
@@ -632,6 +775,247 @@ class SqlitePolicyStore final : public PolicyStore {
     });
   }
 
+  Status PutHold(const Hold& hold) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    std::lock_guard lock(db_.mu());
+    return Sealed([&]() -> Status {
+      Stmt s(db_, kPutHold);
+      if (!s.ok()) return sqlite::SchemaDamaged("put hold");
+      s.BindBlob(1, hold.object);
+      s.Bind(2, hold.until);
+      s.Bind(3, hold.set_by);
+      s.Bind(4, hold.set_at);
+      const int rc = s.Step();
+      if (rc == SQLITE_DONE) return Status::Ok();
+      if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) return Status::NotFound("put hold: the object or the user does not exist");
+      return WriteError(rc, "put hold");
+    });
+  }
+
+  Status DeleteHold(const ObjectId& object) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    std::lock_guard lock(db_.mu());
+    return Sealed([&]() -> Status { return DeleteHoldLocked(object); });
+  }
+
+  Status SetWitnessesNeeded(int n) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    if (n < 1 || n > kMaxWitnesses) return Status::Invalid("witnesses must be 1 to " + std::to_string(kMaxWitnesses));
+    std::lock_guard lock(db_.mu());
+    return Sealed([&]() -> Status {
+      Stmt s(db_, kPutWitnessesSetting);
+      if (!s.ok()) return sqlite::SchemaDamaged("set witnesses");
+      s.BindText(1, std::to_string(n));
+      const int rc = s.Step();
+      return rc == SQLITE_DONE ? Status::Ok() : WriteError(rc, "set witnesses");
+    });
+  }
+
+  Result<int64_t> AddDestruction(const Destruction& d) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    std::lock_guard lock(db_.mu());
+    int64_t id = 0;
+    Status st = Sealed([&]() -> Status {
+      {
+        Stmt s(db_, kInsertDestruction);
+        if (!s.ok()) return sqlite::SchemaDamaged("add destruction request");
+        s.Bind(1, static_cast<int>(d.kind));
+        s.Bind(2, d.uid);
+        s.Bind(3, d.witnesses_needed);
+        s.Bind(4, d.created_at);
+        if (d.hold_until) {
+          s.Bind(5, *d.hold_until);
+        } else {
+          s.BindNull(5);
+        }
+        const int rc = s.Step();
+        if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) return Status::NotFound("add destruction request: no such user");
+        if (rc != SQLITE_DONE) return WriteError(rc, "add destruction request");
+        id = sqlite3_last_insert_rowid(db_.handle());
+      }
+      Result<crypto::Bytes> reason = SealText(DestructionReasonAad(id), d.reason);
+      if (!reason.ok()) return reason.status();
+      {
+        Stmt s(db_, kSetDestructionReason);
+        if (!s.ok()) return sqlite::SchemaDamaged("add destruction request");
+        s.Bind(1, id);
+        s.BindBlob(2, *reason);
+        const int rc = s.Step();
+        if (rc != SQLITE_DONE) return WriteError(rc, "add destruction request");
+      }
+      for (const DestructionItem& item : d.items) {
+        Result<crypto::Bytes> path = SealText(ItemPathAad(id, item.seq), item.path);
+        if (!path.ok()) return path.status();
+        Stmt s(db_, kInsertItem);
+        if (!s.ok()) return sqlite::SchemaDamaged("add destruction item");
+        s.Bind(1, id);
+        s.Bind(2, item.seq);
+        s.Bind(3, item.root);
+        s.BindBlob(4, item.object);
+        s.Bind(5, static_cast<int>(item.kind));
+        s.BindBlob(6, *path);
+        const int rc = s.Step();
+        if (rc != SQLITE_DONE) return WriteError(rc, "add destruction item");
+      }
+      return Status::Ok();
+    });
+    if (!st.ok()) return st;
+    return id;
+  }
+
+  Result<Destruction> GetDestruction(int64_t id, bool with_items) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    std::lock_guard lock(db_.mu());
+    Destruction d;
+    {
+      Stmt s(db_, kGetDestruction);
+      if (!s.ok()) return sqlite::SchemaDamaged("read destruction request");
+      s.Bind(1, id);
+      const int rc = s.Step();
+      if (rc == SQLITE_DONE) return Status::NotFound("no destruction request " + std::to_string(id));
+      if (rc != SQLITE_ROW) return sqlite::StepStatus(rc, "read destruction request");
+      SR_RETURN_IF_ERROR(ReadDestruction(s, &d));
+    }
+    SR_RETURN_IF_ERROR(LoadWitnessesLocked(&d));
+    if (with_items) SR_RETURN_IF_ERROR(LoadItemsLocked(&d));
+    return d;
+  }
+
+  Result<std::vector<Destruction>> ListDestructions(bool open_only) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    std::lock_guard lock(db_.mu());
+    std::vector<Destruction> out;
+    {
+      Stmt s(db_, open_only ? kListOpenDestructions : kListDestructions);
+      if (!s.ok()) return sqlite::SchemaDamaged("list destruction requests");
+      int rc;
+      while ((rc = s.Step()) == SQLITE_ROW) {
+        Destruction d;
+        SR_RETURN_IF_ERROR(ReadDestruction(s, &d));
+        out.push_back(std::move(d));
+      }
+      if (rc != SQLITE_DONE) return sqlite::StepStatus(rc, "list destruction requests");
+    }
+    for (Destruction& d : out) SR_RETURN_IF_ERROR(LoadWitnessesLocked(&d));
+    return out;
+  }
+
+  Status AddWitness(int64_t id, const Witness& witness, WitnessedState then,
+                    const std::optional<ObjectId>& drop_hold) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    const std::string what = "witness request " + std::to_string(id);
+    std::lock_guard lock(db_.mu());
+    return Sealed([&]() -> Status {
+      SR_RETURN_IF_ERROR(RequireStateLocked(id, WitnessedState::kPending));
+      {
+        Stmt s(db_, kInsertWitness);
+        if (!s.ok()) return sqlite::SchemaDamaged(what);
+        s.Bind(1, id);
+        s.Bind(2, witness.uid);
+        s.Bind(3, witness.at);
+        const int rc = s.Step();
+        if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) return Status::Exists("this user already witnessed request " + std::to_string(id));
+        if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) return Status::NotFound(what + ": no such user");
+        if (rc != SQLITE_DONE) return WriteError(rc, what);
+      }
+      if (then != WitnessedState::kPending) {
+        SR_RETURN_IF_ERROR(SetStateLocked(id, WitnessedState::kPending, then, witness.at,
+                                          then == WitnessedState::kDone ? std::optional<Time>(witness.at) : std::nullopt));
+      }
+      if (drop_hold) SR_RETURN_IF_ERROR(DeleteHoldLocked(*drop_hold));
+      return Status::Ok();
+    });
+  }
+
+  Status CloseDestruction(int64_t id, WitnessedState state, Uid by, Time at, const std::string& reason) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    if (state != WitnessedState::kRejected && state != WitnessedState::kCancelled) {
+      return Status::Invalid("a request is closed by rejecting or cancelling it");
+    }
+    Result<crypto::Bytes> sealed = SealText(CloseReasonAad(id), reason);
+    if (!sealed.ok()) return sealed.status();
+    std::lock_guard lock(db_.mu());
+    return Sealed([&]() -> Status {
+      SR_RETURN_IF_ERROR(RequireStateLocked(id, WitnessedState::kPending));
+      Stmt s(db_, kCloseDestruction);
+      if (!s.ok()) return sqlite::SchemaDamaged("close request");
+      s.Bind(1, id);
+      s.Bind(2, static_cast<int>(state));
+      s.Bind(3, by);
+      s.Bind(4, at);
+      s.BindBlob(5, *sealed);
+      const int rc = s.Step();
+      if (rc != SQLITE_DONE) return WriteError(rc, "close request");
+      return Status::Ok();
+    });
+  }
+
+  Status UpdateDestructionItems(int64_t id, const std::vector<DestructionItem>& items) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    if (items.empty()) return Status::Ok();
+    std::lock_guard lock(db_.mu());
+    return Sealed([&]() -> Status {
+      SR_RETURN_IF_ERROR(RequireStateLocked(id, WitnessedState::kExecuting));
+      for (const DestructionItem& item : items) {
+        Result<crypto::Bytes> path = SealText(ItemPathAad(id, item.seq), item.path);
+        if (!path.ok()) return path.status();
+        Stmt s(db_, kUpdateItem);
+        if (!s.ok()) return sqlite::SchemaDamaged("update destruction item");
+        s.Bind(1, id);
+        s.Bind(2, item.seq);
+        s.BindBlob(3, *path);
+        if (item.ciphertext_size) {
+          s.Bind(4, static_cast<int64_t>(*item.ciphertext_size));
+        } else {
+          s.BindNull(4);
+        }
+        if (item.sha256.empty()) {
+          s.BindNull(5);
+        } else {
+          s.BindBlob(5, item.sha256);
+        }
+        s.Bind(6, static_cast<int>(item.state));
+        const int rc = s.Step();
+        if (rc != SQLITE_DONE) return WriteError(rc, "update destruction item");
+        if (sqlite3_changes(db_.handle()) == 0) return Status::NotFound("no item " + std::to_string(item.seq));
+      }
+      return Status::Ok();
+    });
+  }
+
+  Status StoreCertificate(int64_t id, const std::string& certificate, const Blob& mac, Time completed_at) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    Result<crypto::Bytes> sealed = SealText(CertificateAad(id), certificate);
+    if (!sealed.ok()) return sealed.status();
+    std::lock_guard lock(db_.mu());
+    return Sealed([&]() -> Status {
+      Stmt s(db_, kStoreCertificate);
+      if (!s.ok()) return sqlite::SchemaDamaged("store certificate");
+      s.Bind(1, id);
+      s.BindBlob(2, *sealed);
+      s.BindBlob(3, mac);
+      s.Bind(4, completed_at);
+      const int rc = s.Step();
+      if (rc != SQLITE_DONE) return WriteError(rc, "store certificate");
+      if (sqlite3_changes(db_.handle()) == 0) return Status::Exists("request " + std::to_string(id) + " is not executing");
+      return Status::Ok();
+    });
+  }
+
+  Status MarkDestructionDone(int64_t id) override {
+    SR_RETURN_IF_ERROR(CheckKey());
+    std::lock_guard lock(db_.mu());
+    return Sealed([&]() -> Status {
+      Stmt s(db_, kMarkDone);
+      if (!s.ok()) return sqlite::SchemaDamaged("finish request");
+      s.Bind(1, id);
+      const int rc = s.Step();
+      if (rc != SQLITE_DONE) return WriteError(rc, "finish request");
+      if (sqlite3_changes(db_.handle()) == 0) return Status::Exists("request " + std::to_string(id) + " is not executing");
+      return Status::Ok();
+    });
+  }
+
  private:
   // Runs one change and the new seal in one write transaction (the caller
   // holds the lock).
@@ -650,8 +1034,78 @@ class SqlitePolicyStore final : public PolicyStore {
     SR_RETURN_IF_ERROR(LoadGrantsLocked(&data->grants));
     SR_RETURN_IF_ERROR(LoadLabelsLocked(&data->labels));
     SR_RETURN_IF_ERROR(LoadViewerGroupLocked(&data->viewer_group));
-    return LoadViewersLocked(&data->viewers);
+    SR_RETURN_IF_ERROR(LoadViewersLocked(&data->viewers));
+    return LoadWitnessedLocked(data);
   }
+  // Holds, frozen objects, the witnesses setting, and the digest of the
+  // retention and destruction tables that the seal covers.
+  Status LoadWitnessedLocked(PolicyData* data) {
+    {
+      Stmt s(db_, kListHolds);
+      if (!s.ok()) return sqlite::SchemaDamaged("load holds");
+      int rc;
+      while ((rc = s.Step()) == SQLITE_ROW) {
+        Hold h;
+        if (!ReadObjectId(s, 0, &h.object) || !ReadUid(s, 2, &h.set_by)) return Malformed("holds");
+        h.until = s.Int(1);
+        h.set_at = s.Int(3);
+        data->holds.push_back(h);
+      }
+      if (rc != SQLITE_DONE) return sqlite::StepStatus(rc, "load holds");
+    }
+    {
+      Stmt s(db_, kListFrozen);
+      if (!s.ok()) return sqlite::SchemaDamaged("load frozen objects");
+      int rc;
+      while ((rc = s.Step()) == SQLITE_ROW) {
+        Freeze f;
+        f.request = s.Int(0);
+        f.executing = s.Int(1) == static_cast<int>(WitnessedState::kExecuting);
+        if (!ReadObjectId(s, 2, &f.object)) return Malformed("destruction_items");
+        data->frozen.push_back(f);
+      }
+      if (rc != SQLITE_DONE) return sqlite::StepStatus(rc, "load frozen objects");
+    }
+    crypto::Bytes enc;
+    bool any = false;
+    {
+      Stmt s(db_, kGetWitnessesSetting);
+      if (!s.ok()) return sqlite::SchemaDamaged("read the witnesses setting");
+      const int rc = s.Step();
+      if (rc == SQLITE_ROW) {
+        const unsigned char* text = sqlite3_column_text(s.get(), 0);
+        const std::string v = text != nullptr ? reinterpret_cast<const char*>(text) : "";
+        int n = 0;
+        for (char c : v) n = (c >= '0' && c <= '9' && n < 1000) ? n * 10 + (c - '0') : 1000;
+        if (v.empty() || n < 1 || n > kMaxWitnesses) return Malformed("meta (witnesses setting)");
+        data->witnesses_needed = n;
+        EncodeColumn(s.get(), 0, &enc);
+        any = true;
+      } else if (rc != SQLITE_DONE) {
+        return sqlite::StepStatus(rc, "read the witnesses setting");
+      }
+    }
+    for (const char* sql : kWitnessedTables) {
+      Stmt s(db_, sql);
+      if (!s.ok()) return sqlite::SchemaDamaged("load destruction records");
+      const int columns = sqlite3_column_count(s.get());
+      int rc;
+      uint64_t rows = 0;
+      while ((rc = s.Step()) == SQLITE_ROW) {
+        for (int c = 0; c < columns; ++c) EncodeColumn(s.get(), c, &enc);
+        ++rows;
+      }
+      if (rc != SQLITE_DONE) return sqlite::StepStatus(rc, "load destruction records");
+      for (int i = 7; i >= 0; --i) enc.push_back(static_cast<uint8_t>(rows >> (8 * i)));
+      any = any || rows > 0;
+    }
+    if (any) {
+      data->witnessed_digest.resize(32);
+      crypto::Sha256(enc, data->witnessed_digest.data());
+    }
+    return Status::Ok();
+  }
+
 
   Result<std::optional<std::string>> GetSealLocked() {
     Stmt s(db_, kGetPolicySeal);
@@ -753,6 +1207,114 @@ class SqlitePolicyStore final : public PolicyStore {
     }
     const int rc = s.Step();
     return rc == SQLITE_DONE ? Status::Ok() : WriteError(rc, "delete grant");
+  }
+
+  Status DeleteHoldLocked(const ObjectId& object) {
+    Stmt s(db_, kDeleteHold);
+    if (!s.ok()) return sqlite::SchemaDamaged("delete hold");
+    s.BindBlob(1, object);
+    const int rc = s.Step();
+    if (rc != SQLITE_DONE) return WriteError(rc, "delete hold");
+    if (sqlite3_changes(db_.handle()) == 0) return Status::NotFound("no retention hold there");
+    return Status::Ok();
+  }
+
+  // kNotFound when there is no such request, kExists when it is in another state.
+  Status RequireStateLocked(int64_t id, WitnessedState want) {
+    Stmt s(db_, kDestructionState);
+    if (!s.ok()) return sqlite::SchemaDamaged("read request state");
+    s.Bind(1, id);
+    const int rc = s.Step();
+    if (rc == SQLITE_DONE) return Status::NotFound("no destruction request " + std::to_string(id));
+    if (rc != SQLITE_ROW) return sqlite::StepStatus(rc, "read request state");
+    const int64_t state = s.Int(0);
+    if (state != static_cast<int>(want)) {
+      return Status::Exists("request " + std::to_string(id) + " is " +
+                            std::string(WitnessedStateName(static_cast<WitnessedState>(state))));
+    }
+    return Status::Ok();
+  }
+
+  Status SetStateLocked(int64_t id, WitnessedState from, WitnessedState to, Time approved_at,
+                        std::optional<Time> completed_at) {
+    Stmt s(db_, kSetDestructionState);
+    if (!s.ok()) return sqlite::SchemaDamaged("set request state");
+    s.Bind(1, id);
+    s.Bind(2, static_cast<int>(to));
+    s.Bind(3, approved_at);
+    if (completed_at) {
+      s.Bind(4, *completed_at);
+    } else {
+      s.BindNull(4);
+    }
+    s.Bind(5, static_cast<int>(from));
+    const int rc = s.Step();
+    if (rc != SQLITE_DONE) return WriteError(rc, "set request state");
+    if (sqlite3_changes(db_.handle()) == 0) return Status::Exists("request " + std::to_string(id) + " changed state");
+    return Status::Ok();
+  }
+
+  Status ReadDestruction(Stmt& s, Destruction* d) const {
+    int kind = 0, state = 0;
+    d->id = s.Int(0);
+    if (!ReadInRange(s, 1, 0, 1, &kind) || !ReadUid(s, 2, &d->uid) || !s.IsBlob(3) || !ReadInRange(s, 4, 0, 4, &state) ||
+        !ReadInRange(s, 5, 1, kMaxWitnesses, &d->witnesses_needed) || !ReadOptionalUid(s, 9, &d->closed_by) ||
+        !(s.IsNull(10) || s.IsBlob(10)) || !(s.IsNull(12) || s.IsBlob(12)) || !(s.IsNull(13) || s.IsBlob(13))) {
+      return Malformed("destructions");
+    }
+    d->kind = static_cast<WitnessedKind>(kind);
+    d->state = static_cast<WitnessedState>(state);
+    d->created_at = s.Int(6);
+    d->approved_at = ReadOptionalInt(s, 7);
+    d->completed_at = ReadOptionalInt(s, 8);
+    d->hold_until = ReadOptionalInt(s, 11);
+    d->item_count = s.Int(14);
+    SR_RETURN_IF_ERROR(OpenText(DestructionReasonAad(d->id), s.Blob(3), true, "destruction reason", &d->reason));
+    SR_RETURN_IF_ERROR(OpenText(CloseReasonAad(d->id), s.IsNull(10) ? std::span<const uint8_t>() : s.Blob(10), true,
+                                "destruction decision reason", &d->close_reason));
+    SR_RETURN_IF_ERROR(OpenText(CertificateAad(d->id), s.IsNull(12) ? std::span<const uint8_t>() : s.Blob(12), true,
+                                "destruction certificate", &d->certificate));
+    d->certificate_mac.clear();
+    if (s.IsBlob(13)) d->certificate_mac.assign(s.Blob(13).begin(), s.Blob(13).end());
+    return Status::Ok();
+  }
+
+  Status LoadWitnessesLocked(Destruction* d) {
+    Stmt s(db_, kListWitnesses);
+    if (!s.ok()) return sqlite::SchemaDamaged("load witnesses");
+    s.Bind(1, d->id);
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      Witness w;
+      if (!ReadUid(s, 0, &w.uid)) return Malformed("destruction_witnesses");
+      w.at = s.Int(1);
+      d->witnesses.push_back(w);
+    }
+    return rc == SQLITE_DONE ? Status::Ok() : sqlite::StepStatus(rc, "load witnesses");
+  }
+
+  Status LoadItemsLocked(Destruction* d) {
+    Stmt s(db_, kListItems);
+    if (!s.ok()) return sqlite::SchemaDamaged("load destruction items");
+    s.Bind(1, d->id);
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      DestructionItem item;
+      int kind = 0, state = 0;
+      item.seq = s.Int(0);
+      item.root = s.Int(1);
+      if (!ReadObjectId(s, 2, &item.object) || !ReadInRange(s, 3, 1, 3, &kind) || !s.IsBlob(4) ||
+          !(s.IsNull(6) || s.IsBlob(6)) || !ReadInRange(s, 7, 0, 5, &state)) {
+        return Malformed("destruction_items");
+      }
+      item.kind = static_cast<ObjectKind>(kind);
+      item.state = static_cast<ItemState>(state);
+      if (auto size = ReadOptionalInt(s, 5)) item.ciphertext_size = static_cast<uint64_t>(*size);
+      if (s.IsBlob(6)) item.sha256.assign(s.Blob(6).begin(), s.Blob(6).end());
+      SR_RETURN_IF_ERROR(OpenText(ItemPathAad(d->id, item.seq), s.Blob(4), false, "destruction path", &item.path));
+      d->items.push_back(std::move(item));
+    }
+    return rc == SQLITE_DONE ? Status::Ok() : sqlite::StepStatus(rc, "load destruction items");
   }
 
   Status LoadUsersLocked(std::vector<User>* users) {

@@ -69,6 +69,7 @@ constexpr const char* kRebind =
     "unlinked = 0 WHERE id = ?1";
 constexpr const char* kSetUnlinked = "UPDATE objects SET unlinked = ?2, mac = ?3 WHERE id = ?1";
 constexpr const char* kDeleteObject = "DELETE FROM objects WHERE id = ?1";
+constexpr const char* kDestroyKey = "UPDATE objects SET wrapped_key = NULL WHERE id = ?1";
 constexpr const char* kPutLongName =
     "INSERT INTO long_names (backing, encoded) VALUES (?1, ?2) "
     "ON CONFLICT (backing) DO UPDATE SET encoded = excluded.encoded";
@@ -269,6 +270,26 @@ class SqliteStore final : public Store {
         deletions_pending_ = true;
         cv_.notify_all();
       }
+    }
+    return st;
+  }
+
+  Status DestroyKeys(const std::vector<ObjectId>& ids) override {
+    if (ids.empty()) return Status::Ok();
+    std::lock_guard lock(db_.mu());
+    SR_RETURN_IF_ERROR(ExecLocked("BEGIN IMMEDIATE"));
+    Status st;
+    for (const ObjectId& id : ids) {
+      sqlite3_stmt* s = Prepare(kDestroyKey);
+      BindBlob(s, 1, id);
+      st = StepDone(s, "destroy data key");
+      if (!st.ok()) break;
+    }
+    Status end = ExecLocked(st.ok() ? "COMMIT" : "ROLLBACK");
+    if (st.ok()) st = end;
+    if (st.ok() && !deletions_pending_) {
+      deletions_pending_ = true;
+      cv_.notify_all();
     }
     return st;
   }

@@ -72,6 +72,11 @@ class Store {
   // missing row is fine.
   virtual Status DeleteObjects(const std::vector<ObjectId>& ids) = 0;
   Status DeleteObject(const ObjectId& id) { return DeleteObjects({id}); }
+  // Deletes the wrapped data keys of these objects (their rows stay, so
+  // that they stay bound to their places until their names go), in one
+  // transaction. Callers checkpoint (CheckpointTruncate) afterwards to purge
+  // the keys from the write-ahead log. A missing row is fine.
+  virtual Status DestroyKeys(const std::vector<ObjectId>& ids) = 0;
   virtual Result<std::vector<ObjectRow>> ListObjects() = 0;
 
   // Long encrypted names, keyed by their hashed backing name.

@@ -8,9 +8,11 @@
 #include <cstdlib>
 
 #include <algorithm>
+#include <ctime>
 #include <set>
 
 #include "crypto/primitives.h"
+#include "acl/certificate.h"
 #include "fs/control_server.h"
 #include "fs/viewer_program.h"
 
@@ -87,8 +89,19 @@ class Command {
     if (cmd == "viewer.add") return ViewerAdd();
     if (cmd == "viewer.list") return ViewerList();
     if (cmd == "viewer.remove") return ViewerRemove();
+    if (cmd == "retain") return Retain();
+    if (cmd == "release") return Release();
+    if (cmd == "destroy.request") return DestroyRequest();
+    if (cmd == "destroy.list") return DestroyList();
+    if (cmd == "destroy.show") return DestroyShow();
+    if (cmd == "destroy.cancel") return DestroyCancel();
+    if (cmd == "destroy.approve") return DestroyDecide(true);
+    if (cmd == "destroy.reject") return DestroyDecide(false);
+    if (cmd == "destroy.certificate") return DestroyCertificate();
+    if (cmd == "destroy.verify") return DestroyVerify();
 #ifdef STRONGROOM_TEST_HOOKS
     if (cmd == "test.clock") return TestClock();
+    if (cmd == "test.fail-point") return TestFailPoint();
 #endif
     Throw("usage", "unknown command " + cmd);
   }
@@ -595,8 +608,20 @@ class Command {
       value = std::to_string(*bytes);
       Ahead();
       if (acl::AuditLog* log = fs_.audit_log()) log->SetSegmentLimit(*bytes);
+    } else if (key == "witnesses") {
+      // Sealed with the policy (an edited setting fails the mount).
+      int n = 0;
+      if (value.empty() || value.size() > 2 || !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+          (n = std::stoi(value)) < 1 || n > acl::kMaxWitnesses) {
+        Throw("usage", "witnesses is a number from 1 to " + std::to_string(acl::kMaxWitnesses));
+      }
+      value = std::to_string(n);
+      Ahead();
+      Check(fs_.policy_store().SetWitnessesNeeded(n), "save the setting");
+      Changed();
+      return {{"key", key}, {"value", value}};
     } else {
-      Throw("usage", "unknown setting " + key + " (known: audit-durability, audit-segment-size)");
+      Throw("usage", "unknown setting " + key + " (known: audit-durability, audit-segment-size, witnesses)");
     }
     Check(fs_.SetSetting(key, value), "save the setting");
     return {{"key", key}, {"value", value}};
@@ -605,13 +630,382 @@ class Command {
   json ConfigGet() {
     Me();
     const std::string key = Str("key");
+    if (key == "witnesses") return {{"key", key}, {"value", std::to_string(policy_->witnesses_needed())}};
     if (key != "audit-durability" && key != "audit-segment-size") {
-      Throw("usage", "unknown setting " + key + " (known: audit-durability, audit-segment-size)");
+      Throw("usage", "unknown setting " + key + " (known: audit-durability, audit-segment-size, witnesses)");
     }
     Result<std::string> v = fs_.GetSetting(key);
     if (v.ok() && !v->empty()) return {{"key", key}, {"value", *v}};
     return {{"key", key},
             {"value", key == "audit-durability" ? std::string("crash") : std::to_string(acl::kDefaultAuditSegmentBytes)}};
+  }
+
+
+  // --- retention and witnessed destruction ---------------------------------
+  static std::string IsoUtc(acl::Time t) {
+    const time_t tt = static_cast<time_t>(t);
+    struct tm tm {};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+  }
+  static json OptTime(const std::optional<acl::Time>& t) { return t ? json(*t) : json(nullptr); }
+  static const char* KindName(acl::ObjectKind k) {
+    return k == acl::ObjectKind::kDirectory ? "folder" : k == acl::ObjectKind::kSymlink ? "symlink" : "file";
+  }
+  // Requesters, admins and auditors (the witnesses) see a request.
+  bool MaySee(const acl::Destruction& d) const { return d.uid == caller_.uid || IsAdmin() || IsAuditor(); }
+
+  acl::Destruction DestructionNamed(bool with_items) {
+    Me();
+    const int64_t id = *Int("id");
+    Result<acl::Destruction> d = fs_.policy_store().GetDestruction(id, with_items);
+    if (!d.ok() && d.status().code() == Status::Code::kNotFound) Throw("not_found", "no destruction request " + std::to_string(id));
+    Check(d.status(), "destruction request");
+    if (!MaySee(*d)) Throw("not_found", "no destruction request " + std::to_string(id));
+    return std::move(*d);
+  }
+
+  json DestructionJson(const acl::Destruction& d, bool with_items) {
+    json witnesses = json::array();
+    for (const acl::Witness& w : d.witnesses) witnesses.push_back({{"user", NameOf(w.uid)}, {"at", w.at}});
+    json out = {{"id", d.id},
+                {"kind", acl::WitnessedKindName(d.kind)},
+                {"state", acl::WitnessedStateName(d.state)},
+                {"requested_by", NameOf(d.uid)},
+                {"reason", d.reason},
+                {"created_at", d.created_at},
+                {"witnesses_needed", d.witnesses_needed},
+                {"witnesses", witnesses},
+                {"approved_at", OptTime(d.approved_at)},
+                {"completed_at", OptTime(d.completed_at)},
+                {"closed_by", d.closed_by ? json(NameOf(*d.closed_by)) : json(nullptr)},
+                {"close_reason", d.close_reason},
+                {"hold_until", OptTime(d.hold_until)},
+                {"items", d.item_count}};
+    if (with_items) {
+      json paths = json::array(), items = json::array();
+      uint64_t files = 0, folders = 0, done = 0;
+      for (const acl::DestructionItem& item : d.items) {
+        if (item.requested()) paths.push_back(item.path);
+        (item.kind == acl::ObjectKind::kDirectory ? folders : files)++;
+        if (item.state == acl::ItemState::kRemoved || item.state == acl::ItemState::kKept) ++done;
+        json j = {{"path", item.path}, {"kind", KindName(item.kind)}, {"state", acl::ItemStateName(item.state)},
+                  {"requested", item.requested()}};
+        if (item.ciphertext_size) {
+          auto plain = crypto::PlainSize(*item.ciphertext_size);
+          j["size"] = plain ? json(*plain) : json(nullptr);
+          j["ciphertext_sha256"] = crypto::HexEncode(item.sha256);
+        }
+        items.push_back(j);
+      }
+      out["paths"] = paths;
+      out["files"] = files;
+      out["folders"] = folders;
+      out["contents"] = items;
+      out["done"] = done;
+    }
+    if (auto p = fs_.ProgressOf(d.id); p && d.state == acl::WitnessedState::kExecuting) {
+      out["progress"] = {{"phase", p->phase}, {"done", p->done}, {"total", p->total}, {"error", p->error}};
+    }
+    return out;
+  }
+
+  json Retain() {
+    const Target t = ManagedTarget("put retention holds");
+    const acl::Time now = fs_.Now();
+    const int64_t until = *Int("until");
+    if (until < now) Throw("usage", "the --until date is in the past");
+    if (auto p = policy_->ProtectionOf(t.chain, now, false, true); p && p->executing) {
+      Throw("conflict", t.path + " is being destroyed (destruction request " + std::to_string(p->request) + ")");
+    }
+    if (const acl::Hold* h = policy_->HoldOn(t.chain.front()); h != nullptr && h->ActiveAt(now) && until < h->until) {
+      Throw("refused", "the hold on " + t.path + " lasts until " + IsoUtc(h->until) +
+                           "; ending it earlier is an early release, which needs a witness "
+                           "(strongroom release PATH --reason TEXT)");
+    }
+    acl::Hold hold{t.chain.front(), until, caller_.uid, now};
+    Ahead();
+    Check(fs_.policy_store().PutHold(hold), "retain " + t.path);
+    Changed();
+    return {{"path", t.path}, {"until", until}, {"set_by", NameOf(caller_.uid)}, {"set_at", now}};
+  }
+
+  json Release() {
+    const Target t = ManagedTarget("release retention holds");
+    const acl::Time now = fs_.Now();
+    const acl::Hold* h = policy_->HoldOn(t.chain.front());
+    if (h == nullptr) Throw("not_found", "no retention hold on " + t.path);
+    const acl::Time until = h->until;
+    if (!h->ActiveAt(now)) {
+      Ahead();
+      Check(fs_.policy_store().DeleteHold(t.chain.front()), "release " + t.path);
+      Changed();
+      return {{"path", t.path}, {"released", true}, {"until", until}};
+    }
+    const std::string reason = Str("reason", false);
+    if (reason.empty()) {
+      Throw("refused", "the hold on " + t.path + " lasts until " + IsoUtc(until) +
+                           ": releasing it earlier needs a witness; give --reason TEXT to ask the auditors "
+                           "(one of them then runs: strongroom destroy approve ID)");
+    }
+    if (reason.size() > 4096) Throw("usage", "a reason of 1 to 4096 bytes is needed");
+    Result<std::vector<acl::Destruction>> open = fs_.policy_store().ListDestructions(true);
+    Check(open.status(), "list requests");
+    for (const acl::Destruction& o : *open) {
+      if (o.kind != acl::WitnessedKind::kRelease) continue;
+      Result<acl::Destruction> full = fs_.policy_store().GetDestruction(o.id, true);
+      Check(full.status(), "read request");
+      if (!full->items.empty() && full->items.front().object == t.chain.front()) {
+        Throw("conflict", "the early release of " + t.path + " is already requested (request " + std::to_string(o.id) + ")");
+      }
+    }
+    acl::Destruction d;
+    d.kind = acl::WitnessedKind::kRelease;
+    d.uid = caller_.uid;
+    d.reason = reason;
+    d.witnesses_needed = policy_->witnesses_needed();
+    d.created_at = now;
+    d.hold_until = until;
+    d.items.push_back({0, 0, t.chain.front(), t.kind, t.path, std::nullopt, {}, acl::ItemState::kListed});
+    Ahead();
+    Result<int64_t> id = fs_.policy_store().AddDestruction(d);
+    Check(id.status(), "request the release of " + t.path);
+    Changed();
+    d.id = *id;
+    d.item_count = 1;
+    json out = DestructionJson(d, true);
+    out["released"] = false;
+    out["path"] = t.path;
+    return out;
+  }
+
+  json DestroyRequest() {
+    Me();
+    auto it = req_.find("paths");
+    if (it == req_.end() || !it->is_array() || it->empty() || it->size() > 1000) {
+      Throw("usage", "paths must be a list of 1 to 1000 vault paths");
+    }
+    const std::string reason = Str("reason");
+    if (reason.empty() || reason.size() > 4096) Throw("usage", "a reason of 1 to 4096 bytes is needed");
+    const acl::Time now = fs_.Now();
+    acl::Destruction d;
+    d.kind = acl::WitnessedKind::kDestroy;
+    d.uid = caller_.uid;
+    d.reason = reason;
+    d.witnesses_needed = policy_->witnesses_needed();
+    d.created_at = now;
+    std::set<acl::ObjectId> seen;
+    for (const json& p : *it) {
+      if (!p.is_string()) Throw("usage", "paths must be strings");
+      const Target t = Resolve(p.get<std::string>());
+      if (!IsAdmin() && !Leads(t.chain)) {
+        Throw("refused", "only admins and the leads of " + t.path + " may request its destruction");
+      }
+      if (t.chain.size() == 1) Throw("usage", "the vault's root cannot be destroyed");
+      if (seen.count(t.chain.front()) != 0) continue;
+      if (auto prot = policy_->ProtectionOf(t.chain, now, true, true)) {
+        if (prot->kind == acl::Protection::Kind::kHold) {
+          Throw("refused", t.path + " is under a retention hold until " + IsoUtc(prot->until) +
+                               ": it cannot be destroyed before the hold ends or is released");
+        }
+        Throw("conflict", t.path + " is already in destruction request " + std::to_string(prot->request));
+      }
+      Result<std::vector<VaultFs::SubtreeEntry>> entries = fs_.ListSubtree(t.path, t.chain.front(), t.kind);
+      Check(entries.status(), "list " + t.path);
+      const int64_t root = static_cast<int64_t>(d.items.size());
+      for (const VaultFs::SubtreeEntry& e : *entries) {
+        if (!seen.insert(e.id).second) continue;
+        if (auto prot = policy_->ProtectionOf(std::span<const acl::ObjectId>(&e.id, 1), now, true, true)) {
+          if (prot->kind == acl::Protection::Kind::kHold) {
+            Throw("refused", e.path + " (in " + t.path + ") is under a retention hold until " + IsoUtc(prot->until) +
+                                 ": it cannot be destroyed before the hold ends or is released");
+          }
+          Throw("conflict", e.path + " is already in destruction request " + std::to_string(prot->request));
+        }
+        const int64_t seq = static_cast<int64_t>(d.items.size());
+        d.items.push_back({seq, e.id == t.chain.front() ? seq : root, e.id, e.kind, e.path, std::nullopt, {},
+                           acl::ItemState::kListed});
+      }
+    }
+    Ahead();
+    Result<int64_t> id = fs_.policy_store().AddDestruction(d);
+    Check(id.status(), "request destruction");
+    Changed();  // the freeze is in force from here
+    d.id = *id;
+    d.item_count = static_cast<int64_t>(d.items.size());
+    return DestructionJson(d, true);
+  }
+
+  json DestroyList() {
+    Me();
+    const bool all = req_.value("all", false);
+    Result<std::vector<acl::Destruction>> list = fs_.policy_store().ListDestructions(!all);
+    Check(list.status(), "list destruction requests");
+    json out = json::array();
+    for (const acl::Destruction& d : *list) {
+      if (!MaySee(d)) continue;
+      Result<acl::Destruction> full = fs_.policy_store().GetDestruction(d.id, true);
+      Check(full.status(), "read destruction request");
+      json j = DestructionJson(*full, false);
+      json paths = json::array();
+      for (const auto& item : full->items) {
+        if (item.requested()) paths.push_back(item.path);
+      }
+      j["paths"] = paths;
+      out.push_back(j);
+    }
+    return {{"requests", out}};
+  }
+
+  json DestroyShow() { return DestructionJson(DestructionNamed(true), true); }
+
+  json DestroyCancel() {
+    const acl::Destruction d = DestructionNamed(false);
+    if (d.uid != caller_.uid) Throw("refused", "only the requester may cancel request " + std::to_string(d.id));
+    if (d.state != acl::WitnessedState::kPending) {
+      Throw("conflict", "request " + std::to_string(d.id) + " is " + std::string(acl::WitnessedStateName(d.state)));
+    }
+    const std::string reason = Str("reason", false);
+    Ahead();
+    Check(fs_.policy_store().CloseDestruction(d.id, acl::WitnessedState::kCancelled, caller_.uid, fs_.Now(), reason),
+          "cancel request");
+    Changed();
+    return DestructionJson(DestructionNamed(true), true);
+  }
+
+  json DestroyDecide(bool approve) {
+    acl::Destruction d = DestructionNamed(true);
+    const std::string sid = std::to_string(d.id);
+    if (d.uid == caller_.uid) Throw("refused", "nobody may witness their own request (request " + sid + ")");
+    if (!IsAuditor()) Throw("refused", "only users with the auditor role witness destructions and early releases");
+    if (d.state != acl::WitnessedState::kPending) {
+      Throw("conflict", "request " + sid + " is " + std::string(acl::WitnessedStateName(d.state)));
+    }
+    for (const acl::Witness& w : d.witnesses) {
+      if (w.uid == caller_.uid) Throw("conflict", "you already witnessed request " + sid);
+    }
+    const acl::Time now = fs_.Now();
+    if (!approve) {
+      const std::string reason = Str("reason");
+      if (reason.empty() || reason.size() > 4096) Throw("usage", "a reason of 1 to 4096 bytes is needed to reject");
+      Ahead();
+      Check(fs_.policy_store().CloseDestruction(d.id, acl::WitnessedState::kRejected, caller_.uid, now, reason),
+            "reject request");
+      Changed();
+      return DestructionJson(DestructionNamed(true), true);
+    }
+    const bool enough = static_cast<int>(d.witnesses.size()) + 1 >= d.witnesses_needed;
+    acl::WitnessedState then = acl::WitnessedState::kPending;
+    std::optional<acl::ObjectId> drop_hold;
+    if (enough && d.kind == acl::WitnessedKind::kDestroy) {
+      // A hold placed since the request (a legal hold, say) stops it.
+      for (const acl::DestructionItem& item : d.items) {
+        std::vector<acl::ObjectId> chain{item.object};
+        if (item.requested()) {
+          Result<std::vector<acl::ObjectId>> up = fs_.ChainOfObject(item.object);
+          if (up.ok()) chain = std::move(*up);
+        }
+        if (auto prot = policy_->ProtectionOf(chain, now, true, false)) {
+          Throw("refused", item.path + " is under a retention hold until " + IsoUtc(prot->until) +
+                               ": the destruction cannot be approved before the hold ends or is released");
+        }
+      }
+      then = acl::WitnessedState::kExecuting;
+    } else if (enough) {
+      then = acl::WitnessedState::kDone;
+      if (!d.items.empty() && policy_->HoldOn(d.items.front().object) != nullptr) drop_hold = d.items.front().object;
+    }
+    Ahead();
+    Check(fs_.policy_store().AddWitness(d.id, acl::Witness{caller_.uid, now}, then, drop_hold), "witness request " + sid);
+    Changed();
+    if (then == acl::WitnessedState::kExecuting) fs_.QueueDestruction(d.id);
+    return DestructionJson(DestructionNamed(true), true);
+  }
+
+  json CertificateJson(const acl::Destruction& d) {
+    json body = json::parse(d.certificate, nullptr, false);
+    if (body.is_discarded()) Throw("integrity", "the certificate of request " + std::to_string(d.id) + " is not JSON");
+    const std::string digest = acl::CertificateDigestHex(d.certificate);
+    return {{"certificate", body},
+            {"digest", digest},
+            {"mac", crypto::HexEncode(d.certificate_mac)},
+            {"audit_op", acl::CertificateAuditOp(digest)}};
+  }
+
+  json DestroyCertificate() {
+    const acl::Destruction d = DestructionNamed(false);
+    if (d.kind != acl::WitnessedKind::kDestroy || d.state != acl::WitnessedState::kDone || d.certificate.empty()) {
+      Throw("conflict", "request " + std::to_string(d.id) + " has no certificate (it is " +
+                            std::string(acl::WitnessedStateName(d.state)) + ")");
+    }
+    return CertificateJson(d);
+  }
+
+  // Checks a certificate (the stored one, or one given as printed by
+  // `destroy certificate --json`): its MAC under the vault's certificate
+  // key, its digest against the stored certificate's, and that the digest
+  // is sealed in the audit log.
+  json DestroyVerify() {
+    const acl::Destruction d = DestructionNamed(false);
+    if (d.kind != acl::WitnessedKind::kDestroy || d.state != acl::WitnessedState::kDone || d.certificate.empty()) {
+      Throw("conflict", "request " + std::to_string(d.id) + " has no certificate (it is " +
+                            std::string(acl::WitnessedStateName(d.state)) + ")");
+    }
+    std::string canonical = d.certificate;
+    crypto::Bytes mac = d.certificate_mac;
+    std::vector<std::string> problems;
+    auto given = req_.find("certificate");
+    const bool from_file = given != req_.end() && !given->is_null();
+    if (from_file) {
+      if (!given->is_object() || !given->contains("certificate") || !(*given)["certificate"].is_object()) {
+        Throw("usage", "the certificate file must hold the object printed by destroy certificate --json");
+      }
+      try {
+        canonical = acl::CanonicalCertificate((*given)["certificate"]);
+      } catch (const json::exception&) {
+        Throw("usage", "the certificate holds text that is not UTF-8");
+      }
+      mac.clear();
+      const json& m = (*given)["mac"];
+      if (!m.is_string() || !crypto::HexDecode(m.get<std::string>(), &mac) || mac.size() != 32) {
+        problems.push_back("it has no valid mac field");
+      }
+      const json& dg = (*given)["digest"];
+      if (dg.is_string() && dg.get<std::string>() != acl::CertificateDigestHex(canonical)) {
+        problems.push_back("its digest field is not the digest of its content");
+      }
+    }
+    const std::string digest = acl::CertificateDigestHex(canonical);
+    const crypto::Bytes expect = acl::CertificateMac(fs_.certificate_key(), canonical);
+    const bool mac_ok = mac.size() == expect.size() && std::equal(mac.begin(), mac.end(), expect.begin());
+    if (!mac_ok && problems.empty()) problems.push_back("its MAC does not match its content (it was changed)");
+    const bool same = digest == acl::CertificateDigestHex(d.certificate);
+    if (!same) problems.push_back("it is not the certificate the vault issued for request " + std::to_string(d.id));
+    std::optional<uint64_t> seq;
+    if (acl::AuditLog* log = fs_.audit_log()) {
+      (void)log->Flush();
+      acl::AuditQuery q;
+      q.op = acl::CertificateAuditOp(digest);
+      q.limit = 1;
+      Result<std::vector<acl::AuditRecord>> got = log->Query(q);
+      Check(got.status(), "query the audit log");
+      if (!got->empty()) seq = got->front().seq;
+    }
+    if (!seq) problems.push_back("its digest is not sealed in the audit log");
+    json out = {{"id", d.id},
+                {"digest", digest},
+                {"mac_ok", mac_ok},
+                {"issued_by_vault", same},
+                {"audit_seq", seq ? json(*seq) : json(nullptr)},
+                {"ok", problems.empty()}};
+    if (!problems.empty()) {
+      std::string msg = "certificate of request " + std::to_string(d.id) + " does not verify: ";
+      for (size_t i = 0; i < problems.size(); ++i) msg += (i > 0 ? "; " : "") + problems[i];
+      Throw("integrity", msg);
+    }
+    return out;
   }
 
   static constexpr uint64_t kMinSegmentBytes = uint64_t{64} << 10;
@@ -774,6 +1168,12 @@ class Command {
     fs_.SetClockOffset(*Int("offset"));
     return {{"now", fs_.Now()}};
   }
+
+  json TestFailPoint() {
+    if (caller_.uid != 0) Throw("refused", "root only");
+    fs_.SetFailPoint(Str("name"), *Int("after"));
+    return {{"armed", Str("name")}};
+  }
 #endif
 
   VaultFs& fs_;
@@ -814,12 +1214,17 @@ json RunPolicyCommand(VaultFs& fs, const Caller& caller, const std::string& moun
     if (const acl::User* u = policy->FindUser(caller.uid)) entry.user = u->name;
   }
   entry.path = request.value("path", std::string());
+  if (auto paths = request.find("paths"); paths != request.end() && paths->is_array() && !paths->empty() &&
+                                           paths->front().is_string()) {
+    entry.path = paths->front().get<std::string>();
+  }
   json args = request;
   args.erase("cmd");
   entry.access = args.dump(-1, ' ', false, json::error_handler_t::replace);
   const bool reads_only = cmd == "whoami" || cmd == "user.list" || cmd == "team.list" || cmd == "access" ||
                           cmd == "access.user" || cmd == "requests" || cmd == "audit.query" ||
-                          cmd == "config.get" || cmd == "viewer.list";
+                          cmd == "config.get" || cmd == "viewer.list" || cmd == "destroy.list" || cmd == "destroy.show" ||
+                          cmd == "destroy.certificate" || cmd == "destroy.verify";
   acl::AuditLog* log = fs.audit_log();
   // Changes are recorded ahead by the command itself, once its checks have
   // passed (Command::Ahead); reads and refusals are queued.

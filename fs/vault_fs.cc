@@ -11,6 +11,7 @@
 #include <cstring>
 #include <map>
 
+#include "acl/certificate.h"
 #include "fs/encrypted_file.h"
 #include "fs/vault_layout.h"
 
@@ -35,6 +36,7 @@ VaultFs::VaultFs(Options options, crypto::VaultKeys keys, std::unique_ptr<acl::S
                  UniqueFd root_fd)
     : options_(options),
       keys_(std::move(keys)),
+      certificate_key_(acl::CertificateMacKey(keys_.certificates)),
       names_(keys_.names.Clone()),
       store_(std::move(store)),
       root_fd_(std::move(root_fd)) {
@@ -43,6 +45,13 @@ VaultFs::VaultFs(Options options, crypto::VaultKeys keys, std::unique_ptr<acl::S
 
 VaultFs::~VaultFs() {
   StopExpiryWatch();
+  {
+    std::lock_guard lock(exec_mu_);
+    exec_stop_ = true;
+  }
+  exec_stopping_.store(true);
+  exec_cv_.notify_all();
+  if (exec_thread_.joinable()) exec_thread_.join();
 }
 
 Status VaultFs::IntegrityFailure(const Inode* inode, const std::string& what) const {
@@ -87,8 +96,12 @@ acl::Place VaultFs::PlaceOf(const crypto::DirId& dir, std::string_view name) con
 }
 
 Result<VaultFs::BackingName> VaultFs::Encode(const Inode& dir, std::string_view name) const {
+  return EncodeIn(dir.dir_id, name);
+}
+
+Result<VaultFs::BackingName> VaultFs::EncodeIn(const crypto::DirId& dir_id, std::string_view name) const {
   if (name.size() > crypto::kMaxNameLength) return Status::Io(ENAMETOOLONG, "name too long");
-  auto encoded = names_.Encrypt(dir.dir_id, name);
+  auto encoded = names_.Encrypt(dir_id, name);
   if (!encoded) return Status::Invalid("invalid name");
   BackingName out;
   out.backing = crypto::IsLongName(*encoded) ? crypto::LongBackingName(*encoded) : *encoded;
@@ -285,6 +298,15 @@ Status VaultFs::Start() {
 
 void VaultFs::Stop() {
   StopExpiryWatch();
+  // A destruction being executed stops between two steps; the next mount
+  // finishes it.
+  {
+    std::lock_guard lock(exec_mu_);
+    exec_stop_ = true;
+  }
+  exec_stopping_.store(true);
+  exec_cv_.notify_all();
+  if (exec_thread_.joinable()) exec_thread_.join();
   FlushRefusals();
   // Files deleted while still open lose their key rows now: the kernel sends
   // no more releases once unmounted.
@@ -596,6 +618,8 @@ Result<struct stat> VaultFs::SetAttr(const Caller& caller, uint64_t ino, const s
   } else {
     SR_RETURN_IF_ERROR(AuditOutcome(caller, "setattr", path, Authorize(caller, inode, Need::kWrite)));
   }
+  // Held or frozen: no truncation, and no change of mode, owner or times.
+  SR_RETURN_IF_ERROR(AuditOutcome(caller, "setattr", path, ProtectedAt(inode, true, true)));
   // Ownership is the server's business: only root gives files away.
   if ((to_set & (kSetUid | kSetGid)) && caller.uid != 0) {
     struct stat cur;

@@ -16,6 +16,8 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
+#include <map>
 #include <thread>
 #include <functional>
 #include <memory>
@@ -91,6 +93,9 @@ struct Inode {
   // Serialises writers against readers of the content; guards plain_size.
   std::shared_mutex content_mu;
   uint64_t plain_size = 0;
+  // Set (under content_mu, exclusive) when a witnessed destruction deleted
+  // the file's key: the cached key is wiped and reads answer EIO.
+  std::atomic<bool> destroyed{false};
 };
 
 // An open file. Reads and writes are authorised by the identity that
@@ -106,6 +111,9 @@ struct Handle {
   // copied out of it with copy_file_range.
   bool view = false;
   acl::Sha256Digest viewer{};
+  // Made the file: it may write it under a retention hold until it is
+  // closed (a new record added to a held folder), as nobody else can.
+  bool created = false;
   std::atomic<uint64_t> generation{0};
   std::atomic<acl::Time> recheck_at{0};
   std::atomic<bool> revoked{false};  // lost its access at the last policy change
@@ -199,6 +207,42 @@ class VaultFs {
   Result<std::vector<acl::ObjectId>> ChainOfObject(const acl::ObjectId& id);
   Result<std::vector<acl::ObjectRow>> RowsUp(const acl::ObjectId& id);
   void StopExpiryWatch();
+
+  // Witnessed destruction (fs/vault_destroy.cc). Refuses (kDenied, with the
+  // reason) a change to the object whose chain is given when a retention
+  // hold (`holds`) or an open destruction request (`frozen`) covers it.
+  Status Protected(const acl::PolicySnapshot& policy, std::span<const acl::ObjectId> chain, bool holds,
+                   bool frozen) const;
+  // An object and everything below it, for a destruction request: each
+  // entry's ID, kind and vault path. kIntegrity when an entry below cannot
+  // be read or has no authentic row (nothing may escape the request).
+  struct SubtreeEntry {
+    acl::ObjectId id{};
+    acl::ObjectKind kind = acl::ObjectKind::kFile;
+    std::string path;
+  };
+  Result<std::vector<SubtreeEntry>> ListSubtree(const std::string& vault_path, const acl::ObjectId& id,
+                                                acl::ObjectKind kind);
+  // Queues an approved destruction for the executor thread.
+  void QueueDestruction(int64_t id);
+  // At mount, before serving: finishes every destruction a stop or crash
+  // interrupted; returns their IDs and how each went.
+  std::vector<std::pair<int64_t, Status>> ResumeDestructions();
+  // Where the execution of a destruction stands (while this daemon runs it).
+  struct DestructionProgress {
+    std::string phase;  // queued, measuring, destroying keys, overwriting, removing, folders, certifying, done
+    uint64_t done = 0;
+    uint64_t total = 0;
+    std::string error;  // why it stopped, if it did
+  };
+  std::optional<DestructionProgress> ProgressOf(int64_t id);
+  // The key that MACs destruction certificates.
+  const crypto::SecretKey& certificate_key() const { return certificate_key_; }
+#ifdef STRONGROOM_TEST_HOOKS
+  // Test builds only: the daemon kills itself (SIGKILL) when the executor
+  // reaches failure point `name` for the `after`-th time.
+  void SetFailPoint(const std::string& name, int64_t after);
+#endif
 
   Result<Entry> Lookup(const Caller& caller, uint64_t parent, std::string_view name);
   void Forget(uint64_t ino, uint64_t nlookup);
@@ -311,6 +355,32 @@ class VaultFs {
   Result<std::optional<acl::ObjectId>> ObjectIdFor(const acl::Place& place, int dir_fd,
                                                    const std::string& backing, const struct stat& st);
   Status RemoveName(const Caller& caller, uint64_t parent, std::string_view name, bool dir);
+  Result<BackingName> EncodeIn(const crypto::DirId& dir, std::string_view name) const;
+  // Writes through a handle are refused while a hold or freeze covers the file.
+  Status CheckWritable(Handle* handle);
+  Status ProtectedAt(const std::shared_ptr<Inode>& inode, bool holds, bool frozen);
+
+  // Destruction (fs/vault_destroy.cc).
+  struct Located {
+    UniqueFd dir;  // O_PATH descriptor of the directory holding it
+    crypto::DirId dir_id{};
+    std::string name;
+    BackingName bn;
+    struct stat st {};
+  };
+  // Walks a vault path from the root, one encrypted component at a time
+  // (no symlink followed); kNotFound when a component is missing.
+  Result<Located> Locate(const std::string& vault_path);
+  Status ExecuteDestruction(int64_t id);
+  void ExecutorLoop();
+  void SetProgress(int64_t id, const std::string& phase, uint64_t done, uint64_t total);
+#ifdef STRONGROOM_TEST_HOOKS
+  void FailPoint(const char* name);
+#endif
+  // Wipes the cached key of an open file being destroyed; reads then fail.
+  void WipeCachedKey(ino_t backing_ino);
+  // The inode table forgets a backing object removed by a destruction.
+  void ForgetRemoved(ino_t backing_ino);
   Result<std::string> ReadlinkOf(const std::shared_ptr<Inode>& inode);
 
   // Policy. The chain of object IDs from `inode` up to the root; false
@@ -389,7 +459,21 @@ class VaultFs {
   bool expiry_stop_ = false;
   std::thread expiry_thread_;
   crypto::VaultKeys keys_;
+  crypto::SecretKey certificate_key_;
   crypto::NameCipher names_;
+
+  std::mutex exec_mu_;
+  std::condition_variable exec_cv_;
+  std::deque<int64_t> exec_queue_;
+  std::map<int64_t, DestructionProgress> progress_;
+  std::thread exec_thread_;
+  bool exec_stop_ = false;
+  std::atomic<bool> exec_stopping_{false};
+#ifdef STRONGROOM_TEST_HOOKS
+  std::mutex fail_mu_;
+  std::string fail_point_;
+  int64_t fail_after_ = -1;
+#endif
   std::unique_ptr<acl::Store> store_;
 
   // Exclusive while a rename moves rows and inodes to their new places,

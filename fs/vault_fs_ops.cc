@@ -164,6 +164,7 @@ Result<Entry> VaultFs::Mkdir(uint64_t parent_ino, std::string_view name, mode_t 
     if (!allowed.ok() && !(allowed.code() == Status::Code::kDenied && IsAdmin(*policy_.Get(), caller.uid))) {
       return AuditOutcome(caller, "mkdir", ChildPath(*parent, name), allowed);
     }
+    SR_RETURN_IF_ERROR(AuditOutcome(caller, "mkdir", ChildPath(*parent, name), ProtectedAt(*parent, false, true)));
     SR_RETURN_IF_ERROR(AuditAhead(AuditEntryFor(caller, "mkdir", ChildPath(*parent, name), 0)));
   }
   auto bn = Encode(**parent, name);
@@ -209,6 +210,7 @@ Result<Entry> VaultFs::Symlink(std::string_view target, uint64_t parent_ino, std
   if (!parent.ok()) return parent.status();
   const std::string path = ChildPath(*parent, name);
   SR_RETURN_IF_ERROR(AuditOutcome(caller, "symlink", path, Authorize(caller, *parent, Need::kWrite)));
+  SR_RETURN_IF_ERROR(AuditOutcome(caller, "symlink", path, ProtectedAt(*parent, false, true)));
   auto bn = Encode(**parent, name);
   if (!bn.ok()) return bn.status();
   SR_RETURN_IF_ERROR(AuditAhead(AuditEntryFor(caller, "symlink", path, 0)));
@@ -299,6 +301,8 @@ Status VaultFs::RemoveName(const Caller& caller, uint64_t parent_ino, std::strin
     const char* op = dir ? "rmdir" : "unlink";
     SR_RETURN_IF_ERROR(AuditOutcome(caller, op, path, Authorize(caller, *policy, chain, S_ISDIR(st.st_mode), Need::kWrite)));
     SR_RETURN_IF_ERROR(AuditOutcome(caller, op, path, Authorize(caller, *policy, parent_chain, true, Need::kWrite)));
+    // Retention and destruction requests protect the object and what is below it.
+    SR_RETURN_IF_ERROR(AuditOutcome(caller, op, path, Protected(*policy, chain, true, true)));
     // Written ahead: a removal cannot be undone.
     SR_RETURN_IF_ERROR(AuditAhead(AuditEntryFor(caller, op, path, 0)));
   }
@@ -437,7 +441,14 @@ Status VaultFs::Rename(const Caller& caller, uint64_t parent_ino, std::string_vi
         // Renaming over an object deletes it.
         SR_RETURN_IF_ERROR(Authorize(caller, *policy, dst_chain, S_ISDIR(dst_st.st_mode), Need::kWrite));
       }
+      // A held or frozen target is neither replaced nor moved.
+      SR_RETURN_IF_ERROR(Protected(*policy, dst_chain, true, true));
     }
+    // Held or frozen objects do not move or change names, and nothing moves
+    // into a frozen folder.
+    SR_RETURN_IF_ERROR(Protected(*policy, src_chain, true, true));
+    SR_RETURN_IF_ERROR(Protected(*policy, to_chain, false, true));
+    if (exchange) SR_RETURN_IF_ERROR(Protected(*policy, from_chain, false, true));
     return Status::Ok();
   }();
   if (!allowed.ok()) {
@@ -593,6 +604,7 @@ Result<std::pair<Entry, Handle*>> VaultFs::Create(uint64_t parent_ino, std::stri
   if (!parent.ok()) return parent.status();
   const std::string path = ChildPath(*parent, name);
   SR_RETURN_IF_ERROR(AuditOutcome(caller, "create", path, Authorize(caller, *parent, Need::kWrite)));
+  SR_RETURN_IF_ERROR(AuditOutcome(caller, "create", path, ProtectedAt(*parent, false, true)));
   auto bn = Encode(**parent, name);
   if (!bn.ok()) return bn.status();
   const int pfd = (*parent)->path_fd.get();
@@ -670,6 +682,7 @@ Result<std::pair<Entry, Handle*>> VaultFs::Create(uint64_t parent_ino, std::stri
   auto* handle = new Handle{*inode, (flags & O_APPEND) != 0};
   handle->uid = caller.uid;
   handle->write = (flags & O_ACCMODE) != O_RDONLY;
+  handle->created = true;
   RefreshHandle(handle, *policy_.Get());
   TrackHandle(handle);
   return std::make_pair(*entry, handle);
@@ -690,6 +703,12 @@ Result<Handle*> VaultFs::Open(const Caller& caller, uint64_t ino, int flags) {
   const std::string access = write ? "write" : view_mode ? "view" : "read";
   const std::string path = VaultPathOf(inode);
   SR_RETURN_IF_ERROR(AuditOutcome(caller, "open", path, allowed, access));
+  if (write) {
+    SR_RETURN_IF_ERROR(AuditOutcome(caller, "open", path, Protected(*policy, chain, true, true), access));
+  } else if (auto p = policy->ProtectionOf(chain, Now(), false, true); p && p->executing) {
+    // Its key is about to go: nothing new reads it.
+    SR_RETURN_IF_ERROR(AuditOutcome(caller, "open", path, Protected(*policy, chain, false, true), access));
+  }
   if (flags & O_TRUNC) SR_RETURN_IF_ERROR(AuditAhead(AuditEntryFor(caller, "truncate", path, 0)));
   {
     acl::AuditEntry e = AuditEntryFor(caller, "open", path, 0);
@@ -725,6 +744,7 @@ Result<size_t> VaultFs::Read(Handle* handle, uint64_t offset, std::span<uint8_t>
   SR_RETURN_IF_ERROR(CheckHandle(handle));
   Inode& inode = *handle->inode;
   std::shared_lock lock(inode.content_mu);
+  if (inode.destroyed.load()) return Status::Io(EIO, "the file's key was destroyed");
   EncryptedFile file(inode.data_fd.get(), inode.key, inode.file_id);
   Result<size_t> n = file.Read(offset, out, inode.plain_size);
   if (!n.ok() && n.status().code() == Status::Code::kIntegrity) {
@@ -735,8 +755,10 @@ Result<size_t> VaultFs::Read(Handle* handle, uint64_t offset, std::span<uint8_t>
 
 Result<size_t> VaultFs::Write(Handle* handle, uint64_t offset, std::span<const uint8_t> data) {
   SR_RETURN_IF_ERROR(CheckHandle(handle));
+  SR_RETURN_IF_ERROR(CheckWritable(handle));
   Inode& inode = *handle->inode;
   std::unique_lock lock(inode.content_mu);
+  if (inode.destroyed.load()) return Status::Io(EIO, "the file's key was destroyed");
   if (handle->append) offset = inode.plain_size;
   EncryptedFile file(inode.data_fd.get(), inode.key, inode.file_id);
   Status st = file.Write(offset, data, &inode.plain_size);
@@ -830,8 +852,10 @@ Status VaultFs::Fallocate(Handle* handle, int mode, uint64_t offset, uint64_t le
   if (mode != 0) return Status::Io(EOPNOTSUPP, "fallocate mode");
   if (!handle->write) return Status::Io(EBADF, "handle not open for writing");
   SR_RETURN_IF_ERROR(CheckHandle(handle));
+  SR_RETURN_IF_ERROR(CheckWritable(handle));
   Inode& inode = *handle->inode;
   std::unique_lock lock(inode.content_mu);
+  if (inode.destroyed.load()) return Status::Io(EIO, "the file's key was destroyed");
   if (offset + length <= inode.plain_size) return Status::Ok();
   EncryptedFile file(inode.data_fd.get(), inode.key, inode.file_id);
   return file.Truncate(offset + length, &inode.plain_size);

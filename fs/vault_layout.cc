@@ -166,6 +166,13 @@ acl::Blob PolicyMac(const crypto::SecretKey& key, const acl::PolicyData& policy)
       e.I64(v.added_at);
     }
   }
+  // Retention holds, witnessed requests and the witnesses setting (schema
+  // 4), through the store's digest of their rows. A policy without them
+  // encodes as before, so that a vault sealed earlier keeps its seal.
+  if (!p.witnessed_digest.empty()) {
+    e.Str("strongroom/v1/witnessed");
+    e.Bytes(p.witnessed_digest);
+  }
   acl::Blob mac(32);
   crypto::HmacSha256(key.span(), e.out, mac.data());
   return mac;

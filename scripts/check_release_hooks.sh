@@ -5,9 +5,10 @@
 #
 # Configures build-release/ (Release, -DSTRONGROOM_TESTING=OFF), builds only
 # the `strongroom` target, then mounts a throw-away vault with the release
-# binary and with the test build's binary, sends {"cmd":"test.clock",...} as
-# root to each daemon's control socket, and requires the release daemon to
-# answer "unknown command test.clock" and the test daemon to accept it (so
+# binary and with the test build's binary, sends {"cmd":"test.clock",...} and
+# {"cmd":"test.fail-point",...} as root to each daemon's control socket, and
+# requires the release daemon to answer "unknown command ..." to both and the
+# test daemon to accept them (so
 # the check tells the two builds apart, rather than passing on a socket that
 # answers nothing).
 #
@@ -70,17 +71,20 @@ else
   fail "release build ${RELEASE_DIR} has STRONGROOM_TESTING on or a tests/ directory"
 fi
 
-# The command name is a string literal that exists only under the hook.
-if grep -qaF 'test.clock' "${RELEASE_BIN}"; then
-  fail "release binary ${RELEASE_BIN} contains the string test.clock"
-else
-  pass "release binary contains no test.clock string"
-fi
-if grep -qaF 'test.clock' "${TEST_BIN}"; then
-  pass "test binary ${TEST_BIN} contains the test.clock string"
-else
-  fail "test binary ${TEST_BIN} does not contain test.clock (is it a test build?)"
-fi
+# The command and failure point names are string literals that exist only
+# under the hook.
+for hook in test.clock test.fail-point destroy.overwrite; do
+  if grep -qaF "${hook}" "${RELEASE_BIN}"; then
+    fail "release binary ${RELEASE_BIN} contains the string ${hook}"
+  else
+    pass "release binary contains no ${hook} string"
+  fi
+  if grep -qaF "${hook}" "${TEST_BIN}"; then
+    pass "test binary ${TEST_BIN} contains the ${hook} string"
+  else
+    fail "test binary ${TEST_BIN} does not contain ${hook} (is it a test build?)"
+  fi
+done
 
 # --- mounted checks ---------------------------------------------------------
 
@@ -149,18 +153,23 @@ sys.stdout.write(data.decode(errors="replace").strip() + "\n")
 PY
 }
 
-# Classifies a reply: "unknown" (refused as an unknown command), "accepted"
-# (ok with the daemon's new time), or "other".
+# Classifies a reply to command $2: "unknown" (refused as an unknown
+# command), "accepted" (ok: test.clock with the daemon's new time,
+# test.fail-point with the point armed), or "other".
 classify_reply() {
-  python3 - "$1" <<'PY'
+  python3 - "$1" "$2" <<'PY'
 import json, sys
 try:
     r = json.loads(sys.argv[1])
 except ValueError:
     print("other"); sys.exit()
-if r.get("ok") is False and r.get("error") == "unknown command test.clock":
+cmd = sys.argv[2]
+result = r.get("result") if isinstance(r.get("result"), dict) else {}
+if r.get("ok") is False and r.get("error") == "unknown command " + cmd:
     print("unknown")
-elif r.get("ok") is True and isinstance(r.get("result", {}).get("now"), int):
+elif r.get("ok") is True and cmd == "test.clock" and isinstance(result.get("now"), int):
+    print("accepted")
+elif r.get("ok") is True and cmd == "test.fail-point" and result.get("armed") == "none":
     print("accepted")
 else:
     print("other")
@@ -199,18 +208,25 @@ probe() {
     fail "${label}: the vault did not mount within 10 s: $(tail -n 1 "${log}")"
     return
   fi
-  local reply verdict
-  reply=$(control_request "${sock}" '{"cmd":"test.clock","offset":100}' 2>&1) || true
-  verdict=$(classify_reply "${reply}")
-  if [[ ${verdict} == "${expected}" ]]; then
-    if [[ ${expected} == unknown ]]; then
-      pass "${label}: test.clock refused as an unknown command: ${reply}"
+  local reply verdict cmd request
+  for cmd in test.clock test.fail-point; do
+    if [[ ${cmd} == test.clock ]]; then
+      request='{"cmd":"test.clock","offset":100}'
     else
-      pass "${label}: test.clock accepted: ${reply}"
+      request='{"cmd":"test.fail-point","name":"none","after":0}'
     fi
-  else
-    fail "${label}: test.clock: expected ${expected}, got: ${reply}"
-  fi
+    reply=$(control_request "${sock}" "${request}" 2>&1) || true
+    verdict=$(classify_reply "${reply}" "${cmd}")
+    if [[ ${verdict} == "${expected}" ]]; then
+      if [[ ${expected} == unknown ]]; then
+        pass "${label}: ${cmd} refused as an unknown command: ${reply}"
+      else
+        pass "${label}: ${cmd} accepted: ${reply}"
+      fi
+    else
+      fail "${label}: ${cmd}: expected ${expected}, got: ${reply}"
+    fi
+  done
   if ! fusermount3 -u -- "${mnt}"; then
     fail "${label}: fusermount3 -u ${mnt} failed"
     return

@@ -6,7 +6,9 @@
 # what their grants allow; a staff member asks for more access and the lead
 # approves it. A staff member with `view` on ID copies reads them in the
 # allow-listed viewer, while cat, cp and a copy of the viewer are refused and
-# recorded. An auditor queries the audit log. Then it shows that the vault
+# recorded. An auditor queries the audit log. The lead puts contracts under a
+# retention hold and asks for the destruction of old notes, which two
+# auditors witness; the certificate is printed and verified. Then it shows that the vault
 # on disk holds neither the documents' contents nor their names (audit log
 # included), unmounts, and verifies the audit log's chain with the auditors'
 # initial key, which `init` wrote to a file. Cleans up on any exit and exits
@@ -35,6 +37,7 @@ WRITER=sam WRITER_UID=4303     # staff
 READER=rita READER_UID=4304    # staff
 AUDITOR=alex AUDITOR_UID=4305  # auditor: reads the audit log, keeps its initial key
 VIEWER=vera VIEWER_UID=4306    # staff with view-only access to ID copies
+AUDITOR2=ava AUDITOR2_UID=4307 # auditor: the second witness of a destruction
 uid_of() {
   case "$1" in
     "${ADMIN}") echo "${ADMIN_UID}" ;;
@@ -43,6 +46,7 @@ uid_of() {
     "${READER}") echo "${READER_UID}" ;;
     "${AUDITOR}") echo "${AUDITOR_UID}" ;;
     "${VIEWER}") echo "${VIEWER_UID}" ;;
+    "${AUDITOR2}") echo "${AUDITOR2_UID}" ;;
     root) echo 0 ;;
     *) fail "unknown demo user $1" ;;
   esac
@@ -159,6 +163,7 @@ as "${ADMIN}" "${SR}" user add "${WRITER}" --mount "${MNT}" --uid "${WRITER_UID}
 as "${ADMIN}" "${SR}" user add "${READER}" --mount "${MNT}" --uid "${READER_UID}"
 as "${ADMIN}" "${SR}" user add "${AUDITOR}" --mount "${MNT}" --uid "${AUDITOR_UID}" --role auditor
 as "${ADMIN}" "${SR}" user add "${VIEWER}" --mount "${MNT}" --uid "${VIEWER_UID}"
+as "${ADMIN}" "${SR}" user add "${AUDITOR2}" --mount "${MNT}" --uid "${AUDITOR2_UID}" --role auditor
 as "${ADMIN}" "${SR}" team add acme-team --mount "${MNT}"
 as "${ADMIN}" "${SR}" team member add acme-team "${WRITER}" --mount "${MNT}"
 as "${ADMIN}" "${SR}" team member add acme-team "${READER}" --mount "${MNT}"
@@ -171,6 +176,7 @@ refused "strongroom:" "${ADMIN}" "${SR}" grant "${MNT}" "${ADMIN}" read
 MARKERS=(
   CUSTOMER-ACME-CONTRACT
   CUSTOMER-ACME-MEETING-NOTE
+  CUSTOMER-ACME-OLD-MINUTES
   CUSTOMER-GLOBEX-PASSPORT
   CUSTOMER-INITECH-STATEMENT
   DE89370400440532013000
@@ -307,6 +313,45 @@ denied_json=$(cd / && setpriv --reuid "${AUDITOR_UID}" --regid "${AUDITOR_UID}" 
 echo "Staff do not read the audit log:"
 refused "strongroom:" "${WRITER}" "${SR}" audit --mount "${MNT}" --limit 1
 
+section "Retention: ${LEAD} puts the acme contracts under a hold; nobody deletes or changes them until then"
+HOLD_UNTIL=$(date -d '+2 years' +%Y-%m-%d)
+as "${LEAD}" "${SR}" retain "${MNT}/clients/acme/contracts" --until "${HOLD_UNTIL}"
+refused "Permission denied" root rm "${MNT}/clients/acme/contracts/master-services-agreement.txt"
+refused "Permission denied" root sh -c "echo changed > '${MNT}/clients/acme/contracts/master-services-agreement.txt'"
+echo "Lifting it before its date needs a witness:"
+refused "needs a witness" "${LEAD}" "${SR}" release "${MNT}/clients/acme/contracts"
+echo "Nor can it be destroyed while held:"
+refused "retention hold" "${LEAD}" "${SR}" destroy request "${MNT}/clients/acme/contracts" --reason "tidy up"
+
+section "Witnessed destruction: ${LEAD} asks for old notes to be destroyed; two auditors witness it"
+as "${ADMIN}" "${SR}" config set witnesses 2 --mount "${MNT}"
+mkdir -p "${MNT}/clients/acme/notes/2014"
+printf 'CUSTOMER-ACME-OLD-MINUTES\nBoard minutes of 2014.\n' > "${MNT}/clients/acme/notes/2014/minutes.txt"
+head -c 200000 /dev/urandom > "${MNT}/clients/acme/notes/2014/scan.pdf"
+request_json=$(cd / && setpriv --reuid "${LEAD_UID}" --regid "${LEAD_UID}" --clear-groups -- \
+  "${SR}" destroy request "${MNT}/clients/acme/notes/2014" --reason "10-year retention ended (policy 4.2)" --json)
+DESTROY_ID=$(printf '%s' "${request_json}" | sed -n 's/^  "id": \([0-9]*\),$/\1/p')
+[[ -n ${DESTROY_ID} ]] || fail "destroy request printed no id"
+echo "${LEAD} requested destruction ${DESTROY_ID} of /clients/acme/notes/2014; its files are frozen now:"
+refused "Permission denied" root sh -c "echo more >> '${MNT}/clients/acme/notes/2014/minutes.txt'"
+refused "Permission denied" root mv "${MNT}/clients/acme/notes/2014" "${MNT}/clients/acme/notes/kept"
+echo "Staff cannot ask, and nobody witnesses their own request:"
+refused "strongroom:" "${WRITER}" "${SR}" destroy request "${MNT}/clients/acme/notes" --reason "mine" --mount "${MNT}"
+refused "their own request" "${LEAD}" "${SR}" destroy approve "${DESTROY_ID}" --mount "${MNT}"
+as "${AUDITOR}" "${SR}" destroy list --mount "${MNT}"
+as "${AUDITOR}" "${SR}" destroy show "${DESTROY_ID}" --mount "${MNT}"
+as "${AUDITOR}" "${SR}" destroy approve "${DESTROY_ID}" --mount "${MNT}"
+as "${AUDITOR2}" "${SR}" destroy approve "${DESTROY_ID}" --mount "${MNT}"
+[[ ! -e ${MNT}/clients/acme/notes/2014 ]] || fail "the destroyed folder is still there"
+
+section "The certificate of destruction ${DESTROY_ID}"
+as "${LEAD}" "${SR}" destroy certificate "${DESTROY_ID}" --mount "${MNT}"
+CERT_FILE="${WORK}/auditors/certificate-${DESTROY_ID}.json"
+(cd / && setpriv --reuid "${AUDITOR_UID}" --regid "${AUDITOR_UID}" --clear-groups -- \
+  "${SR}" destroy certificate "${DESTROY_ID}" --json --mount "${MNT}") > "${CERT_FILE}"
+echo "The auditor keeps it (${CERT_FILE}) and checks it on the mounted vault:"
+as "${AUDITOR}" "${SR}" destroy certificate "${DESTROY_ID}" --verify --mount "${MNT}"
+
 section "Root lists everything through the mount"
 run ls -lR "${MNT}"
 
@@ -366,4 +411,13 @@ verify_out=$("${SR}" audit verify --key "${AUDIT_KEY}" "${VAULT}" 2>&1) \
   || { printf '%s\n' "${verify_out}"; fail "audit verify failed on an intact log"; }
 printf '%s\n' "${verify_out}"
 [[ ${verify_out} == *"audit log verified: "* ]] || fail "unexpected output from audit verify"
-section "Done: each user saw and did only what their grants allowed (the view-only user only through the allow-listed viewer); every step is in a verified audit log; the vault holds none of the names or contents"
+
+section "The auditor checks the destruction certificate offline, with the same key"
+run "${SR}" destroy certificate "${DESTROY_ID}" --verify --file "${CERT_FILE}" --audit-key "${AUDIT_KEY}" --vault "${VAULT}"
+sed 's/"size": 200000/"size": 1/' "${CERT_FILE}" > "${WORK}/auditors/forged.json"
+echo "A certificate changed afterwards (one size edited) does not verify:"
+if "${SR}" destroy certificate "${DESTROY_ID}" --verify --file "${WORK}/auditors/forged.json" \
+     --audit-key "${AUDIT_KEY}" --vault "${VAULT}"; then
+  fail "a forged certificate verified"
+fi
+section "Done: each user saw and did only what their grants allowed (the view-only user only through the allow-listed viewer); records were held and destroyed only as witnessed; every step is in a verified audit log; the vault holds none of the names or contents"

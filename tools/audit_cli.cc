@@ -461,6 +461,17 @@ void AddFilters(State* s, CLI::App* cmd) {
 
 }  // namespace
 
+std::string AuditDatabasePath(const std::string& vault, const std::string& db) {
+  AuditState s;
+  s.vault = vault;
+  s.db = db;
+  return AuditDbPath(s);
+}
+
+crypto::SecretKey ReadAuditKeyFile(const std::string& path) { return ReadAuditKey(path); }
+
+acl::AuditSeal ParseAuditSeal(const std::string& text) { return ParseSeal(text); }
+
 AuditCommands::AuditCommands(CLI::App* app) : state_(std::make_unique<AuditState>()) {
   State* s = state_.get();
   CLI::App* audit = app->add_subcommand(

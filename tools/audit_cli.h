@@ -6,6 +6,10 @@
 #pragma once
 
 #include <memory>
+#include <string>
+
+#include "acl/audit_verify.h"
+#include "crypto/secret.h"
 
 namespace CLI {
 class App;
@@ -14,6 +18,16 @@ class App;
 namespace strongroom::tools {
 
 struct AuditState;  // the option values, defined in audit_cli.cc
+
+// For other commands that read the audit log offline (destroy certificate
+// --verify --audit-key). Each throws CliError.
+// The audit database: `db` when given, else VAULT's (in the vault, or where
+// init --audit-db put it).
+std::string AuditDatabasePath(const std::string& vault, const std::string& db);
+// The auditors' initial key K_0 from a file of 64 hex digits.
+crypto::SecretKey ReadAuditKeyFile(const std::string& path);
+// --seal N:DIGEST.
+acl::AuditSeal ParseAuditSeal(const std::string& text);
 
 class AuditCommands {
  public:

@@ -175,6 +175,24 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
     vault.Stop();
     Fail(kInternal, "cannot write the audit log " + audit_path + ": " + st.message());
   }
+  // Destructions a stop or crash interrupted are finished before anyone
+  // can use the vault, and the mount says so.
+  std::string notice;
+  for (const auto& [id, result] : vault.ResumeDestructions()) {
+    if (result.ok()) {
+      notice += "Finished destruction request " + std::to_string(id) +
+                ", which a stop or crash had interrupted (strongroom destroy certificate " + std::to_string(id) + ")\n";
+    } else if (id != 0) {
+      notice += "Could not finish destruction request " + std::to_string(id) + ": " + result.message() +
+                " (its files stay frozen; the next mount tries again)\n";
+    } else {
+      notice += "Could not look for interrupted destructions: " + result.message() + "\n";
+    }
+  }
+  if (!notice.empty()) {
+    spdlog::warn("{}", notice.substr(0, notice.size() - 1));
+    if (ready_fd < 0) std::cout << notice << std::flush;
+  }
 
   // The control socket is up before the mount appears, so a command run as
   // soon as the mount is there finds it.
@@ -201,7 +219,7 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
   if (!crypto::SecretsLocked()) spdlog::warn("key memory could not be locked (RLIMIT_MEMLOCK); keys may be swapped");
   RaiseReadahead(mountpoint);
   if (ready_fd >= 0) {
-    ReportToParent(ready_fd, kOk, "");
+    ReportToParent(ready_fd, kOk, notice);
     const int null = ::open("/dev/null", O_RDWR);
     ::dup2(null, 0);
     ::dup2(null, 1);
@@ -270,7 +288,7 @@ void RunMount(const MountOptions& opts) {
     if (reply.empty()) Fail(kInternal, "the daemon died while starting");
     const auto code = static_cast<ExitCode>(reply[0]);
     if (code != kOk) Fail(code, reply.substr(1));
-    std::cout << "Mounted " << paths.dir << " on " << mountpoint << "\n";
+    std::cout << "Mounted " << paths.dir << " on " << mountpoint << "\n" << reply.substr(1);
     return;
   }
 

@@ -2,14 +2,24 @@
 // the answer as a line, a table or JSON.
 #include "tools/policy_cli.h"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <fstream>
 #include <functional>
+#include <sstream>
+#include <thread>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <utility>
 #include <vector>
 
+#include "acl/audit_find.h"
+#include "acl/audit_verify.h"
+#include "acl/certificate.h"
+#include "tools/audit_cli.h"
 #include "tools/cli_error.h"
 #include "tools/control_client.h"
 #include "tools/mounts.h"
@@ -30,6 +40,10 @@ struct PolicyState {
   // Arguments (each leaf uses the ones it registers).
   std::string name, team, user, path, subject, mode, level, uid, role, clearance, until, reason, id, key, value, program;
   bool all = false;
+  // retain, release, destroy
+  std::vector<std::string> paths, archives;
+  std::string file, audit_key, vault, audit_db, seal;
+  bool verify = false;
 
   std::vector<std::pair<CLI::App*, std::function<void()>>> leaves;
 };
@@ -349,6 +363,274 @@ void RegisterViewers(State* s, CLI::App* app) {
   remove->add_option("PROGRAM", s->program, "The viewer's program or name")->required();
 }
 
+// After the last witness approved a destruction: shows its progress (on
+// stderr, for requests that take a while) until it is done, and returns
+// the request as it ended.
+json WaitForDestruction(const State& s, const std::string& mount, int64_t id, json request) {
+  const auto start = std::chrono::steady_clock::now();
+  const bool tty = ::isatty(2) != 0;
+  std::string last_phase;
+  int64_t last_tenth = -1;
+  bool shown = false;
+  while (Echo(request, "state", "") == "executing") {
+    const json& p = request.is_object() && request.contains("progress") ? request["progress"] : json();
+    if (p.is_object()) {
+      if (p.contains("error") && p["error"].is_string() && !p["error"].get<std::string>().empty()) {
+        if (shown && tty) std::cerr << "\n";
+        Fail(kInternal, "destruction request " + std::to_string(id) + " stopped: " + E(p["error"].get<std::string>()) +
+                            " (its files stay frozen; the next mount finishes it)");
+      }
+      const std::string phase = Echo(p, "phase", "");
+      const int64_t done = p.value("done", int64_t{0}), total = p.value("total", int64_t{0});
+      const bool large = total >= 50 || std::chrono::steady_clock::now() - start > std::chrono::seconds(1);
+      if (large && !s.json_output) {
+        const int64_t tenth = total > 0 ? done * 10 / total : 0;
+        if (tty) {
+          std::cerr << "\rdestroying (request " << id << "): " << E(phase) << " " << done << "/" << total << "      "
+                    << std::flush;
+          shown = true;
+        } else if (phase != last_phase || tenth != last_tenth) {
+          std::cerr << "destroying (request " << id << "): " << E(phase) << " " << done << "/" << total << "\n";
+        }
+        last_phase = phase;
+        last_tenth = tenth;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    request = CallDaemon(mount, {{"cmd", "destroy.show"}, {"id", id}});
+  }
+  if (shown && tty) std::cerr << "\n";
+  return request;
+}
+
+std::string ReadSmallFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) Fail(kNotFound, "cannot read " + E(path));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (text.str().size() > (64u << 20)) Fail(kUsage, E(path) + " is too large to be a certificate");
+  return text.str();
+}
+
+json ReadCertificateFile(const std::string& path) {
+  json j = json::parse(ReadSmallFile(path), nullptr, false);
+  if (!j.is_object() || !j.contains("certificate") || !j["certificate"].is_object()) {
+    Fail(kUsage, E(path) + " does not hold a certificate as printed by: strongroom destroy certificate ID --json");
+  }
+  return j;
+}
+
+// Offline: the certificate's digest must be sealed in a record of an audit
+// log that verifies from the auditors' initial key. Needs no daemon and no
+// vault key, so it cannot check the MAC (the vault's key), only that this
+// exact certificate was recorded when it was issued.
+void VerifyCertificateOffline(const State& s, int64_t id) {
+  if (s.file.empty()) Fail(kUsage, "--audit-key needs --file CERT (the certificate as printed by --json)");
+  if (s.vault.empty() == s.audit_db.empty()) Fail(kUsage, "--audit-key needs --vault VAULT or --audit-db PATH");
+  const json cert = ReadCertificateFile(s.file);
+  const json& body = cert["certificate"];
+  if (!body.contains("request") || body["request"] != id) {
+    Fail(kIntegrity, "the certificate in " + E(s.file) + " is not the one of request " + std::to_string(id));
+  }
+  std::string canonical;
+  try {
+    canonical = acl::CanonicalCertificate(body);
+  } catch (const json::exception&) {
+    Fail(kIntegrity, "the certificate holds text that is not UTF-8");
+  }
+  const std::string digest = acl::CertificateDigestHex(canonical);
+  const std::string db = AuditDatabasePath(s.vault, s.audit_db);
+  const crypto::SecretKey k0 = ReadAuditKeyFile(s.audit_key);
+  std::optional<acl::AuditSeal> seal;
+  if (!s.seal.empty()) seal = ParseAuditSeal(s.seal);
+  // Found first, verified second: a record found must lie in the chain
+  // that then verified.
+  Result<std::vector<uint64_t>> seqs = acl::FindAuditRecordsByOp(db, acl::CertificateAuditOp(digest), s.archives);
+  if (!seqs.ok()) Fail(seqs.status());
+  Result<acl::AuditVerifyReport> report = acl::VerifyAuditLog(db, k0, seal, s.archives);
+  if (!report.ok()) Fail(report.status());
+  if (!report->ok) Fail(kIntegrity, "the audit log does not verify, so it proves nothing: " + report->problem);
+  const uint64_t first = report->first_seq, last = report->first_seq + report->records - 1;
+  std::optional<uint64_t> found;
+  for (uint64_t seq : *seqs) {
+    if (seq >= first && seq <= last) found = seq;
+  }
+  if (!found) {
+    Fail(kIntegrity, "certificate of request " + std::to_string(id) + " does not verify: its digest " + digest +
+                         " is sealed in no record of the audit log (the certificate was changed, or the record is in "
+                         "an archived segment not given with --archive)");
+  }
+  if (s.json_output) {
+    std::cout << json{{"id", id}, {"ok", true}, {"digest", digest}, {"audit_seq", *found}, {"records", report->records}}
+                     .dump(2)
+              << "\n";
+    return;
+  }
+  std::cout << "Certificate of request " << id << " verified with the auditors' key: its digest " << digest
+            << " is sealed in audit record " << *found << " of an audit log that verified (" << report->records
+            << " records" << (seal ? ", up to the seal given" : "") << ").\n"
+            << "(Its MAC needs the vault's key: check it on the mounted vault with destroy certificate ID --verify.)\n";
+}
+
+void RegisterDestruction(State* s, CLI::App* app) {
+  auto* retain = Leaf(s, app, "retain", "Put a folder or file under a retention hold until a date (admins, leads)", [s] {
+    const int64_t until = CheckUntil(s->until);
+    const VaultTarget t = Target(s->mount).Path(s->path);
+    const json result = CallDaemon(t.mountpoint, {{"cmd", "retain"}, {"path", t.vault_path}, {"until", until}});
+    Print(*s, result, [&](const json& r) {
+      return "Retained " + E(Echo(r, "path", t.vault_path)) + " until " + E(TimeText(r.value("until", json(until)))) +
+             ": no ordinary delete, overwrite, truncation or move until then\n";
+    });
+  });
+  retain->add_option("PATH", s->path, "A path under the mountpoint, or vault:/PATH")->required();
+  retain->add_option("--until", s->until, "Last moment the hold holds: YYYY-MM-DD (end of that day) or YYYY-MM-DDTHH:MM[:SS][Z|+HH:MM]")
+      ->type_name("DATE")
+      ->required();
+
+  auto* release = Leaf(s, app, "release", "Lift a retention hold (after its date; earlier only with a witness)", [s] {
+    const VaultTarget t = Target(s->mount).Path(s->path);
+    json req = {{"cmd", "release"}, {"path", t.vault_path}};
+    if (!s->reason.empty()) req["reason"] = CheckReason(s->reason);
+    const json result = CallDaemon(t.mountpoint, req);
+    Print(*s, result, [&](const json& r) {
+      if (r.value("released", false)) return "Released the hold on " + E(Echo(r, "path", t.vault_path)) + "\n";
+      return "Requested the early release of the hold on " + E(t.vault_path) + " (until " +
+             E(TimeText(r.value("hold_until", json()))) + "): request " + E(FieldText(r, "id")) + ", needs " +
+             E(FieldText(r, "witnesses_needed")) + " witness(es): an auditor runs strongroom destroy approve " +
+             E(FieldText(r, "id")) + "\n";
+    });
+  });
+  release->add_option("PATH", s->path, "A path under the mountpoint, or vault:/PATH")->required();
+  release->add_option("--reason", s->reason, "Before the hold's date: why (asks the auditors to witness it)")
+      ->type_name("TEXT");
+
+  CLI::App* destroy = app->add_subcommand("destroy", "Witnessed destruction: request, witness, certificate");
+  destroy->require_subcommand(1);
+
+  auto* request = Leaf(s, destroy, "request", "Ask for the destruction of paths (admins, leads of every path); freezes them", [s] {
+    const std::string reason = CheckReason(s->reason);
+    const Target target(s->mount);
+    std::string mount;
+    json paths = json::array();
+    for (const std::string& p : s->paths) {
+      const VaultTarget t = target.Path(p);
+      if (!mount.empty() && t.mountpoint != mount) Fail(kUsage, "all paths must be in the same mounted vault");
+      mount = t.mountpoint;
+      paths.push_back(t.vault_path);
+    }
+    const json result = CallDaemon(mount, {{"cmd", "destroy.request"}, {"paths", paths}, {"reason", reason}});
+    Print(*s, result, [](const json& r) {
+      return "Requested destruction " + E(FieldText(r, "id")) + " of " + E(FieldText(r, "paths")) + " (" +
+             E(FieldText(r, "files")) + " files and symlinks, " + E(FieldText(r, "folders")) +
+             " folders, now frozen); needs " + E(FieldText(r, "witnesses_needed")) +
+             " witness(es): an auditor runs strongroom destroy approve " + E(FieldText(r, "id")) + "\n";
+    });
+  });
+  request->add_option("PATH", s->paths, "Paths under the mountpoint, or vault:/PATH")->required();
+  request->add_option("--reason", s->reason, "Why (shown to the witnesses, kept in the certificate)")
+      ->type_name("TEXT")
+      ->required();
+
+  auto* list = Leaf(s, destroy, "list", "List open destruction and early-release requests (yours; auditors, admins: all)", [s] {
+    json req = {{"cmd", "destroy.list"}};
+    if (s->all) req["all"] = true;
+    const json result = CallDaemon(Target(s->mount).Mount(), req);
+    Print(*s, result, [s](const json& r) { return RenderDestructions(r, s->all); });
+  });
+  list->add_flag("--all", s->all, "Include finished, rejected and cancelled requests");
+
+  auto* show = Leaf(s, destroy, "show", "Show a request: its paths, state, witnesses and progress", [s] {
+    const json result =
+        CallDaemon(Target(s->mount).Mount(), {{"cmd", "destroy.show"}, {"id", CheckRequestId(s->id)}});
+    Print(*s, result, RenderDestruction);
+  });
+  show->add_option("ID", s->id, "Request id (see: strongroom destroy list)")->required();
+
+  auto* cancel = Leaf(s, destroy, "cancel", "Cancel your own pending request (unfreezes its files)", [s] {
+    json req = {{"cmd", "destroy.cancel"}, {"id", CheckRequestId(s->id)}};
+    if (!s->reason.empty()) req["reason"] = CheckReason(s->reason);
+    const json result = CallDaemon(Target(s->mount).Mount(), req);
+    Print(*s, result, [](const json& r) { return "Cancelled request " + E(FieldText(r, "id")) + "\n"; });
+  });
+  cancel->add_option("ID", s->id, "Request id")->required();
+  cancel->add_option("--reason", s->reason, "A note kept with the request")->type_name("TEXT");
+
+  auto* approve = Leaf(s, destroy, "approve", "Witness a request (auditors; never the requester)", [s] {
+    const int64_t id = CheckRequestId(s->id);
+    const std::string mount = Target(s->mount).Mount();
+    json result = CallDaemon(mount, {{"cmd", "destroy.approve"}, {"id", id}});
+    result = WaitForDestruction(*s, mount, id, result);
+    Print(*s, result, [id](const json& r) {
+      const std::string state = Echo(r, "state", "");
+      const size_t have = r.contains("witnesses") && r["witnesses"].is_array() ? r["witnesses"].size() : 0;
+      if (state == "pending") {
+        return "Witnessed request " + std::to_string(id) + " (" + std::to_string(have) + " of " +
+               E(FieldText(r, "witnesses_needed")) + " witnesses)\n";
+      }
+      if (Echo(r, "kind", "") == "release") {
+        return "Witnessed request " + std::to_string(id) + ": released the hold on " + E(FieldText(r, "paths")) + "\n";
+      }
+      return "Witnessed request " + std::to_string(id) + ": destroyed " + E(FieldText(r, "files")) +
+             " files and symlinks and " + E(FieldText(r, "folders")) +
+             " folders. Certificate: strongroom destroy certificate " + std::to_string(id) + "\n";
+    });
+  });
+  approve->add_option("ID", s->id, "Request id (see: strongroom destroy list)")->required();
+
+  auto* reject = Leaf(s, destroy, "reject", "Reject a request (auditors; never the requester)", [s] {
+    const int64_t id = CheckRequestId(s->id);
+    const std::string reason = CheckReason(s->reason);
+    const json result = CallDaemon(Target(s->mount).Mount(), {{"cmd", "destroy.reject"}, {"id", id}, {"reason", reason}});
+    Print(*s, result, [id](const json&) { return "Rejected request " + std::to_string(id) + "\n"; });
+  });
+  reject->add_option("ID", s->id, "Request id")->required();
+  reject->add_option("--reason", s->reason, "Why (kept with the request)")->type_name("TEXT")->required();
+
+  auto* cert = Leaf(s, destroy, "certificate", "Print a destruction's certificate, or --verify one", [s] {
+    const int64_t id = CheckRequestId(s->id);
+    if (!s->verify) {
+      if (!s->file.empty() || !s->audit_key.empty()) Fail(kUsage, "--file and --audit-key go with --verify");
+      const json result = CallDaemon(Target(s->mount).Mount(), {{"cmd", "destroy.certificate"}, {"id", id}});
+      Print(*s, result, RenderCertificate);
+      return;
+    }
+    if (!s->audit_key.empty()) {
+      VerifyCertificateOffline(*s, id);
+      return;
+    }
+    if (!s->vault.empty() || !s->audit_db.empty() || !s->archives.empty() || !s->seal.empty()) {
+      Fail(kUsage, "--vault, --audit-db, --archive and --seal go with --audit-key");
+    }
+    json req = {{"cmd", "destroy.verify"}, {"id", id}};
+    if (!s->file.empty()) req["certificate"] = ReadCertificateFile(s->file);
+    const json result = CallDaemon(Target(s->mount).Mount(), req);
+    Print(*s, result, [id](const json& r) {
+      return "Certificate of request " + std::to_string(id) +
+             " verified: its MAC matches the vault's certificate key, it is the certificate the vault issued, and "
+             "its digest " + E(FieldText(r, "digest")) + " is sealed in audit record " + E(FieldText(r, "audit_seq")) +
+             "\n";
+    });
+  });
+  cert->add_option("ID", s->id, "Request id")->required();
+  cert->add_flag("--verify", s->verify,
+                 "Check it: on the mounted vault (MAC, issued by the vault, digest in the audit log), or offline "
+                 "with --audit-key");
+  cert->add_option("--file", s->file, "With --verify: check this certificate (as printed by --json) instead of the "
+                                      "stored one")
+      ->type_name("CERT");
+  cert->add_option("--audit-key", s->audit_key,
+                   "With --verify --file: check offline, from the auditors' initial audit key, that the certificate's "
+                   "digest is sealed in an audit log that verifies")
+      ->type_name("FILE");
+  cert->add_option("--vault", s->vault, "With --audit-key: the vault directory (its audit database)")->type_name("VAULT");
+  cert->add_option("--audit-db", s->audit_db, "With --audit-key: the audit database itself")->type_name("PATH");
+  cert->add_option("--archive", s->archives, "With --audit-key: a directory of archived audit segments; repeatable")
+      ->type_name("DIR")
+      ->allow_extra_args(false);
+  cert->add_option("--seal", s->seal, "With --audit-key: a seal from the daemon's log (detects a truncated tail)")
+      ->type_name("N:DIGEST");
+}
+
 }  // namespace
 
 PolicyCommands::PolicyCommands(CLI::App* app) : state_(std::make_unique<PolicyState>()) {
@@ -362,10 +644,11 @@ PolicyCommands::PolicyCommands(CLI::App* app) : state_(std::make_unique<PolicySt
   RegisterGrants(s, app);
   RegisterRequests(s, app);
   RegisterViewers(s, app);
+  RegisterDestruction(s, app);
 
   CLI::App* config = app->add_subcommand("config", "Vault settings (admins)");
   config->require_subcommand(1);
-  auto* set = Leaf(s, config, "set", "Change a setting: audit-durability crash|power-loss, audit-segment-size SIZE (e.g. 256M)", [s] {
+  auto* set = Leaf(s, config, "set", "Change a setting: audit-durability crash|power-loss, audit-segment-size SIZE (e.g. 256M), witnesses N", [s] {
     const json result = CallDaemon(Target(s->mount).Mount(), {{"cmd", "config.set"}, {"key", s->key}, {"value", s->value}});
     Print(*s, result, [](const json& r) { return "Set " + E(FieldText(r, "key")) + " to " + E(FieldText(r, "value")) + "\n"; });
   });

@@ -169,4 +169,104 @@ std::string RenderViewerList(const json& result) {
   return out;
 }
 
+namespace {
+
+std::string WitnessesText(const json& r) {
+  std::string out;
+  for (const json& w : Array(r, "witnesses")) {
+    if (!out.empty()) out += ", ";
+    out += FieldText(w, "user");
+  }
+  return (out.empty() ? std::string("none") : out) + " (" + std::to_string(Array(r, "witnesses").size()) + " of " +
+         FieldText(r, "witnesses_needed") + ")";
+}
+
+std::string SizeText(const json& v) { return v.is_number() ? ValueText(v) + " B" : "-"; }
+
+}  // namespace
+
+std::string RenderDestructions(const json& result, bool all) {
+  std::vector<std::vector<std::string>> rows;
+  for (const json& r : Array(result, "requests")) {
+    rows.push_back({FieldText(r, "id"), FieldText(r, "kind"), FieldText(r, "state"), FieldText(r, "requested_by"),
+                    ListText(Field(r, "paths")), FieldText(r, "items"), WitnessesText(r), TimeText(Field(r, "created_at")),
+                    FieldText(r, "reason")});
+  }
+  if (rows.empty()) return all ? "No destruction requests.\n" : "No open destruction requests.\n";
+  return FormatTable({"ID", "KIND", "STATE", "REQUESTED BY", "PATHS", "ITEMS", "WITNESSES", "CREATED", "REASON"}, rows);
+}
+
+std::string RenderDestruction(const json& r) {
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {"Request", FieldText(r, "id") + " (" + FieldText(r, "kind") + ")"},
+      {"State", FieldText(r, "state")},
+      {"Paths", ListText(Field(r, "paths"))},
+      {"Reason", FieldText(r, "reason")},
+      {"Requested by", FieldText(r, "requested_by") + " at " + TimeText(Field(r, "created_at"))},
+      {"Witnesses", WitnessesText(r)},
+  };
+  if (!Field(r, "hold_until").is_null()) fields.emplace_back("Hold until", TimeText(Field(r, "hold_until")));
+  if (!Field(r, "approved_at").is_null()) fields.emplace_back("Approved at", TimeText(Field(r, "approved_at")));
+  if (!Field(r, "completed_at").is_null()) fields.emplace_back("Closed at", TimeText(Field(r, "completed_at")));
+  if (!Field(r, "closed_by").is_null()) {
+    fields.emplace_back("Closed by", FieldText(r, "closed_by") + ": " + FieldText(r, "close_reason"));
+  }
+  const json& p = Field(r, "progress");
+  if (p.is_object()) {
+    std::string text = FieldText(p, "phase") + " " + FieldText(p, "done") + "/" + FieldText(p, "total");
+    if (!FieldText(p, "error").empty() && FieldText(p, "error") != "-") text += " (stopped: " + FieldText(p, "error") + ")";
+    fields.emplace_back("Progress", text);
+  }
+  std::string out = FormatFields(fields);
+  std::vector<std::vector<std::string>> rows;
+  for (const json& i : Array(r, "contents")) {
+    rows.push_back({FieldText(i, "path"), FieldText(i, "kind"), FieldText(i, "state"), SizeText(Field(i, "size")),
+                    FieldText(i, "ciphertext_sha256")});
+  }
+  if (!rows.empty()) out += "\n" + FormatTable({"PATH", "KIND", "STATE", "SIZE", "CIPHERTEXT SHA-256"}, rows);
+  return out;
+}
+
+std::string RenderCertificate(const json& result) {
+  const json& c = Field(result, "certificate");
+  const json& by = Field(c, "requested_by");
+  std::string out = "DESTRUCTION CERTIFICATE (request " + FieldText(c, "request") + ")\n\n";
+  out += FormatFields({{"Vault", FieldText(c, "vault_id")},
+                       {"Reason", FieldText(c, "reason")},
+                       {"Requested by", FieldText(by, "name") + " (uid " + FieldText(by, "uid") + ", " +
+                                            FieldText(by, "role") + ") at " + FieldText(c, "requested_at")},
+                       {"Approved at", FieldText(c, "approved_at")},
+                       {"Completed at", FieldText(c, "completed_at")},
+                       {"Witnesses needed", FieldText(c, "witnesses_needed")}});
+  std::vector<std::vector<std::string>> witnesses;
+  for (const json& w : Array(c, "witnesses")) {
+    witnesses.push_back({FieldText(w, "name"), FieldText(w, "uid"), FieldText(w, "role"), FieldText(w, "witnessed_at"),
+                         FieldText(w, "account_created_at"), FieldText(w, "account_created_by")});
+  }
+  out += "\nWitnesses:\n" + (witnesses.empty() ? std::string("  none\n")
+                                                 : FormatTable({"NAME", "UID", "ROLE", "WITNESSED AT", "ACCOUNT CREATED",
+                                                                "CREATED BY"},
+                                                               witnesses));
+  std::vector<std::vector<std::string>> files;
+  for (const json& f : Array(c, "files")) {
+    files.push_back({FieldText(f, "path"), FieldText(f, "kind"), FieldText(f, "file_id"), SizeText(Field(f, "size")),
+                     SizeText(Field(f, "ciphertext_size")), FieldText(f, "ciphertext_sha256"), FieldText(f, "result")});
+  }
+  out += "\nFiles:\n" + (files.empty() ? std::string("  none\n")
+                                        : FormatTable({"PATH", "KIND", "FILE ID", "SIZE", "CIPHERTEXT", "CIPHERTEXT SHA-256",
+                                                       "RESULT"},
+                                                      files));
+  std::vector<std::vector<std::string>> folders;
+  for (const json& f : Array(c, "folders")) {
+    folders.push_back({FieldText(f, "path"), FieldText(f, "folder_id"), FieldText(f, "result")});
+  }
+  if (!folders.empty()) out += "\nFolders:\n" + FormatTable({"PATH", "FOLDER ID", "RESULT"}, folders);
+  out += "\nMethod: " + EscapeForTerminal(FieldText(c, "method")) + "\n";
+  out += "\nBackups: " + EscapeForTerminal(FieldText(c, "backups")) + "\n\n";
+  out += FormatFields({{"Digest (SHA-256)", FieldText(result, "digest")},
+                       {"MAC", FieldText(result, "mac")},
+                       {"Audit record", FieldText(result, "audit_op")}});
+  return out;
+}
+
 }  // namespace strongroom::tools

@@ -24,5 +24,8 @@ std::string RenderAccess(const nlohmann::json& access);
 std::string RenderUserAccess(const nlohmann::json& result);
 std::string RenderRequests(const nlohmann::json& result, bool all);
 std::string RenderViewerList(const nlohmann::json& result);
+std::string RenderDestructions(const nlohmann::json& result, bool all);
+std::string RenderDestruction(const nlohmann::json& request);
+std::string RenderCertificate(const nlohmann::json& result);
 
 }  // namespace strongroom::tools

@@ -625,7 +625,7 @@ TEST_CASE("policy: everything survives reopening", "[acl][policy]") {
   CHECK(data.grants.size() == 1);
   CHECK(data.labels.size() == 1);
   CHECK(f.policy().GetRequest(*id)->reason == "please");
-  CHECK(*f.store->GetMeta("schema_version") == "3");
+  CHECK(*f.store->GetMeta("schema_version") == "4");
 }
 
 TEST_CASE("policy: names and reasons are stored sealed", "[acl][policy][erase]") {
@@ -729,7 +729,7 @@ TEST_CASE("policy: a version-1 store is migrated to the current version on open"
     INFO(r.status().ToString());
     REQUIRE(r.ok());
     Store& store = **r;
-    CHECK(*store.GetMeta("schema_version") == "3");
+    CHECK(*store.GetMeta("schema_version") == "4");
     Result<ObjectRow> got = store.GetObject(row.id);
     REQUIRE(got.ok());
     CHECK(got->wrapped_key == row.wrapped_key);
@@ -784,7 +784,7 @@ TEST_CASE("policy: a version-1 store is migrated without a text key", "[acl][pol
   CreateV1Store(path, row);
   Result<std::unique_ptr<Store>> r = OpenSqliteStore(path, kVaultId);
   REQUIRE(r.ok());
-  CHECK(*(*r)->GetMeta("schema_version") == "3");
+  CHECK(*(*r)->GetMeta("schema_version") == "4");
   CHECK((*r)->GetObject(row.id).ok());
 }
 
@@ -812,12 +812,12 @@ TEST_CASE("policy: a failed migration leaves the version-1 store as it was", "[a
 
 TEST_CASE("policy: a store from a newer strongroom is refused", "[acl][policy][migrate]") {
   Fixture f;
-  REQUIRE(f.store->SetMeta("schema_version", "4").ok());
+  REQUIRE(f.store->SetMeta("schema_version", "5").ok());
   f.store.reset();
   Result<std::unique_ptr<Store>> r = OpenSqliteStore(f.path, kVaultId, &f.key);
   REQUIRE_FALSE(r.ok());
   CheckCode(r.status(), Code::kIntegrity);
-  CHECK(r.status().message() == "the policy store has schema version 4, newer than this strongroom");
+  CHECK(r.status().message() == "the policy store has schema version 5, newer than this strongroom");
 
   {
     RawDb raw(f.path);
@@ -1509,10 +1509,13 @@ TEST_CASE("viewers: a sealed version-2 store keeps its seal after the migration 
   {
     RawDb raw(f.path);
     raw.Exec("DROP TABLE viewers");
+    for (const char* table : {"destruction_witnesses", "destruction_items", "destructions", "holds"}) {
+      raw.Exec(("DROP TABLE " + std::string(table)).c_str());
+    }
     raw.Exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'");
   }
   f.Open();
-  CHECK(*f.store->GetMeta("schema_version") == "3");
+  CHECK(*f.store->GetMeta("schema_version") == "4");
   PolicyData data = f.LoadSealed();
   CHECK_FALSE(data.viewer_group);
   CHECK(data.viewers.empty());
