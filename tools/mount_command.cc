@@ -285,9 +285,22 @@ void RunMount(const MountOptions& opts) {
     ssize_t n;
     while ((n = ::read(pipefd[0], buf, sizeof buf)) > 0) reply.append(buf, static_cast<size_t>(n));
     ::close(pipefd[0]);
-    if (reply.empty()) Fail(kInternal, "the daemon died while starting");
+    // A daemon that failed to start has exited (or is exiting): wait for it,
+    // so that its hold on the vault's lock is gone when we return.
+    const auto reap = [pid] {
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+    };
+    if (reply.empty()) {
+      reap();
+      Fail(kInternal, "the daemon died while starting");
+    }
     const auto code = static_cast<ExitCode>(reply[0]);
-    if (code != kOk) Fail(code, reply.substr(1));
+    if (code != kOk) {
+      reap();
+      Fail(code, reply.substr(1));
+    }
     std::cout << "Mounted " << paths.dir << " on " << mountpoint << "\n" << reply.substr(1);
     return;
   }
