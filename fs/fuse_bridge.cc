@@ -6,6 +6,9 @@
 
 #include <cstring>
 #include <exception>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include "crypto/primitives.h"
@@ -247,13 +250,39 @@ struct DirHandle {
   uint64_t generation = 0;  // the policy the listing was made under
 };
 
+// Directory handles the kernel has not released yet; those still open at
+// unmount (no releasedir comes after it) are freed with the session.
+class OpenDirs {
+ public:
+  DirHandle* Add(std::unique_ptr<DirHandle> dh) {
+    std::lock_guard lock(mu_);
+    DirHandle* raw = dh.get();
+    open_.emplace(raw, std::move(dh));
+    return raw;
+  }
+  void Remove(DirHandle* dh) {
+    std::lock_guard lock(mu_);
+    open_.erase(dh);
+  }
+  void Clear() {
+    std::lock_guard lock(mu_);
+    open_.clear();
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<DirHandle*, std::unique_ptr<DirHandle>> open_;
+};
+OpenDirs open_dirs;
+
 void OpOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Guard(req, [&] {
     auto entries = Fs(req)->ReadDir(CallerOf(req), ino);
     if (!entries.ok()) return ReplyStatus(req, entries.status());
-    auto* dh = new DirHandle{std::move(*entries), false, Fs(req)->policy()->generation()};
+    DirHandle* dh = open_dirs.Add(
+        std::make_unique<DirHandle>(DirHandle{std::move(*entries), false, Fs(req)->policy()->generation()}));
     fi->fh = reinterpret_cast<uint64_t>(dh);
-    if (fuse_reply_open(req, fi) != 0) delete dh;
+    if (fuse_reply_open(req, fi) != 0) open_dirs.Remove(dh);
   });
 }
 
@@ -318,7 +347,7 @@ void OpReaddirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_
 }
 
 void OpReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  delete reinterpret_cast<DirHandle*>(fi->fh);
+  open_dirs.Remove(reinterpret_cast<DirHandle*>(fi->fh));
   fuse_reply_err(req, 0);
 }
 
@@ -451,6 +480,7 @@ FuseSession::~FuseSession() {
   if (signals_) fuse_remove_signal_handlers(session_);
   Unmount();
   fuse_session_destroy(session_);
+  open_dirs.Clear();
 }
 
 }  // namespace strongroom::fs

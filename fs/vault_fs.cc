@@ -315,6 +315,15 @@ void VaultFs::Stop() {
     std::lock_guard lock(table_mu_);
     for (auto& [ino, inode] : inodes_) all.push_back(inode);
   }
+  // Files still open at unmount: the kernel sends no release for them.
+  for (auto& inode : all) {
+    std::vector<Handle*> open;
+    {
+      std::lock_guard lock(inode->open_mu);
+      open = inode->handles;
+    }
+    for (Handle* handle : open) (void)Release(handle);
+  }
   std::vector<acl::ObjectId> doomed;
   for (auto& inode : all) {
     std::lock_guard open_lock(inode->open_mu);

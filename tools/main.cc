@@ -7,6 +7,7 @@
 #include "tools/audit_cli.h"
 #include "tools/cli_error.h"
 #include "tools/commands.h"
+#include "tools/crash_report.h"
 #include "tools/policy_cli.h"
 
 int main(int argc, char** argv) {
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
   // Every subcommand may hold a passphrase or keys: no core dumps, no ptrace
   // by the same user.
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  InstallCrashReport();
   CLI::App app{"Strongroom: an encrypted, policy-enforcing filesystem for confidential documents"};
   app.require_subcommand(1);
 

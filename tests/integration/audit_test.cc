@@ -1070,6 +1070,7 @@ TEST_CASE("a full disk under the audit database refuses changes with EIO and the
   CHECK(v.DaemonLog().find("audit log cannot be written") != std::string::npos);
 
   // Space again: calls work again.
+  INFO("daemon log while the disk was full:\n" << v.DaemonLog());
   REQUIRE(::unlink(filler.c_str()) == 0);
   CHECK(CreateFile(v.Path("after")) == 0);
   CHECK_SYS(unlink(v.Path("victim").c_str()));

@@ -502,12 +502,14 @@ TEST_CASE("SIGTERM to a foreground daemon unmounts cleanly", "[cli]") {
   MountedVault v;
   WriteOrDie(v.Path("f"), "content");
   int status = v.KillDaemon(SIGTERM);
+  INFO("status " << status << "; daemon log:\n" << v.DaemonLog());
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
   CHECK_FALSE(IsMountpoint(v.mnt()));
   v.Mount();
   CHECK(ReadOrDie(v.Path("f")) == "content");
   int st2 = v.KillDaemon(SIGINT);
+  INFO("status " << st2 << "; daemon log:\n" << v.DaemonLog());
   CHECK(WIFEXITED(st2));
   CHECK(WEXITSTATUS(st2) == 0);
   CHECK_FALSE(IsMountpoint(v.mnt()));
