@@ -214,9 +214,6 @@ struct PolicyData {
   Blob witnessed_digest;
 };
 
-// A MAC over the whole of a policy (users, teams, grants, labels, the
-// viewer group and the viewers), from the layer that holds the keys.
-using PolicySealer = std::function<Blob(const PolicyData&)>;
 
 // The policy half of the storage interface. Thread-safe. Changes are
 // committed when the call returns. A PostgreSQL backend implements the same.

@@ -70,6 +70,7 @@ constexpr const char* kRebind =
 constexpr const char* kSetUnlinked = "UPDATE objects SET unlinked = ?2, mac = ?3 WHERE id = ?1";
 constexpr const char* kDeleteObject = "DELETE FROM objects WHERE id = ?1";
 constexpr const char* kDestroyKey = "UPDATE objects SET wrapped_key = NULL WHERE id = ?1";
+constexpr const char* kRekeyRow = "UPDATE objects SET wrapped_key = ?2, mac = ?3 WHERE id = ?1";
 constexpr const char* kPutLongName =
     "INSERT INTO long_names (backing, encoded) VALUES (?1, ?2) "
     "ON CONFLICT (backing) DO UPDATE SET encoded = excluded.encoded";
@@ -291,6 +292,45 @@ class SqliteStore final : public Store {
       deletions_pending_ = true;
       cv_.notify_all();
     }
+    return st;
+  }
+
+  Status Rekey(const std::vector<ObjectRow>& rows, PolicySealer sealer, const std::string& mark,
+               const std::string& mark_value) override {
+    policy_->SetSealer(std::move(sealer));
+    std::lock_guard lock(db_.mu());
+    // Durable at COMMIT: the config is switched only after it.
+    SR_RETURN_IF_ERROR(ExecLocked("PRAGMA synchronous=FULL"));
+    SR_RETURN_IF_ERROR(ExecLocked("BEGIN IMMEDIATE"));
+    Status st;
+    int64_t total = 0;
+    {
+      sqlite3_stmt* s = Prepare("SELECT count(*) FROM objects");
+      if (s != nullptr && sqlite3_step(s) == SQLITE_ROW) total = sqlite3_column_int64(s, 0);
+      if (s != nullptr) sqlite3_reset(s);
+    }
+    if (total != static_cast<int64_t>(rows.size())) {
+      st = Status::Integrity("the store changed during the rekey (" + std::to_string(total) + " rows, " +
+                             std::to_string(rows.size()) + " re-wrapped)");
+    }
+    for (size_t i = 0; st.ok() && i < rows.size(); ++i) {
+      sqlite3_stmt* s = Prepare(kRekeyRow);
+      BindBlob(s, 1, rows[i].id);
+      if (rows[i].wrapped_key.empty()) {
+        sqlite3_bind_null(s, 2);
+      } else {
+        BindBlob(s, 2, rows[i].wrapped_key);
+      }
+      BindBlob(s, 3, rows[i].mac);
+      st = StepDone(s, "re-wrap a data key");
+      if (st.ok() && sqlite3_changes(db_.handle()) != 1) st = Status::Integrity("a row vanished during the rekey");
+    }
+    if (st.ok()) st = sqlite::ResealPolicyLocked(*policy_);
+    if (st.ok()) st = SetMetaLocked(mark, mark_value);
+    Status end = ExecLocked(st.ok() ? "COMMIT" : "ROLLBACK");
+    if (st.ok()) st = end;
+    Status restore = ExecLocked("PRAGMA synchronous=NORMAL");
+    if (st.ok()) st = restore;
     return st;
   }
 

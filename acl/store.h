@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,6 +49,10 @@ struct ObjectRow {
 };
 
 class PolicyStore;
+struct PolicyData;
+// A MAC over the whole of a policy (users, teams, grants, labels, the
+// viewer group and the viewers), from the layer that holds the keys.
+using PolicySealer = std::function<Blob(const PolicyData&)>;
 
 class Store {
  public:
@@ -78,6 +83,12 @@ class Store {
   // the keys from the write-ahead log. A missing row is fine.
   virtual Status DestroyKeys(const std::vector<ObjectId>& ids) = 0;
   virtual Result<std::vector<ObjectRow>> ListObjects() = 0;
+  // A rekey, in one durable transaction: every row's wrapped key and MAC
+  // replaced by those in `rows` (by id; every row must be there), the
+  // policy resealed with `sealer` (which then stays in use), and the meta
+  // key `mark` set to `mark_value`, so a later open can tell it committed.
+  virtual Status Rekey(const std::vector<ObjectRow>& rows, PolicySealer sealer, const std::string& mark,
+                       const std::string& mark_value) = 0;
 
   // Long encrypted names, keyed by their hashed backing name.
   virtual Status PutLongName(const std::string& backing, const std::string& encoded) = 0;

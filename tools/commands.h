@@ -29,6 +29,7 @@ struct MountOptions {
   std::string vault;
   std::string mountpoint;
   std::string passfile;
+  std::string key_file;  // unlock with a key file instead of a passphrase
   bool foreground = false;
   bool posix_permissions = false;  // mode bits checked by the kernel as well as grants
   // Benchmarks only: let the kernel cache entries (unsafe with several
@@ -40,5 +41,26 @@ struct MountOptions {
 void RunMount(const MountOptions& opts);
 
 void RunUmount(const std::string& mountpoint);
+
+struct KeyslotOptions {
+  std::string vault;
+  std::string passfile;  // unlock with a passphrase (first line of the file)...
+  std::string key_file;  // ...or with a key file
+  std::string new_passfile;
+  std::string new_key_file;  // add: create this new random key file
+  std::string label;
+  int slot = 0;  // remove
+  bool json = false;
+};
+void RunKeyslotList(const KeyslotOptions& opts);
+void RunKeyslotAdd(const KeyslotOptions& opts);
+void RunKeyslotRemove(const KeyslotOptions& opts);
+
+struct RekeyOptions {
+  std::string vault;
+  std::vector<std::string> passfiles;  // one per passphrase slot
+  std::vector<std::string> key_files;  // one per key-file slot
+};
+void RunRekey(const RekeyOptions& opts);
 
 }  // namespace strongroom::tools

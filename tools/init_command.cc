@@ -49,34 +49,6 @@ class InitRollback {
   bool committed_ = false;
 };
 
-// Records a passphrase change in the audit log before it is made: through
-// the daemon when the vault is mounted (it holds the log's chain), else
-// directly. Fails (and nothing changes) when it cannot be recorded.
-void RecordPassphraseChange(const VaultPaths& paths, const std::string& vault_id, const crypto::VaultKeys& keys) {
-  acl::AuditEntry e;
-  e.uid = ::getuid();
-  e.pid = ::getpid();
-  e.op = "passwd";
-  e.path = "/";
-  e.reason = "passphrase changed (the master key was re-wrapped)";
-  for (const MountEntry& m : StrongroomMounts(ReadMountinfo())) {
-    if (m.source != "strongroom:" + paths.dir) continue;
-    const nlohmann::json r = CallDaemon(m.mountpoint, {{"cmd", "audit.record"}, {"op", e.op}, {"reason", e.reason}});
-    (void)r;
-    return;
-  }
-  std::string audit_path = paths.audit();
-  {
-    const crypto::SecretKey text_key = PolicyTextKey(keys);
-    Result<std::unique_ptr<acl::Store>> store = acl::OpenSqliteStore(paths.store(), vault_id, &text_key);
-    if (!store.ok()) Fail(store.status());
-    if (Result<std::string> where = (*store)->GetMeta("audit_db"); where.ok() && !where->empty()) audit_path = *where;
-  }
-  Result<std::unique_ptr<acl::AuditLog>> log = acl::OpenAuditLog(audit_path, vault_id, acl::AuditKeys::From(keys.audit));
-  if (!log.ok()) Fail(ExitCodeFor(log.status()), "cannot record the change in the audit log: " + log.status().message());
-  Status st = (*log)->Append(std::move(e));
-  if (!st.ok()) Fail(kInternal, "cannot record the change in the audit log; the passphrase was not changed");
-}
 
 }  // namespace
 
@@ -243,6 +215,8 @@ void RunInit(const InitOptions& opts) {
 
 void RunPasswd(const PasswdOptions& opts) {
   const VaultPaths paths = FindVault(opts.vault);
+  ConfigLock lock(paths);
+  FinishPendingRekey(paths);
   crypto::VaultConfig config = LoadConfig(paths);
   std::string old_pass = ReadPassphrase(opts.passfile, "Current passphrase", false);
   std::string new_pass;
@@ -264,7 +238,7 @@ void RunPasswd(const PasswdOptions& opts) {
   new_pass = ReadPassphrase(opts.new_passfile, "New passphrase", true);
   Status st = config.ChangePassphrase(old_pass, new_pass, config.scrypt());
   if (!st.ok()) Fail(st);
-  RecordPassphraseChange(paths, config.vault_id(), *keys);
+  RecordKeyChange(paths, config.vault_id(), *keys, "passwd", "passphrase changed (the master key was re-wrapped)");
   SaveConfig(paths.config(), config);
   std::cout << "Passphrase changed for " << paths.dir << "\n";
 }

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   mount_cmd->add_option("VAULT", mount.vault, "Vault directory")->required();
   mount_cmd->add_option("MOUNTPOINT", mount.mountpoint, "Where to mount it")->required();
   mount_cmd->add_option("--passfile", mount.passfile, "Read the passphrase from the first line of FILE");
+  mount_cmd->add_option("--key-file", mount.key_file, "Unlock with a key file (see keyslot add --new-key-file)");
   mount_cmd->add_flag("-f,--foreground", mount.foreground, "Stay in the foreground");
   mount_cmd->add_flag("--posix-permissions", mount.posix_permissions,
                       "Check Unix mode bits and ownership as well as grants (both must allow)");
@@ -52,6 +53,33 @@ int main(int argc, char** argv) {
                         "Benchmarks only: seconds the kernel may cache names (hides nothing from other users)")
       ->group("");
   mount_cmd->add_option("-o", mount.fuse_options, "Extra FUSE mount options")->take_all();
+
+  KeyslotOptions keyslot;
+  auto* keyslot_cmd = app.add_subcommand("keyslot", "Passphrases and key files that unlock a vault");
+  keyslot_cmd->require_subcommand(1);
+  auto add_unlock = [&keyslot](CLI::App* cmd) {
+    cmd->add_option("VAULT", keyslot.vault, "Vault directory")->required();
+    cmd->add_option("--passfile", keyslot.passfile, "Unlock with the passphrase in FILE (else asked)");
+    cmd->add_option("--key-file", keyslot.key_file, "Unlock with this key file");
+  };
+  auto* keyslot_list = keyslot_cmd->add_subcommand("list", "List the key slots");
+  keyslot_list->add_option("VAULT", keyslot.vault, "Vault directory")->required();
+  keyslot_list->add_flag("--json", keyslot.json, "JSON output");
+  auto* keyslot_add = keyslot_cmd->add_subcommand("add", "Add a passphrase or a new key file");
+  add_unlock(keyslot_add);
+  keyslot_add->add_option("--new-passfile", keyslot.new_passfile, "The new passphrase from FILE (else asked twice)");
+  keyslot_add->add_option("--new-key-file", keyslot.new_key_file, "Create FILE, a new random key file, and add it");
+  keyslot_add->add_option("--label", keyslot.label, "Whose or what it is, e.g. \"backup key in the safe\"");
+  auto* keyslot_remove = keyslot_cmd->add_subcommand("remove", "Remove a key slot (never the last)");
+  add_unlock(keyslot_remove);
+  keyslot_remove->add_option("SLOT", keyslot.slot, "The slot's number (keyslot list)")->required();
+
+  RekeyOptions rekey;
+  auto* rekey_cmd = app.add_subcommand(
+      "rekey", "Replace the master key and re-wrap every file key (unmounted vault; every slot's secret needed)");
+  rekey_cmd->add_option("VAULT", rekey.vault, "Vault directory")->required();
+  rekey_cmd->add_option("--passfile", rekey.passfiles, "A slot's passphrase from FILE (repeat for each slot)");
+  rekey_cmd->add_option("--key-file", rekey.key_files, "A slot's key file (repeat for each)");
 
   std::string umount_point;
   auto* umount_cmd = app.add_subcommand("umount", "Unmount a mounted vault");
@@ -77,6 +105,10 @@ int main(int argc, char** argv) {
     if (*passwd_cmd) RunPasswd(passwd);
     if (*mount_cmd) RunMount(mount);
     if (*umount_cmd) RunUmount(umount_point);
+    if (*keyslot_list) RunKeyslotList(keyslot);
+    if (*keyslot_add) RunKeyslotAdd(keyslot);
+    if (*keyslot_remove) RunKeyslotRemove(keyslot);
+    if (*rekey_cmd) RunRekey(rekey);
     policy.Run();
     audit.Run();
   } catch (const CliError& e) {

@@ -247,7 +247,6 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
 void RunMount(const MountOptions& opts) {
   ::umask(0);
   const VaultPaths paths = FindVault(opts.vault);
-  const crypto::VaultConfig config = LoadConfig(paths);
   const std::string mountpoint = PrepareMountpoint(opts.mountpoint);
 
   // One mount per vault: the lock is held by the daemon for its lifetime.
@@ -256,10 +255,25 @@ void RunMount(const MountOptions& opts) {
   if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
     Fail(kConflict, "the vault " + paths.dir + " is already mounted");
   }
+  // A rekey a crash cut short is finished (or dropped) before unlocking.
+  {
+    ConfigLock config_lock(paths);
+    FinishPendingRekey(paths);
+  }
+  const crypto::VaultConfig config = LoadConfig(paths);
 
-  std::string pass = ReadPassphrase(opts.passfile, "Passphrase", false);
-  Result<crypto::VaultKeys> keys = config.Unlock(pass);
-  crypto::Wipe(pass.data(), pass.size());
+  Result<crypto::VaultKeys> keys = Status::WrongPassphrase("no secret");
+  if (!opts.key_file.empty()) {
+    if (!opts.passfile.empty()) Fail(kUsage, "give --passfile or --key-file, not both");
+    std::string bytes = ReadKeyFile(opts.key_file);
+    Result<crypto::VaultConfig::Unlocked> opened = config.Open({crypto::KeySlot::Kind::kKeyFile, bytes});
+    crypto::Wipe(bytes.data(), bytes.size());
+    keys = opened.ok() ? Result<crypto::VaultKeys>(std::move(opened->keys)) : Result<crypto::VaultKeys>(opened.status());
+  } else {
+    std::string pass = ReadPassphrase(opts.passfile, "Passphrase", false);
+    keys = config.Unlock(pass);
+    crypto::Wipe(pass.data(), pass.size());
+  }
   if (!keys.ok()) Fail(keys.status());
   // The daemon needs the subkeys only: the master key goes, and so does the
   // key schedule that unwrapping them left in this thread's cipher context.

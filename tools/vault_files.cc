@@ -1,6 +1,7 @@
 #include "tools/vault_files.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -30,6 +31,17 @@ VaultPaths FindVault(const std::string& vault) {
   }
   return paths;
 }
+
+ConfigLock::ConfigLock(const VaultPaths& paths) {
+  fd_ = ::open(paths.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd_ < 0) Fail(kNotFound, "cannot open the vault " + paths.dir + ": " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    std::cerr << "Waiting for another command changing the keys of " << paths.dir << "...\n";
+    if (::flock(fd_, LOCK_EX) != 0) Fail(kInternal, std::string("cannot lock the vault: ") + std::strerror(errno));
+  }
+}
+
+ConfigLock::~ConfigLock() { ::close(fd_); }
 
 crypto::VaultConfig LoadConfig(const VaultPaths& paths) {
   const int fd = ::open(paths.config().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);

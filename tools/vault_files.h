@@ -32,6 +32,31 @@ inline crypto::SecretKey PolicyTextKey(const crypto::VaultKeys& keys) {
   return crypto::Hkdf(keys.names, "strongroom/v1/policy-text", 64);
 }
 
+// Serialises config changes (keyslot, passwd, rekey) on one vault: a lock
+// on the vault directory itself, held while the command runs.
+class ConfigLock {
+ public:
+  explicit ConfigLock(const VaultPaths& paths);
+  ~ConfigLock();
+  ConfigLock(const ConfigLock&) = delete;
+  ConfigLock& operator=(const ConfigLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// Finishes (or drops) a rekey a crash cut short; true when there was one.
+// The caller holds the vault's lock (strongroom.lock) or its config lock.
+bool FinishPendingRekey(const VaultPaths& paths);
+
+// Records a change of keys (passwd, keyslot, rekey) in the audit log:
+// through the daemon when mounted, else directly. Fails when it cannot.
+void RecordKeyChange(const VaultPaths& paths, const std::string& vault_id, const crypto::VaultKeys& keys,
+                     const std::string& op, const std::string& reason);
+
+// A key file's bytes (32 bytes to 64 KiB), to be wiped by the caller.
+std::string ReadKeyFile(const std::string& path);
+
 // The passphrase: the first line of `passfile`, or asked on the terminal
 // (twice when `confirm`). Fails with kUsage when neither is possible.
 std::string ReadPassphrase(const std::string& passfile, const std::string& prompt, bool confirm);

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -307,6 +308,114 @@ TEST_CASE("vault_config: ChangePassphrase with the wrong old passphrase changes 
   CHECK(st.code() == Status::Code::kWrongPassphrase);
   CHECK(config.Serialize() == f.text);
   REQUIRE(config.Unlock(kPass).ok());
+}
+
+
+// ---- key slots and rekey ----
+
+const std::string kKeyFile(48, 'k');
+constexpr char kPass2[] = "second admin's passphrase";
+
+VaultConfig::Unlocked OpenPass(const VaultConfig& c, std::string_view pass) {
+  Result<VaultConfig::Unlocked> u = c.Open({KeySlot::Kind::kPassphrase, pass});
+  REQUIRE(u.ok());
+  return std::move(u).value();
+}
+
+TEST_CASE("vault_config: key slots: each secret unlocks the same keys, through text", "[vault_config]") {
+  ConfigFixture f;
+  CHECK(f.config.version() == VaultConfig::kVersion);
+  const VaultConfig::Unlocked by = OpenPass(f.config, kPass);
+  CHECK(by.slot == 1);
+  Result<int> file_slot = f.config.AddSlot(by, {KeySlot::Kind::kKeyFile, kKeyFile}, kFast, "backup key");
+  REQUIRE(file_slot.ok());
+  Result<int> pass_slot = f.config.AddSlot(by, {KeySlot::Kind::kPassphrase, kPass2}, kFast, "bob");
+  REQUIRE(pass_slot.ok());
+  CHECK(f.config.version() == VaultConfig::kSlotsVersion);
+  Result<VaultConfig> parsed = VaultConfig::Parse(f.config.Serialize());
+  REQUIRE(parsed.ok());
+  REQUIRE(parsed->slots().size() == 3);
+  CHECK(parsed->slots()[1].label == "backup key");
+  for (const UnlockSecret& secret : {UnlockSecret{KeySlot::Kind::kPassphrase, kPass},
+                                     UnlockSecret{KeySlot::Kind::kKeyFile, kKeyFile},
+                                     UnlockSecret{KeySlot::Kind::kPassphrase, kPass2}}) {
+    Result<VaultConfig::Unlocked> u = parsed->Open(secret);
+    REQUIRE(u.ok());
+    CheckSameKeys(u->keys, f.keys);
+  }
+  CHECK(parsed->Open({KeySlot::Kind::kPassphrase, "wrong"}).status().code() == Status::Code::kWrongPassphrase);
+  CHECK(parsed->Open({KeySlot::Kind::kKeyFile, std::string(48, 'x')}).status().code() ==
+        Status::Code::kWrongPassphrase);
+  // A key file too short to be a key is refused before anything is tried.
+  CHECK(parsed->Open({KeySlot::Kind::kKeyFile, "short"}).status().code() == Status::Code::kInvalid);
+}
+
+TEST_CASE("vault_config: key slots: removing one, never the last; an edited slot breaks only itself",
+          "[vault_config]") {
+  ConfigFixture f;
+  const VaultConfig::Unlocked by = OpenPass(f.config, kPass);
+  REQUIRE(f.config.AddSlot(by, {KeySlot::Kind::kPassphrase, kPass2}, kFast, "").ok());
+  // Editing slot 2's parameters: slot 2 no longer opens, slot 1 still does.
+  const std::string edited = Edit(f.config.Serialize(), [](json& j) { j["keyslots"][1]["label"] = "mallory"; });
+  Result<VaultConfig> e = VaultConfig::Parse(edited + "\n");
+  REQUIRE(e.ok());
+  CHECK_FALSE(e->Open({KeySlot::Kind::kPassphrase, kPass2}).ok());
+  CHECK(e->Open({KeySlot::Kind::kPassphrase, kPass}).ok());
+  // Editing the common header breaks every slot.
+  const std::string header = Edit(f.config.Serialize(), [](json& j) { j["created"] = "2000-01-01T00:00:00Z"; });
+  Result<VaultConfig> h = VaultConfig::Parse(header + "\n");
+  REQUIRE(h.ok());
+  CHECK_FALSE(h->Open({KeySlot::Kind::kPassphrase, kPass}).ok());
+  CHECK_FALSE(h->Open({KeySlot::Kind::kPassphrase, kPass2}).ok());
+
+  REQUIRE(f.config.RemoveSlot(1).ok());
+  CHECK_FALSE(f.config.Open({KeySlot::Kind::kPassphrase, kPass}).ok());
+  CHECK(f.config.Open({KeySlot::Kind::kPassphrase, kPass2}).ok());
+  CHECK(f.config.RemoveSlot(2).code() == Status::Code::kInvalid);  // the last
+  CHECK(f.config.RemoveSlot(7).code() == Status::Code::kNotFound);
+  REQUIRE(f.config.slots().size() == 1);
+}
+
+TEST_CASE("vault_config: a passphrase change re-wraps only the slot it opens", "[vault_config]") {
+  ConfigFixture f;
+  const VaultConfig::Unlocked by = OpenPass(f.config, kPass);
+  REQUIRE(f.config.AddSlot(by, {KeySlot::Kind::kPassphrase, kPass2}, kFast, "").ok());
+  REQUIRE(f.config.ChangePassphrase(kPass2, "brand new", kFast).ok());
+  CHECK(f.config.Open({KeySlot::Kind::kPassphrase, kPass}).ok());
+  CHECK(f.config.Open({KeySlot::Kind::kPassphrase, "brand new"}).ok());
+  CHECK_FALSE(f.config.Open({KeySlot::Kind::kPassphrase, kPass2}).ok());
+}
+
+TEST_CASE("vault_config: rekey: a new master and files key, the others kept, every slot still opens",
+          "[vault_config]") {
+  ConfigFixture f;
+  const VaultConfig::Unlocked by = OpenPass(f.config, kPass);
+  REQUIRE(f.config.AddSlot(by, {KeySlot::Kind::kKeyFile, kKeyFile}, kFast, "").ok());
+  std::map<int, SecretKey> keks;
+  keks.emplace(1, OpenPass(f.config, kPass).kek.Clone());
+  // Not every slot opened: refused.
+  VaultKeys unused;
+  CHECK_FALSE(f.config.Rekeyed(f.keys, keks, &unused).ok());
+  Result<VaultConfig::Unlocked> file = f.config.Open({KeySlot::Kind::kKeyFile, kKeyFile});
+  REQUIRE(file.ok());
+  keks.emplace(2, std::move(file->kek));
+  VaultKeys fresh;
+  Result<VaultConfig> next = f.config.Rekeyed(f.keys, keks, &fresh);
+  REQUIRE(next.ok());
+  CHECK(KeyBytes(fresh.master) != KeyBytes(f.keys.master));
+  CHECK(KeyBytes(fresh.files) != KeyBytes(f.keys.files));
+  CHECK(KeyBytes(fresh.rows) != KeyBytes(f.keys.rows));
+  CHECK(KeyBytes(fresh.names) == KeyBytes(f.keys.names));
+  CHECK(KeyBytes(fresh.audit) == KeyBytes(f.keys.audit));
+  CHECK(KeyBytes(fresh.certificates) == KeyBytes(f.keys.certificates));
+  Result<VaultConfig> parsed = VaultConfig::Parse(next->Serialize());
+  REQUIRE(parsed.ok());
+  for (const UnlockSecret& secret :
+       {UnlockSecret{KeySlot::Kind::kPassphrase, kPass}, UnlockSecret{KeySlot::Kind::kKeyFile, kKeyFile}}) {
+    Result<VaultConfig::Unlocked> u = parsed->Open(secret);
+    REQUIRE(u.ok());
+    CheckSameKeys(u->keys, fresh);
+  }
 }
 
 }  // namespace
