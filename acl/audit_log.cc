@@ -456,6 +456,19 @@ class SqliteAuditLog final : public AuditLog {
     if (queue_.size() == 1 || queue_.size() >= kAsyncBatch) cv_.notify_all();
   }
 
+  Status BackupTo(const std::string& dir) override {
+    (void)Flush();
+    std::lock_guard db_lock(db_mu_);
+    const std::string dst = dir + "/" + kAuditDbName;
+    SR_RETURN_IF_ERROR(sqlite::BackupTo(db_->handle(), dst));
+    // Sealed segments never change: copied as they are, renamed after the
+    // default database name so that the copy is found where it lands.
+    for (const AuditSegment& seg : ListAuditSegments(path_)) {
+      SR_RETURN_IF_ERROR(CopyFileSynced(seg.path, AuditSegmentPath(dst, seg.first, seg.last)));
+    }
+    return Status::Ok();
+  }
+
   Status Flush() override {
     {
       std::unique_lock lock(mu_);
@@ -1094,6 +1107,41 @@ std::string AuditSegmentPath(const std::string& db_path, uint64_t first, uint64_
   std::snprintf(range, sizeof range, ".%012llu-%012llu.db", static_cast<unsigned long long>(first),
                 static_cast<unsigned long long>(last));
   return (std::filesystem::path(db_path).parent_path() / (SegmentStem(db_path) + range)).string();
+}
+
+Status CopyFileSynced(const std::string& from, const std::string& to) {
+  const int in = ::open(from.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (in < 0) return Status::Io(errno, "cannot read " + from + ": " + std::strerror(errno));
+  const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (out < 0) {
+    const int err = errno;
+    ::close(in);
+    if (err == EEXIST) return Status::Exists(to + " already exists");
+    return Status::Io(err, "cannot create " + to + ": " + std::strerror(err));
+  }
+  std::vector<char> buf(1 << 20);
+  int err = 0;
+  for (;;) {
+    const ssize_t n = ::read(in, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) err = errno;
+    if (n <= 0) break;
+    for (ssize_t done = 0; err == 0 && done < n;) {
+      const ssize_t w = ::write(out, buf.data() + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) err = w < 0 ? errno : EIO;
+      else done += w;
+    }
+    if (err != 0) break;
+  }
+  if (err == 0 && ::fsync(out) != 0) err = errno;
+  ::close(in);
+  ::close(out);
+  if (err != 0) {
+    ::unlink(to.c_str());
+    return Status::Io(err, std::strerror(err));
+  }
+  return Status::Ok();
 }
 
 std::vector<AuditSegment> ListAuditSegments(const std::string& db_path, const std::string& dir) {

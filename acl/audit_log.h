@@ -75,6 +75,10 @@ class AuditLog {
   // The live database is sealed as a segment, at the next change of epoch,
   // once it holds this many bytes (0: never).
   virtual void SetSegmentLimit(uint64_t bytes) = 0;
+  // Everything recorded so far, as a consistent copy in `dir`: the live
+  // database (online backup, under its default file name) and the sealed
+  // segments beside it.
+  virtual Status BackupTo(const std::string& dir) = 0;
 };
 
 inline constexpr uint64_t kDefaultAuditSegmentBytes = uint64_t{256} << 20;
@@ -100,6 +104,10 @@ Status CreateAuditLog(const std::string& path, const std::string& vault_id, cons
 // Opens an existing log for appending.
 Result<std::unique_ptr<AuditLog>> OpenAuditLog(const std::string& path, const std::string& vault_id,
                                                AuditKeys keys);
+
+// Copies the file `from` to `to` (which must not exist; mode 0600) and
+// syncs it; a failed copy leaves no `to` behind.
+Status CopyFileSynced(const std::string& from, const std::string& to);
 
 inline constexpr uint64_t kAuditRecordsPerEpoch = 256;
 inline constexpr char kAuditDbName[] = "strongroom-audit.db";

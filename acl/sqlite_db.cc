@@ -1,6 +1,10 @@
 // The shared SQLite connection (acl/sqlite_db.h).
 #include "acl/sqlite_db.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 
 namespace strongroom::acl::sqlite {
@@ -65,6 +69,42 @@ Status StepStatus(int rc, const std::string& what) {
 
 Status SchemaDamaged(const std::string& what) {
   return Status::Integrity(what + ": the policy store's schema is damaged");
+}
+
+Status BackupTo(sqlite3* src, const std::string& dst_path) {
+  sqlite3* raw = nullptr;
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW;
+  if (::access(dst_path.c_str(), F_OK) == 0) return Status::Exists(dst_path + " already exists");
+  if (sqlite3_open_v2(dst_path.c_str(), &raw, flags, nullptr) != SQLITE_OK) {
+    std::string msg = raw != nullptr ? sqlite3_errmsg(raw) : "out of memory";
+    sqlite3_close_v2(raw);
+    return Status::Io(EIO, "cannot create " + dst_path + ": " + msg);
+  }
+  DbPtr dst(raw);
+  sqlite3_backup* b = sqlite3_backup_init(dst.get(), "main", src, "main");
+  if (b == nullptr) return Status::Io(EIO, "cannot back up to " + dst_path + ": " + sqlite3_errmsg(dst.get()));
+  int rc;
+  // All pages in one step: the caller holds the source's lock, so the
+  // snapshot is taken at one point in time.
+  while ((rc = sqlite3_backup_step(b, -1)) == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+    sqlite3_sleep(5);
+  }
+  sqlite3_backup_finish(b);
+  if (rc != SQLITE_DONE) return Status::Io(EIO, "backup to " + dst_path + " failed: " + sqlite3_errstr(rc));
+  // A self-contained file: no WAL left beside it.
+  if (sqlite3_exec(dst.get(), "PRAGMA journal_mode=DELETE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return Status::Io(EIO, "backup to " + dst_path + ": " + sqlite3_errmsg(dst.get()));
+  }
+  dst.reset();
+  const int fd = ::open(dst_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    return Status::Io(err, "cannot sync " + dst_path);
+  }
+  ::close(fd);
+  ::chmod(dst_path.c_str(), 0600);
+  return Status::Ok();
 }
 
 }  // namespace strongroom::acl::sqlite

@@ -24,6 +24,10 @@ class PolicyStore;
 
 namespace sqlite {
 
+// Copies the open database `src` into a new file `dst_path` with SQLite's
+// online backup (a consistent snapshot), synced; `dst_path` must not exist.
+Status BackupTo(sqlite3* src, const std::string& dst_path);
+
 struct DbClose {
   void operator()(sqlite3* db) const noexcept { sqlite3_close_v2(db); }
 };

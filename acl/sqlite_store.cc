@@ -295,6 +295,11 @@ class SqliteStore final : public Store {
     return st;
   }
 
+  Status BackupTo(const std::string& path) override {
+    std::lock_guard lock(db_.mu());
+    return sqlite::BackupTo(db_.handle(), path);
+  }
+
   Status Rekey(const std::vector<ObjectRow>& rows, PolicySealer sealer, const std::string& mark,
                const std::string& mark_value) override {
     policy_->SetSealer(std::move(sealer));

@@ -87,6 +87,9 @@ class Store {
   // replaced by those in `rows` (by id; every row must be there), the
   // policy resealed with `sealer` (which then stays in use), and the meta
   // key `mark` set to `mark_value`, so a later open can tell it committed.
+  // A consistent copy of the whole store in a new file (SQLite online
+  // backup), synced.
+  virtual Status BackupTo(const std::string& path) = 0;
   virtual Status Rekey(const std::vector<ObjectRow>& rows, PolicySealer sealer, const std::string& mark,
                        const std::string& mark_value) = 0;
 

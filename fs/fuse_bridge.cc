@@ -1,6 +1,7 @@
 #define FUSE_USE_VERSION 314
 #include "fs/fuse_bridge.h"
 
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <spdlog/spdlog.h>
 
@@ -8,7 +9,9 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "crypto/primitives.h"
@@ -41,6 +44,15 @@ void Guard(fuse_req_t req, Fn&& fn) {
     fuse_reply_err(req, EIO);
   }
   crypto::gcm::ForgetThreadKeys();
+}
+
+// Guard for a request that changes the vault: it holds the change gate
+// shared, so a backup (which holds it exclusively) waits for it and it
+// waits for the backup.
+template <typename Fn>
+void GuardChange(fuse_req_t req, Fn&& fn) {
+  std::shared_lock gate(Fs(req)->change_gate());
+  Guard(req, std::forward<Fn>(fn));
 }
 
 fuse_entry_param ToEntryParam(VaultFs* fs, const Entry& e) {
@@ -100,7 +112,7 @@ void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
-  Guard(req, [&] {
+  GuardChange(req, [&] {
     int mask = 0;
     if (to_set & FUSE_SET_ATTR_MODE) mask |= VaultFs::kSetMode;
     if (to_set & FUSE_SET_ATTR_UID) mask |= VaultFs::kSetUid;
@@ -129,7 +141,7 @@ void OpReadlink(fuse_req_t req, fuse_ino_t ino) {
 }
 
 void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t /*rdev*/) {
-  Guard(req, [&] {
+  GuardChange(req, [&] {
     if (!S_ISREG(mode)) {  // devices, FIFOs, sockets
       fuse_reply_err(req, EPERM);
       return;
@@ -142,39 +154,45 @@ void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, d
 }
 
 void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-  Guard(req, [&] { ReplyEntry(req, Fs(req)->Mkdir(parent, name, mode, CallerOf(req))); });
+  GuardChange(req, [&] { ReplyEntry(req, Fs(req)->Mkdir(parent, name, mode, CallerOf(req))); });
 }
 
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  Guard(req, [&] { ReplyStatus(req, Fs(req)->Unlink(CallerOf(req), parent, name)); });
+  GuardChange(req, [&] { ReplyStatus(req, Fs(req)->Unlink(CallerOf(req), parent, name)); });
 }
 
 void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  Guard(req, [&] { ReplyStatus(req, Fs(req)->Rmdir(CallerOf(req), parent, name)); });
+  GuardChange(req, [&] { ReplyStatus(req, Fs(req)->Rmdir(CallerOf(req), parent, name)); });
 }
 
 void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
-  Guard(req, [&] { ReplyEntry(req, Fs(req)->Symlink(link, parent, name, CallerOf(req))); });
+  GuardChange(req, [&] { ReplyEntry(req, Fs(req)->Symlink(link, parent, name, CallerOf(req))); });
 }
 
 void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned int flags) {
-  Guard(req, [&] { ReplyStatus(req, Fs(req)->Rename(CallerOf(req), parent, name, newparent, newname, flags)); });
+  GuardChange(req, [&] { ReplyStatus(req, Fs(req)->Rename(CallerOf(req), parent, name, newparent, newname, flags)); });
 }
 
 void OpLink(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  Guard(req, [&] {
+  auto open = [&] {
     Result<Handle*> h = Fs(req)->Open(CallerOf(req), ino, fi->flags);
     if (!h.ok()) return ReplyStatus(req, h.status());
     fi->fh = reinterpret_cast<uint64_t>(*h);
     if (fuse_reply_open(req, fi) != 0) (void)Fs(req)->Release(*h);
-  });
+  };
+  // An open that truncates is a change.
+  if ((fi->flags & O_TRUNC) != 0) {
+    GuardChange(req, open);
+  } else {
+    Guard(req, open);
+  }
 }
 
 void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
-  Guard(req, [&] {
+  GuardChange(req, [&] {
     auto r = Fs(req)->Create(parent, name, mode, fi->flags, CallerOf(req));
     if (!r.ok()) return ReplyStatus(req, r.status());
     fi->fh = reinterpret_cast<uint64_t>(r->second);
@@ -202,7 +220,7 @@ void OpRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* 
 }
 
 void OpWrite(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t off, fuse_file_info* fi) {
-  Guard(req, [&] {
+  GuardChange(req, [&] {
     Result<size_t> n = Fs(req)->Write(HandleOf(fi), static_cast<uint64_t>(off),
                                       {reinterpret_cast<const uint8_t*>(data), size});
     if (!n.ok()) return ReplyStatus(req, n.status());
@@ -214,7 +232,7 @@ void OpWrite(fuse_req_t req, fuse_ino_t, const char* data, size_t size, off_t of
 // handle through reads, a viewer's handle on a `view` file included.
 void OpCopyFileRange(fuse_req_t req, fuse_ino_t, off_t, fuse_file_info* fi_in, fuse_ino_t, off_t,
                      fuse_file_info* fi_out, size_t, int) {
-  Guard(req, [&] {
+  GuardChange(req, [&] {
     Result<size_t> n = Fs(req)->CopyFileRange(CallerOf(req), HandleOf(fi_in), HandleOf(fi_out));
     if (!n.ok()) return ReplyStatus(req, n.status());
     fuse_reply_write(req, *n);
@@ -222,7 +240,7 @@ void OpCopyFileRange(fuse_req_t req, fuse_ino_t, off_t, fuse_file_info* fi_in, f
 }
 
 void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  Guard(req, [&] { ReplyStatus(req, Fs(req)->Release(HandleOf(fi))); });
+  GuardChange(req, [&] { ReplyStatus(req, Fs(req)->Release(HandleOf(fi))); });
 }
 
 void OpFsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
@@ -230,7 +248,7 @@ void OpFsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
 }
 
 void OpFallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length, fuse_file_info* fi) {
-  Guard(req, [&] {
+  GuardChange(req, [&] {
     ReplyStatus(req, Fs(req)->Fallocate(HandleOf(fi), mode, static_cast<uint64_t>(offset),
                                         static_cast<uint64_t>(length)));
   });

@@ -2,6 +2,7 @@
 // who may do what is decided here, from the caller's uid as the kernel
 // reported it and the policy in force.
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <climits>
@@ -85,6 +86,7 @@ class Command {
     if (cmd == "audit.query") return AuditQueryCmd();
     if (cmd == "config.set") return ConfigSet();
     if (cmd == "audit.record") return AuditRecordCmd();
+    if (cmd == "backup") return Backup();
     if (cmd == "config.get") return ConfigGet();
     if (cmd == "viewer.add") return ViewerAdd();
     if (cmd == "viewer.list") return ViewerList();
@@ -587,9 +589,28 @@ class Command {
   json AuditRecordCmd() {
     if (caller_.uid != 0) Throw("refused", "only root records events");
     const std::string op = Str("op");
-    if (op != "passwd" && op != "audit.archive") Throw("usage", "unknown event " + op);
+    if (op != "passwd" && op != "audit.archive" && op != "keyslot.add" && op != "keyslot.remove") {
+      Throw("usage", "unknown event " + op);
+    }
     Ahead();
     return {{"recorded", op}};
+  }
+
+  // A consistent copy of the store, the audit log and the encrypted tree
+  // into `dest`, a directory the CLI (root) made, with changes paused.
+  json Backup() {
+    if (caller_.uid != 0) Throw("refused", "only root backs up a vault");
+    const std::string dest = Str("dest");
+    struct stat st;
+    if (dest.empty() || dest[0] != '/' || ::lstat(dest.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+        st.st_uid != 0 || (st.st_mode & 077) != 0) {
+      Throw("usage", "the backup directory must be an existing root-owned directory of mode 0700");
+    }
+    Ahead();
+    BackupStats stats;
+    Status done = fs_.BackupTo(dest, &stats);
+    if (!done.ok()) Throw("internal", "the backup failed: " + done.message());
+    return {{"files", stats.files}, {"dirs", stats.dirs}, {"symlinks", stats.symlinks}, {"bytes", stats.bytes}};
   }
 
   json ConfigSet() {
@@ -1199,7 +1220,7 @@ json RunPolicyCommand(VaultFs& fs, const Caller& caller, const std::string& moun
     const ssize_t n = ::readlink(("/proc/" + std::to_string(caller.pid) + "/exe").c_str(), exe, sizeof exe);
     if (n > 0) entry.exe.assign(exe, static_cast<size_t>(n));
   }
-  entry.op = cmd.rfind("audit.", 0) == 0 ? cmd.substr(0, 40) : "policy." + cmd.substr(0, 40);
+  entry.op = cmd.rfind("audit.", 0) == 0 || cmd == "backup" ? cmd.substr(0, 40) : "policy." + cmd.substr(0, 40);
   if (cmd == "audit.record") {
     if (caller.uid != 0) {
       entry.result = EACCES;

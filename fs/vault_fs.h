@@ -38,6 +38,7 @@
 #include "crypto/names.h"
 #include "crypto/vault_config.h"
 #include "fs/unique_fd.h"
+#include "fs/vault_backup.h"
 #include "fs/viewer_gate.h"
 
 namespace strongroom::fs {
@@ -275,6 +276,15 @@ class VaultFs {
   Result<size_t> CopyFileRange(const Caller& caller, Handle* in, Handle* out);
   Status Fsync(Handle* handle, bool datasync);
   Status Release(Handle* handle);
+
+  // Changes (creates, writes, deletes, renames, attribute changes, releases)
+  // hold this shared from the kernel's request to the reply; a backup holds
+  // it exclusively while it copies, so the copy is of one point in time.
+  std::shared_mutex& change_gate() { return change_gate_; }
+  // A consistent copy in `dest` (an existing directory): the policy store
+  // and the audit log (SQLite online backups) and the encrypted tree, with
+  // changes paused meanwhile; reads go on.
+  Status BackupTo(const std::string& dest, BackupStats* stats);
   Status Fallocate(Handle* handle, int mode, uint64_t offset, uint64_t length);
   Result<uint64_t> Lseek(Handle* handle, uint64_t offset, int whence);
 
@@ -475,6 +485,7 @@ class VaultFs {
   int64_t fail_after_ = -1;
 #endif
   std::unique_ptr<acl::Store> store_;
+  std::shared_mutex change_gate_;
 
   // Exclusive while a rename moves rows and inodes to their new places,
   // shared while a binding is checked, so no check sees a half-done move.

@@ -208,39 +208,10 @@ void RegisterVerify(State* s, CLI::App* audit) {
 
 // Copies `from` to `to` (which must not exist) and syncs it.
 void CopyFileDurably(const std::string& from, const std::string& to) {
-  const int in = ::open(from.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (in < 0) Fail(kInternal, "cannot read " + EscapeForTerminal(from) + ": " + std::strerror(errno));
-  const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (out < 0) {
-    const int err = errno;
-    ::close(in);
-    Fail(err == EEXIST ? kConflict : kInternal, "cannot create " + EscapeForTerminal(to) + ": " + std::strerror(err));
-  }
-  char buf[1 << 16];
-  bool ok = true;
-  for (;;) {
-    const ssize_t n = ::read(in, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ok = n == 0;
-      break;
-    }
-    for (ssize_t done = 0; ok && done < n;) {
-      const ssize_t w = ::write(out, buf + done, static_cast<size_t>(n - done));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) ok = false;
-      else done += w;
-    }
-    if (!ok) break;
-  }
-  const int err = errno;
-  ok = ok && ::fsync(out) == 0;
-  ::close(in);
-  ::close(out);
-  if (!ok) {
-    ::unlink(to.c_str());
-    Fail(kInternal, "cannot copy " + EscapeForTerminal(from) + " to " + EscapeForTerminal(to) + ": " +
-                        std::strerror(err != 0 ? err : EIO));
+  Status st = acl::CopyFileSynced(from, to);
+  if (!st.ok()) {
+    Fail(st.code() == Status::Code::kExists ? kConflict : kInternal,
+         "cannot copy " + EscapeForTerminal(from) + " to " + EscapeForTerminal(to) + ": " + st.message());
   }
 }
 

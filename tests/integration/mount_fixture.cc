@@ -438,13 +438,7 @@ MountedVault::MountedVault(Options options) : options_(options) {
   passphrase_ = "correct horse " + RandomHex(12);
   WriteText(passfile(), passphrase_ + "\n", 0600);
   REQUIRE(mkdir(mnt().c_str(), 0755) == 0);
-  if (options.init) {
-    auto r = RunStrongroom({"init", "--passfile", passfile(), "--scrypt-logn",
-                            std::to_string(options.scrypt_logn), "--admin", kAdminName, "--uid",
-                            std::to_string(kAdminUid), vault()});
-    INFO("strongroom init stderr: " << r.err);
-    REQUIRE(r.exit_code == 0);
-  }
+  if (options.init) Init();
   if (options.init && options.mount) Mount();
 }
 
@@ -463,8 +457,18 @@ std::string MountedVault::Policy(const Identity& who, const std::vector<std::str
 }
 
 void MountedVault::Init() {
-  std::vector<std::string> args{"init", "--passfile", passfile(), "--scrypt-logn", "12", "--admin", kAdminName,
-                                "--uid", std::to_string(kAdminUid), vault()};
+  std::vector<std::string> args{"init",
+                                "--passfile",
+                                passfile(),
+                                "--scrypt-logn",
+                                std::to_string(options_.scrypt_logn),
+                                "--admin",
+                                kAdminName,
+                                "--uid",
+                                std::to_string(kAdminUid),
+                                "--audit-key-out",
+                                audit_key(),
+                                vault()};
   if (!options_.audit_db.empty()) {
     args.push_back("--audit-db");
     args.push_back(options_.audit_db);

@@ -152,6 +152,8 @@ class MountedVault {
   std::string tree() const { return vault() + "/tree"; }
   std::string mnt() const { return root() + "/mnt"; }
   std::string passfile() const { return root() + "/passfile"; }
+  // The auditors' initial audit key (init --audit-key-out), for audit verify.
+  std::string audit_key() const { return root() + "/audit-initial.key"; }
   const std::string& passphrase() const { return passphrase_; }
   // Path of `rel` inside the mount.
   std::string Path(const std::string& rel) const { return mnt() + "/" + rel; }
