@@ -210,6 +210,8 @@ std::optional<std::string> VaultChecker::CheckContent(int fd, const acl::ObjectR
   if (bad == 0) return std::nullopt;
   std::string what = "block " + std::to_string(first_bad) + " does not authenticate";
   if (bad > 1) what += " (and " + std::to_string(bad - 1) + " more of " + std::to_string(blocks) + ")";
+  // EncryptedFile's message already names the block when it is the tag.
+  if (first_reason.rfind("block", 0) == 0) return what;
   return what + ": " + first_reason;
 }
 

@@ -143,11 +143,10 @@ void Finish(const json& report, const FsckOptions& opts, const std::string& what
     PrintReport(report, what);
   }
   if (!report.value("clean", false)) {
+    const bool audit_bad = report["audit"].is_object() && !report["audit"].value("ok", true);
     const uint64_t problems = U(report, "damaged") + U(report, "name_errors") + report["orphans"].size() -
-                              U(report, "orphans_removed");
-    std::string msg = "the vault is damaged: " + std::to_string(problems) + " problems found";
-    if (report["audit"].is_object() && !report["audit"].value("ok", true)) msg += ", and the audit log has one";
-    Fail(kIntegrity, msg);
+                              U(report, "orphans_removed") + (audit_bad ? 1 : 0);
+    Fail(kIntegrity, "the vault is damaged (problems found: " + std::to_string(problems) + ")");
   }
 }
 
