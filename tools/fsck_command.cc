@@ -20,9 +20,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "acl/audit_log.h"
 #include "acl/store.h"
 #include "fs/unique_fd.h"
 #include "fs/vault_check.h"
+#include "fs/vault_layout.h"
 #include "tools/cli_error.h"
 #include "tools/commands.h"
 #include "tools/control_client.h"
@@ -229,7 +231,23 @@ void RunFsck(const FsckOptions& opts) {
   progress.Clear();
   if (!report.ok()) Fail(kIntegrity, report.status().message());
   if (opts.repair_orphans && !report->orphans.empty()) {
-    Status st = checker.RemoveOrphans(&*report);
+    // Deleting rows re-seals the policy when grants or labels go with them,
+    // and deleting keys is recorded, ahead, like every key event.
+    (*store)->policy().SetSealer(fs::PolicySealerFor(keys->rows));
+    Result<std::unique_ptr<acl::AuditLog>> audit =
+        acl::OpenAuditLog(audit_path, config.vault_id(), acl::AuditKeys::From(keys->audit));
+    if (!audit.ok()) Fail(ExitCodeFor(audit.status()), "the audit log " + audit_path + ": " + audit.status().message());
+    acl::AuditEntry entry;
+    entry.uid = ::getuid();
+    entry.pid = ::getpid();
+    entry.op = "fsck.repair";
+    entry.path = "/";
+    entry.reason = "removing " + std::to_string(report->orphans.size()) + " orphaned rows:";
+    for (const fs::CheckRow& row : report->orphans) entry.reason += " " + row.id;
+    Status st = (*audit)->Append(std::move(entry));
+    if (!st.ok()) Fail(kInternal, "cannot write the audit log, so nothing was removed: " + st.message());
+    st = checker.RemoveOrphans(&*report);
+    (void)(*audit)->Flush();
     if (!st.ok()) Fail(ExitCodeFor(st), "orphaned rows not removed: " + st.message());
   }
   Finish(fs::CheckReportJson(*report), opts, paths.dir + " (unmounted)");

@@ -184,6 +184,16 @@ TEST_CASE("fsck reports an orphaned key row, and removes it only when asked", "[
   INFO("after: " << after.out << after.err);
   CHECK(after.exit_code == 0);
   CHECK(after.out.find("orphaned rows: 0") != std::string::npos);
+  CHECK(after.out.find("audit log: ok") != std::string::npos);
+
+  // The repair was recorded, and the vault mounts as before.
+  v.Mount();
+  const CommandResult audit =
+      RunStrongroomAs(MountedVault::Admin(), {"audit", "--op", "fsck.repair", "--json", "--mount", v.mnt()});
+  INFO("audit: " << audit.out << audit.err);
+  CHECK(audit.exit_code == 0);
+  CHECK(audit.out.find(id) != std::string::npos);
+  CHECK(ReadOrDie(v.Path("kept")) == "stays");
 }
 
 TEST_CASE("fsck with a wrong passphrase exits 3 with one line", "[fsck]") {
