@@ -244,6 +244,7 @@ void VaultChecker::CheckEntry(const Dir& dir, const std::string& backing, std::v
   struct stat st {};
   UniqueFd fd;
   bool vanished = false, have_id = false;
+  bool retry = false, retried = false;  // mounted: a header that did not read is read again
   acl::ObjectId id{};
   acl::ObjectRow row;
   std::optional<std::string> row_problem;
@@ -264,6 +265,11 @@ void VaultChecker::CheckEntry(const Dir& dir, const std::string& backing, std::v
       }
       Result<crypto::FileId> fid = ReadFileId(fd.get());
       if (!fid.ok()) {
+        // Mounted: a file being created has no header for a moment.
+        if (guard_ != nullptr && !retried) {
+          retry = true;
+          return;
+        }
         Add(CheckFinding::Kind::kDamaged, path, fid.status().message());
         return;
       }
@@ -304,6 +310,21 @@ void VaultChecker::CheckEntry(const Dir& dir, const std::string& backing, std::v
   };
   if (guard_ != nullptr) {
     guard_->WithPlaces(examine);
+    if (retry) {
+      // Its header did not read: skip it if it is open for writing (being
+      // created), else look once more and report what is found then.
+      if (!guard_->WithFile(st.st_ino, [] {})) {
+        Tick();
+        ++report_.files;
+        ++report_.unaccounted;
+        Add(CheckFinding::Kind::kSkipped, path, "open for writing");
+        return;
+      }
+      retried = true;
+      retry = false;
+      fd.Reset();
+      guard_->WithPlaces(examine);
+    }
   } else {
     examine();
   }

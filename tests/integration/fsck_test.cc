@@ -282,6 +282,34 @@ TEST_CASE("fsck of a mounted vault runs in its daemon and skips a file being wri
   CHECK(j["findings"].empty());
 }
 
+TEST_CASE("fsck of a mounted vault reports nothing while files are created, renamed and deleted", "[fsck]") {
+  MountedVault v;
+  Populate(v);
+  REQUIRE_SYS(mkdir(v.Path("churn").c_str(), 0755));
+  std::atomic<bool> stop{false};
+  std::thread churn([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      const std::string a = v.Path("churn/f" + std::to_string(i % 7));
+      const std::string b = v.Path("churn/g" + std::to_string(i % 5));
+      (void)WriteFile(a, std::string(static_cast<size_t>(i % 3) * kBlockSize + 5, 'x'));
+      (void)rename(a.c_str(), b.c_str());
+      if (i % 2 == 0) (void)unlink(b.c_str());
+    }
+  });
+  std::vector<CommandResult> runs;
+  for (int i = 0; i < 4; ++i) runs.push_back(RunStrongroomAs(MountedVault::Admin(), {"fsck", v.mnt(), "--json"}));
+  stop.store(true);
+  churn.join();
+  for (const CommandResult& r : runs) {
+    INFO("stdout: " << r.out << "\nstderr: " << r.err);
+    CHECK(r.exit_code == 0);
+    const json j = ParseJson(r);
+    CHECK(j["damaged"] == 0);
+    CHECK(j["name_errors"] == 0);
+    CHECK(j["orphans"].empty());
+  }
+}
+
 TEST_CASE("status lists the mounted vault, its open files (names for admins only)", "[status]") {
   MountedVault::Options options;
   options.init = false;
