@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -158,7 +159,10 @@ namespace {
 // the current epoch's key at a time.
 class ChainWalk {
  public:
-  ChainWalk(const crypto::SecretKey& k0, const std::optional<AuditSeal>& seal) : key_(k0.Clone()), seal_(seal) {}
+  // Without `k0` the walk checks the structure only (numbering, fields,
+  // epochs, link sizes), not the links themselves.
+  ChainWalk(const crypto::SecretKey* k0, const std::optional<AuditSeal>& seal)
+      : key_(k0 != nullptr ? k0->Clone() : crypto::SecretKey()), have_key_(k0 != nullptr), seal_(seal) {}
 
   AuditVerifyReport& report() { return report_; }
   uint64_t expected() const { return expected_; }
@@ -184,10 +188,16 @@ class ChainWalk {
         return Fail("record " + n + " was edited (its epoch jumps from " + std::to_string(epoch_) + " to " +
                     std::to_string(r.epoch) + ")");
       }
-      key_ = crypto::audit::EvolveTo(key_, epoch_, r.epoch);  // the older key is wiped
+      if (have_key_) key_ = crypto::audit::EvolveTo(key_, epoch_, r.epoch);  // the older key is wiped
     }
-    const crypto::audit::Link link = crypto::audit::NextLink(key_, previous_, r);
-    if (!SameLink(stored_link, link)) {
+    crypto::audit::Link link{};
+    if (!have_key_) {
+      if (stored_link.size() != link.size()) return Fail("record " + n + " was edited (its link is not 32 bytes)");
+      std::memcpy(link.data(), stored_link.data(), link.size());
+    } else {
+      link = crypto::audit::NextLink(key_, previous_, r);
+    }
+    if (have_key_ && !SameLink(stored_link, link)) {
       return Fail(expected_ == 1 ? "record 1 was edited, or the key is not this log's initial key"
                   : report_.records == 0 ? "record " + n + " was edited, or the key is not this log's initial key"
                                          : "record " + n + " was edited");
@@ -212,6 +222,7 @@ class ChainWalk {
 
  private:
   crypto::SecretKey key_;
+  bool have_key_ = true;
   const std::optional<AuditSeal>& seal_;
   AuditVerifyReport report_;
   uint64_t epoch_ = 0;
@@ -321,7 +332,7 @@ std::vector<AuditSegment> SegmentsOf(const std::string& db_path, const std::vect
   return all;
 }
 
-Result<AuditVerifyReport> VerifyOnce(const std::string& db_path, const crypto::SecretKey& k0,
+Result<AuditVerifyReport> VerifyOnce(const std::string& db_path, const crypto::SecretKey* k0,
                                      const std::optional<AuditSeal>& seal,
                                      const std::vector<AuditSegment>& segments) {
   ChainWalk walk(k0, seal);
@@ -384,12 +395,10 @@ Result<AuditVerifyReport> VerifyOnce(const std::string& db_path, const crypto::S
   return report;
 }
 
-}  // namespace
-
-Result<AuditVerifyReport> VerifyAuditLog(const std::string& db_path, const crypto::SecretKey& k0,
-                                         const std::optional<AuditSeal>& seal,
-                                         const std::vector<std::string>& archive_dirs) {
-  if (k0.size() != crypto::audit::kKeySize) return Status::Invalid("the audit key must be 32 bytes");
+// Both entry points: with the auditors' key (`k0`) or, without it, the
+// structure only.
+Result<AuditVerifyReport> Walk(const std::string& db_path, const crypto::SecretKey* k0,
+                               const std::optional<AuditSeal>& seal, const std::vector<std::string>& archive_dirs) {
   SR_RETURN_IF_ERROR(CheckFile(db_path));
   const std::vector<AuditSegment> segments = SegmentsOf(db_path, archive_dirs);
   Result<AuditVerifyReport> r = VerifyOnce(db_path, k0, seal, segments);
@@ -400,6 +409,59 @@ Result<AuditVerifyReport> VerifyAuditLog(const std::string& db_path, const crypt
   }
   if (r.ok()) r->segments = SegmentsOf(db_path, archive_dirs).size();
   return r;
+}
+
+}  // namespace
+
+Result<AuditVerifyReport> VerifyAuditLog(const std::string& db_path, const crypto::SecretKey& k0,
+                                         const std::optional<AuditSeal>& seal,
+                                         const std::vector<std::string>& archive_dirs) {
+  if (k0.size() != crypto::audit::kKeySize) return Status::Invalid("the audit key must be 32 bytes");
+  return Walk(db_path, &k0, seal, archive_dirs);
+}
+
+Result<AuditVerifyReport> CheckAuditLogStructure(const std::string& db_path) {
+  return Walk(db_path, nullptr, std::nullopt, {});
+}
+
+std::string AuditVerifiedPath(const std::string& db_path) { return db_path + "-verified"; }
+
+Status WriteAuditVerifiedMark(const std::string& db_path, const AuditVerifiedMark& mark) {
+  const std::string path = AuditVerifiedPath(db_path);
+  const std::string tmp = path + ".tmp";
+  const std::string line = "{\"time\": " + std::to_string(mark.time) + ", \"records\": " +
+                           std::to_string(mark.records) + ", \"uid\": " + std::to_string(mark.uid) + "}\n";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::Io(errno, "write " + tmp);
+  const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  const int err = errno;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int rename_err = ok ? errno : err;
+    ::unlink(tmp.c_str());
+    return Status::Io(rename_err, "write " + path);
+  }
+  return Status::Ok();
+}
+
+Result<AuditVerifiedMark> ReadAuditVerifiedMark(const std::string& db_path) {
+  const std::string path = AuditVerifiedPath(db_path);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Status::NotFound("audit verify has not succeeded here");
+  char buf[256] = {};
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  long long time = 0;
+  unsigned long long records = 0;
+  unsigned long uid = 0;
+  if (n <= 0 || std::sscanf(buf, "{\"time\": %lld, \"records\": %llu, \"uid\": %lu}", &time, &records, &uid) != 3) {
+    return Status::NotFound("the audit verify mark " + path + " is unreadable");
+  }
+  AuditVerifiedMark mark;
+  mark.time = time;
+  mark.records = records;
+  mark.uid = static_cast<uint32_t>(uid);
+  return mark;
 }
 
 }  // namespace strongroom::acl

@@ -68,4 +68,29 @@ Result<AuditVerifyReport> VerifyAuditLog(const std::string& db_path, const crypt
                                          const std::optional<AuditSeal>& seal,
                                          const std::vector<std::string>& archive_dirs = {});
 
+// The part of the check that needs no key (`strongroom fsck`): the same
+// walk through the segments, the database and the write-ahead file, checking
+// that records are numbered 1, 2, 3, ... without gaps, that every field has
+// its type and range, that epochs never decrease or jump, and that every
+// link is 32 bytes; the links themselves are not recomputed. It finds
+// deleted, inserted and reordered records and damaged rows, not a record
+// edited with its fields kept well-formed: only VerifyAuditLog, from K_0,
+// finds that. Results as VerifyAuditLog's.
+Result<AuditVerifyReport> CheckAuditLogStructure(const std::string& db_path);
+
+// When `strongroom audit verify` last succeeded on a log: written by the
+// verify command next to the database, as `<db>-verified` (one JSON line:
+// {"time": UNIX SECONDS, "records": N, "uid": UID}, mode 0644, replaced
+// atomically), and read by `strongroom status`. A note for operators, not
+// evidence: whoever can write the log's directory can write it too.
+struct AuditVerifiedMark {
+  int64_t time = 0;
+  uint64_t records = 0;
+  uint32_t uid = 0;
+};
+std::string AuditVerifiedPath(const std::string& db_path);
+Status WriteAuditVerifiedMark(const std::string& db_path, const AuditVerifiedMark& mark);
+// kNotFound when verify never succeeded there (or the mark is unreadable).
+Result<AuditVerifiedMark> ReadAuditVerifiedMark(const std::string& db_path);
+
 }  // namespace strongroom::acl

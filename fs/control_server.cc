@@ -155,7 +155,11 @@ void ControlServer::Serve(UniqueFd conn) {
       reply = Error("usage", "the request is not a JSON object (names must be UTF-8)");
     } else {
       try {
-        std::lock_guard one_at_a_time(command_mu_);
+        // fsck and status only read, and fsck may take long: they run beside
+        // the other commands rather than holding them up.
+        const std::string cmd = request.value("cmd", std::string());
+        std::unique_lock<std::mutex> one_at_a_time(command_mu_, std::defer_lock);
+        if (cmd != "fsck" && cmd != "status") one_at_a_time.lock();
         reply = RunPolicyCommand(*fs_, caller, mountpoint_, request);
       } catch (const std::exception& e) {
         spdlog::error("control command failed: {}", e.what());

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "crypto/primitives.h"
+#include "acl/audit_verify.h"
 #include "acl/certificate.h"
 #include "fs/control_server.h"
 #include "fs/viewer_program.h"
@@ -101,6 +102,8 @@ class Command {
     if (cmd == "destroy.reject") return DestroyDecide(false);
     if (cmd == "destroy.certificate") return DestroyCertificate();
     if (cmd == "destroy.verify") return DestroyVerify();
+    if (cmd == "fsck") return Fsck();
+    if (cmd == "status") return StatusCmd();
 #ifdef STRONGROOM_TEST_HOOKS
     if (cmd == "test.clock") return TestClock();
     if (cmd == "test.fail-point") return TestFailPoint();
@@ -1183,6 +1186,65 @@ class Command {
     return out;
   }
 
+  // --- fsck and status ----------------------------------------------------
+  json Fsck() {
+    RequireAdmin("check the vault");
+    Result<CheckReport> report = fs_.CheckVault();
+    Check(report.status(), "check the vault");
+    json out = CheckReportJson(*report);
+    out["mountpoint"] = mountpoint_;
+    return out;
+  }
+
+  // Anyone may ask (a user of the vault or not): counts for everyone, the
+  // open files' paths for admins only.
+  json StatusCmd() {
+    const std::vector<VaultFs::OpenFile> open = fs_.OpenFiles();
+    int handles = 0, writers = 0;
+    for (const VaultFs::OpenFile& f : open) {
+      handles += f.handles;
+      writers += f.writers;
+    }
+    json out = {{"mountpoint", mountpoint_},
+                {"pid", ::getpid()},
+                {"users", policy_->data().users.size()},
+                {"open_files", open.size()},
+                {"open_handles", handles},
+                {"open_for_writing", writers},
+                {"admin", IsAdmin()}};
+    if (IsAdmin()) {
+      json files = json::array();
+      for (const VaultFs::OpenFile& f : open) {
+        files.push_back({{"path", f.path}, {"handles", f.handles}, {"writers", f.writers}, {"deleted", f.deleted}});
+      }
+      out["files"] = files;
+    }
+    out["audit"] = AuditFootprint(fs_.audit_db_path());
+    return out;
+  }
+
+  // The audit log's size on disk and when `audit verify` last succeeded.
+  static json AuditFootprint(const std::string& db) {
+    if (db.empty()) return nullptr;
+    auto size_of = [](const std::string& path) -> uint64_t {
+      struct stat st;
+      return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) ? static_cast<uint64_t>(st.st_size) : 0;
+    };
+    const uint64_t database = size_of(db), wal = size_of(db + "-wal"), ahead = size_of(db + "-ahead");
+    uint64_t segment_bytes = 0;
+    const std::vector<acl::AuditSegment> segments = acl::ListAuditSegments(db);
+    for (const acl::AuditSegment& seg : segments) segment_bytes += size_of(seg.path);
+    json out = {{"database_bytes", database},
+                {"wal_bytes", wal},
+                {"ahead_bytes", ahead},
+                {"segments", segments.size()},
+                {"segment_bytes", segment_bytes},
+                {"total_bytes", database + wal + ahead + segment_bytes}};
+    Result<acl::AuditVerifiedMark> mark = acl::ReadAuditVerifiedMark(db);
+    out["last_verified"] = mark.ok() ? json{{"time", mark->time}, {"records", mark->records}} : json(nullptr);
+    return out;
+  }
+
 #ifdef STRONGROOM_TEST_HOOKS
   json TestClock() {
     if (caller_.uid != 0) Throw("refused", "root only");
@@ -1245,7 +1307,8 @@ json RunPolicyCommand(VaultFs& fs, const Caller& caller, const std::string& moun
   const bool reads_only = cmd == "whoami" || cmd == "user.list" || cmd == "team.list" || cmd == "access" ||
                           cmd == "access.user" || cmd == "requests" || cmd == "audit.query" ||
                           cmd == "config.get" || cmd == "viewer.list" || cmd == "destroy.list" || cmd == "destroy.show" ||
-                          cmd == "destroy.certificate" || cmd == "destroy.verify";
+                          cmd == "destroy.certificate" || cmd == "destroy.verify" ||
+                          cmd == "fsck" || cmd == "status";
   acl::AuditLog* log = fs.audit_log();
   // Changes are recorded ahead by the command itself, once its checks have
   // passed (Command::Ahead); reads and refusals are queued.

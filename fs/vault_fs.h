@@ -39,6 +39,7 @@
 #include "crypto/vault_config.h"
 #include "fs/unique_fd.h"
 #include "fs/vault_backup.h"
+#include "fs/vault_check.h"
 #include "fs/viewer_gate.h"
 
 namespace strongroom::fs {
@@ -189,6 +190,23 @@ class VaultFs {
   // seconds, from the expiry thread).
   void FlushEndedRefusals();
   acl::AuditLog* audit_log() { return audit_; }
+
+  // `strongroom fsck` of the mounted vault (fs/vault_check.h): files open
+  // for writing are skipped (reported as such), other open files are read
+  // under their content lock, and renames wait while an entry's binding is
+  // checked. Also checks the audit log's structure when its path is known.
+  Result<CheckReport> CheckVault();
+  // The audit database this daemon writes (for fsck and status).
+  void SetAuditDbPath(std::string path) { audit_db_path_ = std::move(path); }
+  const std::string& audit_db_path() const { return audit_db_path_; }
+  // The files open now, for `strongroom status`.
+  struct OpenFile {
+    std::string path;  // vault path (the last one, for a file deleted while open)
+    int handles = 0;
+    int writers = 0;   // handles open for writing
+    bool deleted = false;
+  };
+  std::vector<OpenFile> OpenFiles();
 
   // Puts expiring grants in force when they expire (a thread; Stop ends it).
   void StartExpiryWatch();
@@ -446,8 +464,11 @@ class VaultFs {
   Status Recover();
   Status IntegrityFailure(const Inode* inode, const std::string& what) const;
 
+  friend class MountedCheckGuard;
+
   Options options_;
   acl::AuditLog* audit_ = nullptr;
+  std::string audit_db_path_;
   struct Refusal {
     std::chrono::steady_clock::time_point first;
     uint32_t repeats = 0;

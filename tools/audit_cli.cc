@@ -189,6 +189,12 @@ void Verify(const State& s) {
   }
   std::cout.flush();
   if (!r.ok) Fail(kIntegrity, "audit log verification failed: " + r.problem);
+  // For `strongroom status` (best effort: verify itself needs no write access).
+  acl::AuditVerifiedMark mark;
+  mark.time = static_cast<int64_t>(::time(nullptr));
+  mark.records = r.records;
+  mark.uid = ::getuid();
+  (void)acl::WriteAuditVerifiedMark(path, mark);
 }
 
 void RegisterVerify(State* s, CLI::App* audit) {

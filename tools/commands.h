@@ -62,5 +62,18 @@ struct RekeyOptions {
   std::vector<std::string> key_files;  // one per key-file slot
 };
 void RunRekey(const RekeyOptions& opts);
+struct FsckOptions {
+  std::string target;  // a vault directory, or the mountpoint of a mounted one
+  std::string passfile;
+  bool json_output = false;
+  bool repair_orphans = false;  // delete orphaned rows (unmounted vaults only)
+};
+// Exit 0 when the vault is clean, kIntegrity (after the summary) when not.
+void RunFsck(const FsckOptions& opts);
+
+struct StatusOptions {
+  bool json_output = false;
+};
+void RunStatus(const StatusOptions& opts);
 
 }  // namespace strongroom::tools

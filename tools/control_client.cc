@@ -157,8 +157,13 @@ nlohmann::json CallDaemon(const std::string& mountpoint, const nlohmann::json& r
   return CallDaemonIn(kControlDir, mountpoint, request);
 }
 
+nlohmann::json CallDaemonSlow(const std::string& mountpoint, const nlohmann::json& request,
+                              int reply_timeout_seconds) {
+  return CallDaemonIn(kControlDir, mountpoint, request, reply_timeout_seconds);
+}
+
 nlohmann::json CallDaemonIn(const std::string& control_dir, const std::string& mountpoint,
-                            const nlohmann::json& request) {
+                            const nlohmann::json& request, int reply_timeout_seconds) {
   const std::string line = EncodeRequest(request);
   const std::string path = ControlSocketPath(mountpoint, control_dir);
   CheckControlDir(control_dir, mountpoint);
@@ -193,7 +198,9 @@ nlohmann::json CallDaemonIn(const std::string& control_dir, const std::string& m
   }
 
   SetTimeout(sock.get(), SO_SNDTIMEO, kSendTimeoutSeconds);
-  SetTimeout(sock.get(), SO_RCVTIMEO, kReplyTimeoutSeconds);
+  if (reply_timeout_seconds >= 0) {
+    SetTimeout(sock.get(), SO_RCVTIMEO, reply_timeout_seconds > 0 ? reply_timeout_seconds : kReplyTimeoutSeconds);
+  }
   SendAll(sock.get(), line);
   (void)::shutdown(sock.get(), SHUT_WR);
   return InterpretReply(ReceiveAll(sock.get()));

@@ -42,6 +42,12 @@ nlohmann::json CallDaemon(const std::string& mountpoint, const nlohmann::json& r
 // CallDaemon with another control directory (held to the same checks), for
 // tests.
 nlohmann::json CallDaemonIn(const std::string& control_dir, const std::string& mountpoint,
-                            const nlohmann::json& request);
+                            const nlohmann::json& request, int reply_timeout_seconds = 0);
+
+// CallDaemon for a command that may take long (fsck): waits up to
+// `reply_timeout_seconds` for the reply (0: the default, 300 s; negative:
+// no limit).
+nlohmann::json CallDaemonSlow(const std::string& mountpoint, const nlohmann::json& request,
+                              int reply_timeout_seconds);
 
 }  // namespace strongroom::tools

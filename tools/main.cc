@@ -85,6 +85,19 @@ int main(int argc, char** argv) {
   auto* umount_cmd = app.add_subcommand("umount", "Unmount a mounted vault");
   umount_cmd->add_option("MOUNTPOINT", umount_point, "The mountpoint")->required();
 
+  FsckOptions fsck;
+  auto* fsck_cmd = app.add_subcommand(
+      "fsck", "Check a vault: every block, key row and binding, orphaned rows, names, the audit log's structure");
+  fsck_cmd->add_option("VAULT", fsck.target, "Vault directory, or the mountpoint of a mounted vault")->required();
+  fsck_cmd->add_option("--passfile", fsck.passfile, "Read the passphrase from the first line of FILE (unmounted vault)");
+  fsck_cmd->add_flag("--json", fsck.json_output, "Print the report as JSON");
+  fsck_cmd->add_flag("--repair-orphans", fsck.repair_orphans,
+                     "Delete orphaned rows (and their keys) found in an unmounted vault");
+
+  StatusOptions status;
+  auto* status_cmd = app.add_subcommand("status", "List the mounted vaults, their users, open files and audit log");
+  status_cmd->add_flag("--json", status.json_output, "Print the result as JSON");
+
   // whoami, user, team, label, grant, revoke, access, request(s), approve, deny.
   PolicyCommands policy(&app);
   // audit verify.
@@ -109,6 +122,8 @@ int main(int argc, char** argv) {
     if (*keyslot_add) RunKeyslotAdd(keyslot);
     if (*keyslot_remove) RunKeyslotRemove(keyslot);
     if (*rekey_cmd) RunRekey(rekey);
+    if (*fsck_cmd) RunFsck(fsck);
+    if (*status_cmd) RunStatus(status);
     policy.Run();
     audit.Run();
   } catch (const CliError& e) {

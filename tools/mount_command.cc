@@ -131,6 +131,7 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
     fs_options.entry_timeout = opts.entry_timeout;
   }
   fs::VaultFs vault(fs_options, std::move(keys), std::move(*store), std::move(tree));
+  vault.SetAuditDbPath(audit_path);
 #ifndef STRONGROOM_BENCH_NO_AUDIT
   vault.SetAuditLog(audit->get());
 #else
