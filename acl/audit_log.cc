@@ -1144,6 +1144,28 @@ Status CopyFileSynced(const std::string& from, const std::string& to) {
   return Status::Ok();
 }
 
+Status BackupDatabaseFile(const std::string& path, const std::string& dst) {
+  sqlite3* raw = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, nullptr) != SQLITE_OK) {
+    std::string msg = raw != nullptr ? sqlite3_errmsg(raw) : "out of memory";
+    sqlite3_close_v2(raw);
+    return Status::Integrity("cannot open " + path + ": " + msg);
+  }
+  sqlite::DbPtr db(raw);
+  return sqlite::BackupTo(db.get(), dst);
+}
+
+Status BackupAuditLogFiles(const std::string& db_path, const std::string& dir) {
+  const std::string dst = dir + "/" + kAuditDbName;
+  SR_RETURN_IF_ERROR(BackupDatabaseFile(db_path, dst));
+  for (const AuditSegment& seg : ListAuditSegments(db_path)) {
+    SR_RETURN_IF_ERROR(CopyFileSynced(seg.path, AuditSegmentPath(dst, seg.first, seg.last)));
+  }
+  const std::string ahead = AheadPathFor(db_path);
+  if (::access(ahead.c_str(), F_OK) == 0) SR_RETURN_IF_ERROR(CopyFileSynced(ahead, AheadPathFor(dst)));
+  return Status::Ok();
+}
+
 std::vector<AuditSegment> ListAuditSegments(const std::string& db_path, const std::string& dir) {
   const std::string stem = SegmentStem(db_path) + ".";
   const std::filesystem::path where =

@@ -109,6 +109,14 @@ Result<std::unique_ptr<AuditLog>> OpenAuditLog(const std::string& path, const st
 // syncs it; a failed copy leaves no `to` behind.
 Status CopyFileSynced(const std::string& from, const std::string& to);
 
+// A consistent copy of the SQLite database at `path` (nobody else has it
+// open: the caller holds the vault's lock) in the new file `dst`.
+Status BackupDatabaseFile(const std::string& path, const std::string& dst);
+// The same for an audit log nobody has open: the database (as
+// kAuditDbName in `dir`), its sealed segments and any write-ahead file a
+// crash left.
+Status BackupAuditLogFiles(const std::string& db_path, const std::string& dir);
+
 inline constexpr uint64_t kAuditRecordsPerEpoch = 256;
 inline constexpr char kAuditDbName[] = "strongroom-audit.db";
 

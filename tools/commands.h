@@ -56,6 +56,13 @@ void RunKeyslotList(const KeyslotOptions& opts);
 void RunKeyslotAdd(const KeyslotOptions& opts);
 void RunKeyslotRemove(const KeyslotOptions& opts);
 
+struct BackupOptions {
+  std::string vault;
+  std::string dest;
+};
+// Root only. A consistent copy of VAULT (mounted or not) in the new directory DEST.
+void RunBackup(const BackupOptions& opts);
+
 struct RekeyOptions {
   std::string vault;
   std::vector<std::string> passfiles;  // one per passphrase slot

@@ -74,6 +74,12 @@ int main(int argc, char** argv) {
   add_unlock(keyslot_remove);
   keyslot_remove->add_option("SLOT", keyslot.slot, "The slot's number (keyslot list)")->required();
 
+  BackupOptions backup;
+  auto* backup_cmd = app.add_subcommand(
+      "backup", "Copy a vault (config, policy store, audit log, encrypted tree) consistently, mounted or not");
+  backup_cmd->add_option("VAULT", backup.vault, "Vault directory")->required();
+  backup_cmd->add_option("DEST", backup.dest, "A new directory for the copy (itself a vault)")->required();
+
   RekeyOptions rekey;
   auto* rekey_cmd = app.add_subcommand(
       "rekey", "Replace the master key and re-wrap every file key (unmounted vault; every slot's secret needed)");
@@ -122,6 +128,7 @@ int main(int argc, char** argv) {
     if (*keyslot_add) RunKeyslotAdd(keyslot);
     if (*keyslot_remove) RunKeyslotRemove(keyslot);
     if (*rekey_cmd) RunRekey(rekey);
+    if (*backup_cmd) RunBackup(backup);
     if (*fsck_cmd) RunFsck(fsck);
     if (*status_cmd) RunStatus(status);
     policy.Run();
