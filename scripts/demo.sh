@@ -383,6 +383,11 @@ scan_vault() {
   return "${found}"
 }
 
+section "Operations: what is mounted, a backup while mounted (changes paused, reads go on), a check through the daemon"
+run "${SR}" status
+run "${SR}" backup "${VAULT}" "${WORK}/backup-1"
+run "${SR}" fsck "${MNT}"
+
 section "Search the whole vault (names and contents of tree/, strongroom.conf, strongroom.db*, strongroom-audit.db*) for the plaintext"
 ls -1 "${VAULT}" | sed 's/^/  vault contains: /'
 leak=0
@@ -402,6 +407,17 @@ if [[ ${leak} -ne 0 ]]; then
   echo "demo: FAILED: plaintext names or contents found in the vault" >&2
   exit 1
 fi
+
+section "Key slots: a second way in (a key file for the safe), then a rekey of every key; the backup still opens with the old ones"
+run "${SR}" keyslot add "${VAULT}" --passfile "${PASSFILE}" --new-key-file "${WORK}/vault.key" --label "key file in the safe"
+run "${SR}" keyslot list "${VAULT}"
+run "${SR}" rekey "${VAULT}" --passfile "${PASSFILE}" --key-file "${WORK}/vault.key"
+run "${SR}" fsck "${VAULT}" --passfile "${PASSFILE}"
+echo "The backup taken before the key file was added does not know it:"
+if "${SR}" fsck "${WORK}/backup-1" --key-file "${WORK}/vault.key" 2>/dev/null; then
+  fail "the backup opened with a key file added after it"
+fi
+run "${SR}" fsck "${WORK}/backup-1" --passfile "${PASSFILE}"
 
 section "The auditor verifies the audit log's chain with the initial key from init (no passphrase needed)"
 # Run here as root, who can read the vault; an auditor would rather copy the

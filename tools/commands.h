@@ -72,6 +72,7 @@ void RunRekey(const RekeyOptions& opts);
 struct FsckOptions {
   std::string target;  // a vault directory, or the mountpoint of a mounted one
   std::string passfile;
+  std::string key_file;  // unlock with a key file instead
   bool json_output = false;
   bool repair_orphans = false;  // delete orphaned rows (unmounted vaults only)
 };

@@ -195,7 +195,6 @@ void FsckMounted(const std::string& mountpoint, const FsckOptions& opts) {
 void RunFsck(const FsckOptions& opts) {
   if (auto mp = StrongroomMountpoint(opts.target)) return FsckMounted(*mp, opts);
   const VaultPaths paths = FindVault(opts.target);
-  const crypto::VaultConfig config = LoadConfig(paths);
 
   // The lock, as mount takes it: held means a daemon serves the vault.
   fs::UniqueFd lock(::open(paths.lock().c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
@@ -204,11 +203,13 @@ void RunFsck(const FsckOptions& opts) {
     if (auto mp = MountpointOfVault(paths.dir)) return FsckMounted(*mp, opts);
     Fail(kConflict, "the vault " + paths.dir + " is in use (mounted where this process cannot see it, or being checked)");
   }
+  {
+    ConfigLock config_lock(paths);
+    FinishPendingRekey(paths);
+  }
+  const crypto::VaultConfig config = LoadConfig(paths);
 
-  std::string pass = ReadPassphrase(opts.passfile, "Passphrase", false);
-  Result<crypto::VaultKeys> keys = config.Unlock(pass);
-  crypto::Wipe(pass.data(), pass.size());
-  if (!keys.ok()) Fail(keys.status());
+  Result<crypto::VaultKeys> keys = UnlockVault(config, opts.passfile, opts.key_file);
   keys->master = crypto::SecretKey();
 
   const crypto::SecretKey text_key = PolicyTextKey(*keys);

@@ -167,6 +167,12 @@ std::string ReadKeyFile(const std::string& path) {
   return bytes;
 }
 
+crypto::VaultKeys UnlockVault(const crypto::VaultConfig& config, const std::string& passfile,
+                              const std::string& key_file) {
+  const Secret secret = UnlockingSecret(passfile, key_file);
+  return OpenOrFail(config, secret).keys;
+}
+
 void RecordKeyChange(const VaultPaths& paths, const std::string& vault_id, const crypto::VaultKeys& keys,
                      const std::string& op, const std::string& reason) {
   for (const MountEntry& m : StrongroomMounts(ReadMountinfo())) {

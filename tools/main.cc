@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
       "fsck", "Check a vault: every block, key row and binding, orphaned rows, names, the audit log's structure");
   fsck_cmd->add_option("VAULT", fsck.target, "Vault directory, or the mountpoint of a mounted vault")->required();
   fsck_cmd->add_option("--passfile", fsck.passfile, "Read the passphrase from the first line of FILE (unmounted vault)");
+  fsck_cmd->add_option("--key-file", fsck.key_file, "Unlock with a key file instead (unmounted vault)");
   fsck_cmd->add_flag("--json", fsck.json_output, "Print the report as JSON");
   fsck_cmd->add_flag("--repair-orphans", fsck.repair_orphans,
                      "Delete orphaned rows (and their keys) found in an unmounted vault");

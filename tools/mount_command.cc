@@ -263,19 +263,7 @@ void RunMount(const MountOptions& opts) {
   }
   const crypto::VaultConfig config = LoadConfig(paths);
 
-  Result<crypto::VaultKeys> keys = Status::WrongPassphrase("no secret");
-  if (!opts.key_file.empty()) {
-    if (!opts.passfile.empty()) Fail(kUsage, "give --passfile or --key-file, not both");
-    std::string bytes = ReadKeyFile(opts.key_file);
-    Result<crypto::VaultConfig::Unlocked> opened = config.Open({crypto::KeySlot::Kind::kKeyFile, bytes});
-    crypto::Wipe(bytes.data(), bytes.size());
-    keys = opened.ok() ? Result<crypto::VaultKeys>(std::move(opened->keys)) : Result<crypto::VaultKeys>(opened.status());
-  } else {
-    std::string pass = ReadPassphrase(opts.passfile, "Passphrase", false);
-    keys = config.Unlock(pass);
-    crypto::Wipe(pass.data(), pass.size());
-  }
-  if (!keys.ok()) Fail(keys.status());
+  Result<crypto::VaultKeys> keys = UnlockVault(config, opts.passfile, opts.key_file);
   // The daemon needs the subkeys only: the master key goes, and so does the
   // key schedule that unwrapping them left in this thread's cipher context.
   keys->master = crypto::SecretKey();

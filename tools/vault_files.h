@@ -54,6 +54,12 @@ bool FinishPendingRekey(const VaultPaths& paths);
 void RecordKeyChange(const VaultPaths& paths, const std::string& vault_id, const crypto::VaultKeys& keys,
                      const std::string& op, const std::string& reason);
 
+// Unlocks with the key file when one is given, else with the passphrase
+// (from `passfile`, or asked on the terminal). Fails like the lower layers
+// (kWrongPassphrase, ...); both given is a usage error.
+crypto::VaultKeys UnlockVault(const crypto::VaultConfig& config, const std::string& passfile,
+                              const std::string& key_file);
+
 // A key file's bytes (32 bytes to 64 KiB), to be wiped by the caller.
 std::string ReadKeyFile(const std::string& path);
 
