@@ -386,7 +386,7 @@ scan_vault() {
 section "Operations: what is mounted, a backup while mounted (changes paused, reads go on), a check through the daemon"
 run "${SR}" status
 run "${SR}" backup "${VAULT}" "${WORK}/backup-1"
-run "${SR}" fsck "${MNT}"
+as "${ADMIN}" "${SR}" fsck "${MNT}"
 
 section "Search the whole vault (names and contents of tree/, strongroom.conf, strongroom.db*, strongroom-audit.db*) for the plaintext"
 ls -1 "${VAULT}" | sed 's/^/  vault contains: /'
