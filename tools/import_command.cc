@@ -236,7 +236,7 @@ class Importer {
   void Count(int src_dir, const std::string& name);
   void CountChildren(int src);
 
-  void PrintSummary(const std::string& source, const std::string& destination) const;
+  void PrintSummary(const std::string& source, const std::string& destination, bool stopped) const;
   bool incomplete() const { return !skipped_.empty() || !failed_.empty(); }
   bool verify_failed() const { return verify_failures_ > 0; }
   size_t skipped() const { return skipped_.size(); }
@@ -252,7 +252,9 @@ class Importer {
   void ImportSymlink(int src_dir, const std::string& name, const struct stat& st, int dst_dir,
                      const std::string& rel);
   // Copies, verifies and renames; false (reported) on failure.
-  bool CopyFile(int in, const std::string& name, const struct stat& st, int dst_dir, const std::string& rel);
+  // `*copied`: the bytes written (and counted by the progress bar).
+  bool CopyFile(int in, const std::string& name, const struct stat& st, int dst_dir, const std::string& rel,
+                uint64_t* copied);
 
   void Skip(const std::string& rel, const std::string& reason) {
     skipped_.emplace_back(rel, reason);
@@ -369,8 +371,10 @@ void Importer::ImportDirectory(int src_dir, const std::string& name, const struc
         return Skip(rel + "/", "the vault refused to create it: " + ErrnoText(e));
       }
       created = true;
+      ++dirs_;
     } else {
       created = true;
+      ++dirs_;
     }
     if (!opts_.dry_run || !created) {
       dst.Reset(::openat(dst_dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -378,12 +382,12 @@ void Importer::ImportDirectory(int src_dir, const std::string& name, const struc
     }
   } else {
     created = true;
+    ++dirs_;
   }
   if (opts_.dry_run && created) Say("mkdir  " + Q(rel) + "/");
 
   ImportChildren(src.get(), dst.get(), rel);
 
-  if (created) ++dirs_;
   if (opts_.dry_run || !dst.valid()) return;
   // Post-order: the folder's own mode and times after its contents.
   struct stat dst_st;
@@ -474,16 +478,13 @@ void Importer::ImportFile(int src_dir, const std::string& name, const struct sta
     bytes_ += size;
     return Say("copy   " + Q(rel) + " (" + HumanBytes(static_cast<double>(size)) + ")");
   }
-  const uint64_t before = bytes_;
-  if (CopyFile(in.get(), name, now, dst_dir, rel)) {
-    ++files_;
-    progress_.FileDone(0);
-  } else {
-    progress_.FileDone(size - std::min(size, bytes_ - before));
-  }
+  uint64_t copied = 0;
+  if (CopyFile(in.get(), name, now, dst_dir, rel, &copied)) ++files_;
+  progress_.FileDone(size - std::min(size, copied));
 }
 
-bool Importer::CopyFile(int in, const std::string& name, const struct stat& st, int dst_dir, const std::string& rel) {
+bool Importer::CopyFile(int in, const std::string& name, const struct stat& st, int dst_dir, const std::string& rel,
+                        uint64_t* copied) {
   const std::string temp = TempName(name);
   // A leftover from an interrupted run is replaced.
   if (::unlinkat(dst_dir, temp.c_str(), 0) == 0) {
@@ -541,7 +542,7 @@ bool Importer::CopyFile(int in, const std::string& name, const struct stat& st, 
       off += static_cast<size_t>(w);
     }
     total += static_cast<uint64_t>(n);
-    bytes_ += static_cast<uint64_t>(n);
+    *copied = total;
     progress_.Copied(static_cast<uint64_t>(n));
   }
   struct stat after;
@@ -608,10 +609,11 @@ bool Importer::CopyFile(int in, const std::string& name, const struct stat& st, 
     return false;
   }
   guard.armed = false;
+  bytes_ += total;
   return true;
 }
 
-void Importer::PrintSummary(const std::string& source, const std::string& destination) const {
+void Importer::PrintSummary(const std::string& source, const std::string& destination, bool stopped) const {
   const std::string verb = opts_.dry_run ? "would be " : "";
   std::vector<std::pair<std::string, std::string>> fields = {
       {"files " + verb + "copied", std::to_string(files_)},
@@ -623,7 +625,8 @@ void Importer::PrintSummary(const std::string& source, const std::string& destin
       {"failed", std::to_string(failed_.size())},
   };
   if (replaced_temps_ > 0) fields.emplace_back("interrupted copies redone", std::to_string(replaced_temps_));
-  std::cout << (opts_.dry_run ? "Dry run (nothing written): " : "Imported ") << Q(source) << " into "
+  std::cout << (opts_.dry_run ? "Dry run (nothing written): " : stopped ? "Import stopped part-way: " : "Imported ")
+            << Q(source) << " into "
             << Q(destination) << "\n"
             << FormatFields(fields);
   if (!skipped_.empty()) {
@@ -784,7 +787,7 @@ void RunImport(const ImportOptions& opts) {
   }
   importer.progress().Clear();
 
-  if (!opts.quiet) importer.PrintSummary(src_real, shown_dst);
+  if (!opts.quiet) importer.PrintSummary(src_real, shown_dst, fatal.has_value() || interrupted);
   std::cout << "Reminder: the plaintext source " << Q(src_real)
             << " still exists; Strongroom cannot securely erase it. Once the import is checked, wipe it separately "
                "(e.g. shred -u each file, or destroy the volume it is on).\n"
