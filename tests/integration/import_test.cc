@@ -517,6 +517,26 @@ TEST_CASE("import refuses bad sources and destinations with one clear line", "[i
     CHECK(LStat(v.Path("in/src")).err == ENOENT);
   }
   {
+    // A folder in the vault where alice may only read: what goes there is
+    // skipped with the vault's refusal, the rest is imported.
+    const std::string src2 = v.root() + "/src2";
+    REQUIRE_SYS(mkdir(src2.c_str(), 0755));
+    REQUIRE_SYS(mkdir((src2 + "/ro").c_str(), 0755));
+    REQUIRE(WriteFile(src2 + "/ro/x", "x", 0644) == 0);
+    REQUIRE(WriteFile(src2 + "/y", "y", 0644) == 0);
+    ChownTree(src2, kAlice);
+    REQUIRE_SYS(mkdir(v.Path("in/src2").c_str(), 0755));
+    REQUIRE_SYS(mkdir(v.Path("in/src2/ro").c_str(), 0755));
+    v.Policy(MountedVault::Root(), {"grant", v.Path("in/src2/ro"), "alice", "read"});
+    auto r = RunStrongroomAs(kAlice, {"import", src2, v.Path("in")});
+    INFO("stdout:\n" << r.out << "stderr:\n" << r.err);
+    CHECK(r.exit_code == kIncomplete);
+    CHECK(r.out.find("  src2/ro/x: the vault refused to create it: Permission denied (EACCES)") != std::string::npos);
+    CHECK(ReadFile(v.Path("in/src2/y")).data == "y");
+    CHECK(LStat(v.Path("in/src2/ro/x")).err == ENOENT);
+    CHECK(TempFiles(v.Path("in/src2")).empty());
+  }
+  {
     // A folder bob may not see at all is "not found", as for everything else.
     REQUIRE_SYS(mkdir(v.Path("hidden").c_str(), 0755));
     auto r = RunStrongroomAs(kBob, {"import", src, v.Path("hidden")});
