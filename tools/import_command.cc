@@ -65,7 +65,9 @@ struct Interrupted {};
 
 std::string Q(std::string_view s) { return EscapeForTerminal(s); }
 
-std::string ErrnoText(int err) { return std::string(std::strerror(err)) + " (" + (strerrorname_np(err) ? strerrorname_np(err) : "?") + ")"; }
+std::string ErrnoText(int err) {
+  return std::string(std::strerror(err)) + " (" + (strerrorname_np(err) ? strerrorname_np(err) : "?") + ")";
+}
 
 bool IsUnder(std::string_view path, std::string_view dir) {
   if (dir == "/") return true;
@@ -249,8 +251,7 @@ class Importer {
   void ImportFile(int src_dir, const std::string& name, const struct stat& st, int dst_dir, const std::string& rel);
   void ImportDirectory(int src_dir, const std::string& name, const struct stat& st, int dst_dir,
                        const std::string& rel);
-  void ImportSymlink(int src_dir, const std::string& name, const struct stat& st, int dst_dir,
-                     const std::string& rel);
+  void ImportSymlink(int src_dir, const std::string& name, const struct stat& st, int dst_dir, const std::string& rel);
   // Copies, verifies and renames; false (reported) on failure.
   // `*copied`: the bytes written (and counted by the progress bar).
   bool CopyFile(int in, const std::string& name, const struct stat& st, int dst_dir, const std::string& rel,
@@ -360,7 +361,8 @@ void Importer::ImportDirectory(int src_dir, const std::string& name, const struc
   if (dst_dir >= 0) {
     struct stat dst_st;
     if (::fstatat(dst_dir, name.c_str(), &dst_st, AT_SYMLINK_NOFOLLOW) == 0) {
-      if (!S_ISDIR(dst_st.st_mode)) return Skip(rel + "/", "something that is not a folder exists at that name in the vault");
+      if (!S_ISDIR(dst_st.st_mode))
+        return Skip(rel + "/", "something that is not a folder exists at that name in the vault");
     } else if (errno != ENOENT) {
       return Skip(rel + "/", "the vault refused to look it up: " + ErrnoText(errno));
     } else if (!opts_.dry_run) {
@@ -391,7 +393,8 @@ void Importer::ImportDirectory(int src_dir, const std::string& name, const struc
   if (opts_.dry_run || !dst.valid()) return;
   // Post-order: the folder's own mode and times after its contents.
   struct stat dst_st;
-  if (::fstat(dst.get(), &dst_st) != 0) return Failed(rel + "/", "cannot stat the folder in the vault: " + ErrnoText(errno));
+  if (::fstat(dst.get(), &dst_st) != 0)
+    return Failed(rel + "/", "cannot stat the folder in the vault: " + ErrnoText(errno));
   if ((dst_st.st_mode & 07777) != (st.st_mode & 07777)) {
     if (::fchmod(dst.get(), st.st_mode & 07777) != 0 && (st.st_mode & 07000)) ::fchmod(dst.get(), st.st_mode & 0777);
   }
@@ -414,7 +417,8 @@ void Importer::ImportSymlink(int src_dir, const std::string& name, const struct 
   if (dst_dir >= 0) {
     struct stat dst_st;
     if (::fstatat(dst_dir, name.c_str(), &dst_st, AT_SYMLINK_NOFOLLOW) == 0) {
-      if (!S_ISLNK(dst_st.st_mode)) return Skip(rel, "something that is not a symlink exists at that name in the vault");
+      if (!S_ISLNK(dst_st.st_mode))
+        return Skip(rel, "something that is not a symlink exists at that name in the vault");
       std::string existing(static_cast<size_t>(dst_st.st_size) + 1, '\0');
       const ssize_t m = ::readlinkat(dst_dir, name.c_str(), existing.data(), existing.size());
       if (m >= 0 && static_cast<size_t>(m) == target.size() && existing.compare(0, target.size(), target) == 0) {
@@ -453,8 +457,9 @@ void Importer::ImportFile(int src_dir, const std::string& name, const struct sta
         if (opts_.dry_run) Say("exists " + Q(rel) + " (already imported)");
         return;
       }
-      return Skip(rel, S_ISREG(dst_st.st_mode) ? "a different file (size or time) exists at that name in the vault (not overwritten)"
-                                                : "something that is not a file exists at that name in the vault");
+      return Skip(rel, S_ISREG(dst_st.st_mode)
+                           ? "a different file (size or time) exists at that name in the vault (not overwritten)"
+                           : "something that is not a file exists at that name in the vault");
     } else if (errno != ENOENT) {
       progress_.FileDone(size);
       return Skip(rel, "the vault refused to look it up: " + ErrnoText(errno));
@@ -625,9 +630,10 @@ void Importer::PrintSummary(const std::string& source, const std::string& destin
       {"failed", std::to_string(failed_.size())},
   };
   if (replaced_temps_ > 0) fields.emplace_back("interrupted copies redone", std::to_string(replaced_temps_));
-  std::cout << (opts_.dry_run ? "Dry run (nothing written): " : stopped ? "Import stopped part-way: " : "Imported ")
-            << Q(source) << " into "
-            << Q(destination) << "\n"
+  std::cout << (opts_.dry_run ? "Dry run (nothing written): "
+                : stopped     ? "Import stopped part-way: "
+                              : "Imported ")
+            << Q(source) << " into " << Q(destination) << "\n"
             << FormatFields(fields);
   if (!skipped_.empty()) {
     std::cout << "Skipped:\n";
@@ -651,7 +657,9 @@ void RunImport(const ImportOptions& opts) {
   struct stat src_st;
   if (::stat(src_abs.c_str(), &src_st) != 0) {
     const int e = errno;
-    Fail(e == ENOENT || e == ENOTDIR ? kNotFound : e == EACCES ? kRefused : kUsage,
+    Fail(e == ENOENT || e == ENOTDIR ? kNotFound
+         : e == EACCES               ? kRefused
+                                     : kUsage,
          "cannot import " + Q(opts.source) + ": " + ErrnoText(e));
   }
   char* real = ::realpath(src_abs.c_str(), nullptr);
@@ -726,7 +734,9 @@ void RunImport(const ImportOptions& opts) {
   }
   if (::faccessat(dst.get(), ".", W_OK | X_OK, 0) != 0) {
     const int e = errno;
-    Fail(e == EACCES || e == EPERM ? kRefused : e == EROFS ? kRefused : kInternal,
+    Fail(e == EACCES || e == EPERM ? kRefused
+         : e == EROFS              ? kRefused
+                                   : kInternal,
          "the vault refuses writes to " + Q(opts.destination) + ": " + ErrnoText(e) +
              (e == EACCES ? " (a write grant there is needed)" : ""));
   }
@@ -742,12 +752,14 @@ void RunImport(const ImportOptions& opts) {
   UniqueFd src_dir;
   if (contents_only || src_real == "/") {
     src_dir.Reset(OpenSource(AT_FDCWD, src_real.c_str(), O_DIRECTORY));
-    if (!src_dir.valid()) Fail(errno == EACCES ? kRefused : kInternal, "cannot read " + Q(opts.source) + ": " + ErrnoText(errno));
+    if (!src_dir.valid())
+      Fail(errno == EACCES ? kRefused : kInternal, "cannot read " + Q(opts.source) + ": " + ErrnoText(errno));
   } else {
     src_parent.Reset(::open(parent.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!src_parent.valid()) Fail(kInternal, "cannot open " + Q(parent) + ": " + ErrnoText(errno));
     UniqueFd probe(OpenSource(src_parent.get(), top_name.c_str(), S_ISDIR(src_st.st_mode) ? O_DIRECTORY : O_NONBLOCK));
-    if (!probe.valid()) Fail(errno == EACCES ? kRefused : kInternal, "cannot read " + Q(opts.source) + ": " + ErrnoText(errno));
+    if (!probe.valid())
+      Fail(errno == EACCES ? kRefused : kInternal, "cannot read " + Q(opts.source) + ": " + ErrnoText(errno));
   }
 
   const std::string shown_dst = "vault:" + vault_path + " (on " + mountpoint + ")";
@@ -759,7 +771,9 @@ void RunImport(const ImportOptions& opts) {
   sigemptyset(&sa.sa_mask);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
 
-  if (!opts.quiet) std::cout << (opts.dry_run ? "Would import " : "Importing ") << Q(src_real) << " into " << shown_dst << "\n" << std::flush;
+  if (!opts.quiet)
+    std::cout << (opts.dry_run ? "Would import " : "Importing ") << Q(src_real) << " into " << shown_dst << "\n"
+              << std::flush;
   std::optional<CliError> fatal;
   bool interrupted = false;
   try {

@@ -104,12 +104,11 @@ void SnapshotInto(int dirfd, const std::string& rel, std::map<std::string, std::
     const std::string key = rel.empty() ? name : rel + "/" + name;
     // A symlink's access time is left out: readlink may update it (the
     // kernel has no O_NOATIME for it), for import as for this snapshot.
-    const std::string atime = S_ISLNK(st.st_mode) ? "-"
-                                                  : std::to_string(st.st_atim.tv_sec) + "." +
-                                                        std::to_string(st.st_atim.tv_nsec);
+    const std::string atime =
+        S_ISLNK(st.st_mode) ? "-" : std::to_string(st.st_atim.tv_sec) + "." + std::to_string(st.st_atim.tv_nsec);
     std::string v = std::to_string(st.st_mode) + "|" + std::to_string(st.st_uid) + "|" + std::to_string(st.st_size) +
-                    "|" + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "|" +
-                    atime + "|" + std::to_string(st.st_ino) + "|";
+                    "|" + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + "|" + atime +
+                    "|" + std::to_string(st.st_ino) + "|";
     if (S_ISREG(st.st_mode)) {
       v += ReadNoAtime(dirfd, name);
     } else if (S_ISLNK(st.st_mode)) {
@@ -241,8 +240,7 @@ pid_t SpawnStrongroomAs(const Identity& who, const std::vector<std::string>& arg
 
 }  // namespace
 
-TEST_CASE("import copies a tree identically, skips what it cannot import and leaves the source unchanged",
-          "[import]") {
+TEST_CASE("import copies a tree identically, skips what it cannot import and leaves the source unchanged", "[import]") {
   MountedVault v;
   SetUpUsers(v);
   std::mt19937_64 rng(42);
