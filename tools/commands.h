@@ -83,5 +83,17 @@ struct StatusOptions {
   bool json_output = false;
 };
 void RunStatus(const StatusOptions& opts);
+struct ImportOptions {
+  std::string source;       // a plaintext folder or file; a trailing "/" imports a folder's contents
+  std::string destination;  // a folder in a mounted vault (a path under a mountpoint, or vault:/PATH)
+  std::string mount;        // --mount, for vault:/PATH when several vaults are mounted
+  bool quiet = false;       // no summary (errors and the wipe reminder only)
+  bool dry_run = false;     // list what would be done, write nothing
+  bool no_progress = false; // no progress bar even on a terminal
+};
+// Copies `source` into the vault through the mount, as the caller. Throws
+// CliError with kIncomplete when something was skipped or failed (after
+// printing the summary), kIntegrity when a written file did not verify.
+void RunImport(const ImportOptions& opts);
 
 }  // namespace strongroom::tools

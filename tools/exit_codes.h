@@ -13,6 +13,7 @@ enum ExitCode : int {
   kNotMounted = 6,       // nothing is mounted there
   kIntegrity = 7,        // corrupt or tampered config, store or ciphertext
   kConflict = 8,         // exists, not empty, already mounted, busy
+  kIncomplete = 9,       // import finished, but something was skipped or failed
 };
 
 }  // namespace strongroom::tools
