@@ -70,8 +70,8 @@ std::shared_ptr<spdlog::sinks::sink> OpenLogFile(const std::string& path) {
   spdlog::file_event_handlers handlers;
   handlers.before_open = [](const spdlog::filename_t& name) { CreatePrivately(name); };
   try {
-    auto sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(abs, kLogFileMaxBytes, kLogFileMaxFiles,
-                                                                       false, handlers);
+    auto sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(abs, kLogFileMaxBytes, kLogFileMaxFiles, false,
+                                                                       handlers);
     sink->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] [pid %P] %v");
     return sink;
   } catch (const spdlog::spdlog_ex& e) {
@@ -79,8 +79,7 @@ std::shared_ptr<spdlog::sinks::sink> OpenLogFile(const std::string& path) {
   }
 }
 
-void InstallDaemonLogger(bool background, std::shared_ptr<spdlog::sinks::sink> file,
-                         spdlog::level::level_enum level) {
+void InstallDaemonLogger(bool background, std::shared_ptr<spdlog::sinks::sink> file, spdlog::level::level_enum level) {
   std::shared_ptr<spdlog::logger> logger;
   if (background) {
     auto syslog = std::make_shared<spdlog::sinks::syslog_sink_mt>("strongroom", LOG_PID, LOG_DAEMON, false);

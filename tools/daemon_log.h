@@ -36,7 +36,6 @@ std::shared_ptr<spdlog::sinks::sink> OpenLogFile(const std::string& path);
 // Makes the default logger the daemon's: the sinks described above plus
 // `file` (may be null), at `level`. `background`: the forked daemon (syslog)
 // rather than `mount -f`.
-void InstallDaemonLogger(bool background, std::shared_ptr<spdlog::sinks::sink> file,
-                         spdlog::level::level_enum level);
+void InstallDaemonLogger(bool background, std::shared_ptr<spdlog::sinks::sink> file, spdlog::level::level_enum level);
 
 }  // namespace strongroom::tools

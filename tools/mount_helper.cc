@@ -12,8 +12,8 @@ constexpr char kUsageLine[] = "usage: mount.strongroom VAULT MOUNTPOINT [-o OPTI
 
 // Options that concern mount(8), fstab or systemd, not the filesystem.
 bool IsUserspaceOption(std::string_view opt) {
-  static constexpr std::array<std::string_view, 10> kIgnored = {
-      "defaults", "auto", "noauto", "user", "nouser", "users", "owner", "group", "_netdev", "nofail"};
+  static constexpr std::array<std::string_view, 10> kIgnored = {"defaults", "auto",  "noauto", "user",    "nouser",
+                                                                "users",    "owner", "group",  "_netdev", "nofail"};
   for (const std::string_view ignored : kIgnored) {
     if (opt == ignored) return true;
   }
@@ -25,7 +25,8 @@ void ApplyOption(const std::string& opt, MountHelperCall* call) {
   const std::string key = opt.substr(0, eq);
   const std::string value = eq == std::string::npos ? "" : opt.substr(eq + 1);
   auto need_value = [&](std::string* field) {
-    if (eq == std::string::npos || value.empty()) Fail(kUsage, "mount option " + key + " needs a value (" + key + "=...)");
+    if (eq == std::string::npos || value.empty())
+      Fail(kUsage, "mount option " + key + " needs a value (" + key + "=...)");
     *field = value;
   };
   if (key == "passfile") {

@@ -1,9 +1,8 @@
 #include "tools/service_notify.h"
 
+#include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
-
-#include <spdlog/spdlog.h>
 
 namespace strongroom::tools {
 namespace {

@@ -126,9 +126,8 @@ TEST_CASE("an fstab line is mounted by mount -a through mount.strongroom", "[ser
   const std::string fstab = v.root() + "/fstab";
   const std::string log = v.root() + "/fstab-daemon.log";
   WriteOrDie(fstab,
-             "# a test fstab\n" + v.vault() + "  " + v.mnt() +
-                 "  strongroom  passfile=" + v.passfile() + ",log_file=" + log +
-                 ",nofail,x-systemd.requires-mounts-for=/tmp  0  0\n",
+             "# a test fstab\n" + v.vault() + "  " + v.mnt() + "  strongroom  passfile=" + v.passfile() +
+                 ",log_file=" + log + ",nofail,x-systemd.requires-mounts-for=/tmp  0  0\n",
              0644);
   auto m = RunCommand({"/bin/mount", "-a", "-T", fstab}, 60s);
   INFO("mount -a: exit " << m.exit_code << "; stdout: " << m.out << "; stderr: " << m.err);
@@ -274,9 +273,9 @@ TEST_CASE("the passphrase comes from a systemd credential", "[service][credentia
                          kNotFound, "no credential missing", v);
     ExpectOneLineFailure(RunStrongroom({"mount", "--credential", "other", v.vault(), v.mnt()}), kNotFound,
                          "CREDENTIALS_DIRECTORY", v);
-    ExpectOneLineFailure(RunStrongroomWithEnv({"CREDENTIALS_DIRECTORY=" + creds},
-                                              {"mount", "--credential", "../x", v.vault(), v.mnt()}),
-                         kUsage, "bad credential name", v);
+    ExpectOneLineFailure(
+        RunStrongroomWithEnv({"CREDENTIALS_DIRECTORY=" + creds}, {"mount", "--credential", "../x", v.vault(), v.mnt()}),
+        kUsage, "bad credential name", v);
   }
   SECTION("--credential and --passfile together") {
     ExpectOneLineFailure(
@@ -331,8 +330,8 @@ TEST_CASE("the operational log goes to a rotating file at the level asked for", 
   const std::string log = v.root() + "/logs/strongroom.log";
   REQUIRE_SYS(mkdir((v.root() + "/logs").c_str(), 0700));
 
-  auto r = RunStrongroom({"mount", "--passfile", v.passfile(), "--log-file", log, "--log-level", "debug", v.vault(),
-                          v.mnt()});
+  auto r = RunStrongroom(
+      {"mount", "--passfile", v.passfile(), "--log-file", log, "--log-level", "debug", v.vault(), v.mnt()});
   INFO("mount stderr: " << r.err);
   REQUIRE(r.exit_code == kOk);
   WriteOrDie(v.Path("note.txt"), "hello");
@@ -368,12 +367,11 @@ TEST_CASE("the operational log goes to a rotating file at the level asked for", 
 TEST_CASE("a bad log level or log file is refused before mounting", "[service][log]") {
   MountedVault v(Unmounted());
   ExpectOneLineFailure(
-      RunStrongroom({"mount", "--passfile", v.passfile(), "--log-level", "verbose", v.vault(), v.mnt()}, 30s),
-      kUsage, "unknown log level 'verbose' (use trace, debug, info, warn or error)", v);
-  ExpectOneLineFailure(
-      RunStrongroomWithEnv({"STRONGROOM_LOG_LEVEL=loud"}, {"mount", "--passfile", v.passfile(), v.vault(), v.mnt()},
-                           30s),
-      kUsage, "unknown log level 'loud'", v);
+      RunStrongroom({"mount", "--passfile", v.passfile(), "--log-level", "verbose", v.vault(), v.mnt()}, 30s), kUsage,
+      "unknown log level 'verbose' (use trace, debug, info, warn or error)", v);
+  ExpectOneLineFailure(RunStrongroomWithEnv({"STRONGROOM_LOG_LEVEL=loud"},
+                                            {"mount", "--passfile", v.passfile(), v.vault(), v.mnt()}, 30s),
+                       kUsage, "unknown log level 'loud'", v);
   ExpectOneLineFailure(RunStrongroom({"mount", "--passfile", v.passfile(), "--log-file",
                                       v.root() + "/no-such-dir/x.log", v.vault(), v.mnt()},
                                      30s),
