@@ -39,6 +39,8 @@ bool StderrIsJournal() {
   if (std::sscanf(stream, "%llu:%llu", &dev, &ino) != 2) return false;
   struct stat st;
   if (::fstat(STDERR_FILENO, &st) != 0) return false;
+  // Where sd_journal_send() writes; without it every line would be lost.
+  if (::access("/run/systemd/journal/socket", W_OK) != 0) return false;
   return static_cast<unsigned long long>(st.st_dev) == dev && static_cast<unsigned long long>(st.st_ino) == ino;
 }
 

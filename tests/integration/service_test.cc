@@ -179,6 +179,7 @@ TEST_CASE("the daemon tells systemd when it is ready and when it stops", "[servi
   REQUIRE_SYS(bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr));
 
   const std::string log = v.root() + "/notify-daemon.log";
+  const std::string file_log = v.root() + "/notify-file.log";
   const int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   REQUIRE(log_fd >= 0);
   const std::string bin = StrongroomBin();
@@ -190,6 +191,9 @@ TEST_CASE("the daemon tells systemd when it is ready and when it stops", "[servi
     if (getppid() != parent) _exit(126);
     setsid();
     setenv("NOTIFY_SOCKET", socket_path.c_str(), 1);
+    // As the unit's environment file would set them.
+    setenv("STRONGROOM_LOG_FILE", file_log.c_str(), 1);
+    setenv("STRONGROOM_LOG_LEVEL", "debug", 1);
     const int null_fd = open("/dev/null", O_RDONLY);
     dup2(null_fd, 0);
     dup2(log_fd, 1);
@@ -241,6 +245,13 @@ TEST_CASE("the daemon tells systemd when it is ready and when it stops", "[servi
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
   CHECK_FALSE(IsMountpoint(v.mnt()));
+  // The foreground daemon logs to its stderr and to the file.
+  const std::string file_text = Slurp(file_log);
+  INFO("log file:\n" << file_text);
+  CHECK(file_text.find("[info] [pid " + std::to_string(pid) + "] mounted " + v.vault()) != std::string::npos);
+  CHECK(file_text.find("[debug]") != std::string::npos);
+  CHECK(file_text.find("unmounted " + v.mnt()) != std::string::npos);
+  CHECK(Slurp(log).find("mounted " + v.vault()) != std::string::npos);
 }
 
 TEST_CASE("the passphrase comes from a systemd credential", "[service][credential]") {
