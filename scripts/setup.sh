@@ -9,11 +9,15 @@ BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   fuse3 libfuse3-dev libssl-dev libsqlite3-dev sqlite3
   libspdlog-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev
+  libsystemd-dev
 )
+# Service tests: the unit is checked with systemd-analyze (package systemd),
+# the man pages with groff, `mount -a` needs util-linux's mount.
+SERVICE_TEST_PACKAGES=(systemd groff-base mount)
 # Benchmark peers and tools (scripts/bench.sh). python3 parses fio's JSON.
 BENCH_PACKAGES=(gocryptfs securefs bindfs fio hyperfine psmisc python3)
 
-PACKAGES=("${BUILD_PACKAGES[@]}" "${BENCH_PACKAGES[@]}")
+PACKAGES=("${BUILD_PACKAGES[@]}" "${SERVICE_TEST_PACKAGES[@]}" "${BENCH_PACKAGES[@]}")
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 

@@ -30,7 +30,15 @@ struct MountOptions {
   std::string mountpoint;
   std::string passfile;
   std::string key_file;  // unlock with a key file instead of a passphrase
+  // A systemd credential (LoadCredential=) holding the passphrase: the file
+  // NAME in $CREDENTIALS_DIRECTORY. Without --passfile or --credential, the
+  // credential "strongroom-passphrase" is used when it exists.
+  std::string credential;
   bool foreground = false;
+  // Operational log: also to this file (rotated at 10 MiB, 5 kept), at this
+  // level or above (trace, debug, info, warn, error).
+  std::string log_file;
+  std::string log_level = "info";
   bool posix_permissions = false;  // mode bits checked by the kernel as well as grants
   // Benchmarks only: let the kernel cache entries (unsafe with several
   // users: one user's lookup would answer another's). Negative: default 0.
@@ -95,5 +103,10 @@ struct ImportOptions {
 // CliError with kIncomplete when something was skipped or failed (after
 // printing the summary), kIntegrity when a written file did not verify.
 void RunImport(const ImportOptions& opts);
+// mount.strongroom (tools/mount_helper.h): mounts in the background, or
+// does nothing when the vault is already mounted there (so that `mount -a`
+// may run twice).
+struct MountHelperCall;
+void RunMountHelper(const MountHelperCall& call);
 
 }  // namespace strongroom::tools

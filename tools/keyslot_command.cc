@@ -67,9 +67,12 @@ struct Secret {
   UnlockSecret view() const { return {kind, bytes}; }
 };
 
-std::string ReadWholeFile(const std::string& path, size_t max, bool* too_large) {
+// The file's bytes (up to `max` + 1); `what` names it in errors. A key
+// file must be the caller's alone.
+std::string ReadWholeFile(const std::string& path, size_t max, bool* too_large, const std::string& what) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) Fail(kNotFound, "cannot read key file " + path + ": " + std::strerror(errno));
+  if (fd < 0) Fail(kNotFound, "cannot read " + what + " " + path + ": " + std::strerror(errno));
+  if (what == "key file") CheckSecretFileOwnership(fd, path, what);
   std::string out;
   char buf[4096];
   ssize_t n;
@@ -80,7 +83,7 @@ std::string ReadWholeFile(const std::string& path, size_t max, bool* too_large) 
   crypto::Wipe(buf, sizeof buf);
   const int err = errno;
   ::close(fd);
-  if (n < 0) Fail(kNotFound, "cannot read key file " + path + ": " + std::strerror(err));
+  if (n < 0) Fail(kNotFound, "cannot read " + what + " " + path + ": " + std::strerror(err));
   *too_large = out.size() > max;
   return out;
 }
@@ -159,7 +162,7 @@ std::string SlotName(const KeySlot& slot) {
 
 std::string ReadKeyFile(const std::string& path) {
   bool too_large = false;
-  std::string bytes = ReadWholeFile(path, VaultConfig::kMaxKeyFileSize, &too_large);
+  std::string bytes = ReadWholeFile(path, VaultConfig::kMaxKeyFileSize, &too_large, "key file");
   if (too_large || bytes.size() < VaultConfig::kMinKeyFileSize) {
     crypto::Wipe(bytes.data(), bytes.size());
     Fail(kUsage, "key file " + path + " must hold 32 bytes to 64 KiB (make one with keyslot add --new-key-file)");
@@ -197,7 +200,7 @@ bool FinishPendingRekey(const VaultPaths& paths) {
   std::string text;
   {
     bool too_large = false;
-    text = ReadWholeFile(pending, 1 << 20, &too_large);
+    text = ReadWholeFile(pending, 1 << 20, &too_large, "pending config");
   }
   const crypto::VaultConfig current = LoadConfig(paths);
   Result<std::unique_ptr<acl::Store>> store = acl::OpenSqliteStore(paths.store(), current.vault_id(), nullptr);

@@ -2,13 +2,38 @@
 #include <sys/prctl.h>
 
 #include <CLI/CLI.hpp>
+#include <cstring>
 #include <iostream>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "tools/audit_cli.h"
 #include "tools/cli_error.h"
 #include "tools/commands.h"
 #include "tools/crash_report.h"
+#include "tools/mount_helper.h"
 #include "tools/policy_cli.h"
+
+namespace {
+
+// Called as mount.strongroom (by mount(8), for an fstab line of type
+// strongroom): errors are prefixed with that name, as mount(8) shows them.
+int MountHelperMain(int argc, char** argv) {
+  using namespace strongroom::tools;
+  try {
+    RunMountHelper(ParseMountHelperArgs(std::vector<std::string>(argv + 1, argv + argc)));
+  } catch (const CliError& e) {
+    std::cerr << kMountHelperName << ": " << e.what() << "\n";
+    return e.code();
+  } catch (const std::exception& e) {
+    std::cerr << kMountHelperName << ": internal error: " << e.what() << "\n";
+    return kInternal;
+  }
+  return kOk;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace strongroom::tools;
@@ -16,6 +41,12 @@ int main(int argc, char** argv) {
   // by the same user.
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   InstallCrashReport();
+  if (argc > 0) {
+    const char* slash = std::strrchr(argv[0], '/');
+    if (std::string_view(slash != nullptr ? slash + 1 : argv[0]) == kMountHelperName) {
+      return MountHelperMain(argc, argv);
+    }
+  }
   CLI::App app{"Strongroom: an encrypted, policy-enforcing filesystem for confidential documents"};
   app.require_subcommand(1);
 
@@ -44,9 +75,26 @@ int main(int argc, char** argv) {
   auto* mount_cmd = app.add_subcommand("mount", "Unlock a vault and mount it");
   mount_cmd->add_option("VAULT", mount.vault, "Vault directory")->required();
   mount_cmd->add_option("MOUNTPOINT", mount.mountpoint, "Where to mount it")->required();
-  mount_cmd->add_option("--passfile", mount.passfile, "Read the passphrase from the first line of FILE");
-  mount_cmd->add_option("--key-file", mount.key_file, "Unlock with a key file (see keyslot add --new-key-file)");
+  auto* mount_passfile =
+      mount_cmd->add_option("--passfile", mount.passfile, "Read the passphrase from the first line of FILE");
+  auto* mount_key_file =
+      mount_cmd->add_option("--key-file", mount.key_file, "Unlock with a key file (see keyslot add --new-key-file)")
+          ->excludes(mount_passfile);
+  mount_cmd
+      ->add_option("--credential", mount.credential,
+                   "Read the passphrase from the systemd credential NAME ($CREDENTIALS_DIRECTORY/NAME; "
+                   "default: strongroom-passphrase when it exists)")
+      ->type_name("NAME")
+      ->excludes(mount_passfile)
+      ->excludes(mount_key_file);
   mount_cmd->add_flag("-f,--foreground", mount.foreground, "Stay in the foreground");
+  mount_cmd->add_option("--log-file", mount.log_file, "Also log to FILE (rotated at 10 MiB, 5 files kept)")
+      ->envname("STRONGROOM_LOG_FILE")
+      ->type_name("FILE");
+  mount_cmd->add_option("--log-level", mount.log_level, "trace, debug, info, warn or error")
+      ->envname("STRONGROOM_LOG_LEVEL")
+      ->type_name("LEVEL")
+      ->capture_default_str();
   mount_cmd->add_flag("--posix-permissions", mount.posix_permissions,
                       "Check Unix mode bits and ownership as well as grants (both must allow)");
   mount_cmd->add_option("--unsafe-entry-timeout", mount.entry_timeout,

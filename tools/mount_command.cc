@@ -1,7 +1,6 @@
 // strongroom mount / umount: unlock a vault and serve it with FUSE.
 #include <fcntl.h>
 #include <grp.h>
-#include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/mount.h>
@@ -14,10 +13,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -29,7 +30,10 @@
 #include "fs/vault_fs.h"
 #include "tools/cli_error.h"
 #include "tools/commands.h"
+#include "tools/daemon_log.h"
+#include "tools/mount_helper.h"
 #include "tools/mounts.h"
+#include "tools/service_notify.h"
 #include "tools/vault_files.h"
 
 namespace strongroom::tools {
@@ -38,6 +42,8 @@ namespace {
 namespace stdfs = std::filesystem;
 
 constexpr char kSourcePrefix[] = "strongroom:";
+// The systemd credential read when neither --passfile nor --credential is given.
+constexpr char kDefaultCredential[] = "strongroom-passphrase";
 
 // True when the FUSE mount on `mp` has lost its daemon. statfs always goes
 // to the daemon (stat may be answered from the kernel's attribute cache).
@@ -98,6 +104,32 @@ void RaiseReadahead(const std::string& mountpoint) {
   if (!ra) spdlog::debug("cannot raise the readahead of {}", mountpoint);
 }
 
+// Where the passphrase comes from: --passfile, --credential NAME (a file in
+// the directory systemd's LoadCredential= fills), the default credential when
+// the service has one, else "" (ask on the terminal).
+std::string PassphraseFile(const MountOptions& opts) {
+  if (!opts.passfile.empty()) return opts.passfile;
+  const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+  const bool have_dir = dir != nullptr && *dir != '\0';
+  if (!opts.credential.empty()) {
+    if (opts.credential.find('/') != std::string::npos || opts.credential == "." || opts.credential == "..") {
+      Fail(kUsage, "bad credential name '" + opts.credential + "'");
+    }
+    if (!have_dir) {
+      Fail(kNotFound, "no credential " + opts.credential +
+                          ": $CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit sets it)");
+    }
+    const std::string path = std::string(dir) + "/" + opts.credential;
+    if (::access(path.c_str(), F_OK) != 0) Fail(kNotFound, "no credential " + opts.credential + " in " + dir);
+    return path;
+  }
+  if (have_dir) {
+    const std::string path = std::string(dir) + "/" + kDefaultCredential;
+    if (::access(path.c_str(), F_OK) == 0) return path;
+  }
+  return "";
+}
+
 // Reports the daemon's start-up result to the waiting parent: one byte of
 // exit code, then the message.
 void ReportToParent(int fd, ExitCode code, const std::string& message) {
@@ -130,6 +162,8 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
     spdlog::warn("--unsafe-entry-timeout {}: names looked up by one user may be shown to another", opts.entry_timeout);
     fs_options.entry_timeout = opts.entry_timeout;
   }
+  spdlog::debug("starting the daemon for {} (pid {}, posix permissions {})", paths.dir, ::getpid(),
+                opts.posix_permissions ? "on" : "off");
   fs::VaultFs vault(fs_options, std::move(keys), std::move(*store), std::move(tree));
   vault.SetAuditDbPath(audit_path);
 #ifndef STRONGROOM_BENCH_NO_AUDIT
@@ -217,6 +251,7 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
   }
   vault.StartExpiryWatch();
   spdlog::info("mounted {} on {}", paths.dir, mountpoint);
+  NotifyReady("Mounted " + paths.dir + " on " + mountpoint);
   if (!crypto::SecretsLocked()) spdlog::warn("key memory could not be locked (RLIMIT_MEMLOCK); keys may be swapped");
   RaiseReadahead(mountpoint);
   if (ready_fd >= 0) {
@@ -228,6 +263,8 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
     if (null > 2) ::close(null);
   }
   st = (*session)->Serve();
+  NotifyStopping();
+  spdlog::debug("stopping: unmounting {}", mountpoint);
   control.Stop();
   vault.StopExpiryWatch();
   (*session)->Unmount();
@@ -246,6 +283,7 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
 }  // namespace
 
 void RunMount(const MountOptions& opts) {
+  const spdlog::level::level_enum log_level = ParseLogLevel(opts.log_level);
   ::umask(0);
   const VaultPaths paths = FindVault(opts.vault);
   const std::string mountpoint = PrepareMountpoint(opts.mountpoint);
@@ -263,7 +301,14 @@ void RunMount(const MountOptions& opts) {
   }
   const crypto::VaultConfig config = LoadConfig(paths);
 
-  Result<crypto::VaultKeys> keys = UnlockVault(config, opts.passfile, opts.key_file);
+  // The log file is opened here, before the fork, so that a bad path is
+  // this command's error rather than a daemon's that nobody sees.
+  std::shared_ptr<spdlog::sinks::sink> log_file;
+  if (!opts.log_file.empty()) log_file = OpenLogFile(opts.log_file);
+
+  if (!opts.key_file.empty() && !opts.credential.empty()) Fail(kUsage, "give --credential or --key-file, not both");
+  Result<crypto::VaultKeys> keys =
+      UnlockVault(config, opts.key_file.empty() ? PassphraseFile(opts) : opts.passfile, opts.key_file);
   // The daemon needs the subkeys only: the master key goes, and so does the
   // key schedule that unwrapping them left in this thread's cipher context.
   keys->master = crypto::SecretKey();
@@ -272,6 +317,7 @@ void RunMount(const MountOptions& opts) {
   RaiseFileLimit();
 
   if (opts.foreground) {
+    InstallDaemonLogger(false, std::move(log_file), log_level);
     const int rc = Serve(paths, mountpoint, std::move(keys).value(), config.vault_id(), opts, -1);
     if (rc != kOk) Fail(static_cast<ExitCode>(rc), "the daemon stopped with an error");
     return;
@@ -313,8 +359,7 @@ void RunMount(const MountOptions& opts) {
   ::setsid();
   (void)!::chdir("/");
   crypto::RelockSecrets();
-  auto logger = spdlog::syslog_logger_mt("strongroom", "strongroom", LOG_PID, LOG_DAEMON);
-  spdlog::set_default_logger(logger);
+  InstallDaemonLogger(true, std::move(log_file), log_level);
   int rc;
   try {
     rc = Serve(paths, mountpoint, std::move(keys).value(), config.vault_id(), opts, pipefd[1]);
@@ -324,6 +369,23 @@ void RunMount(const MountOptions& opts) {
     rc = e.code();
   }
   ::_exit(rc);
+}
+
+void RunMountHelper(const MountHelperCall& call) {
+  if (call.fake) return;
+  // Already mounted from this vault (a second `mount -a`): nothing to do,
+  // as mount(8) does for the filesystems it recognises itself.
+  std::error_code ec;
+  std::string mp = stdfs::absolute(call.mount.mountpoint, ec).lexically_normal().string();
+  if (mp.size() > 1 && mp.back() == '/') mp.pop_back();
+  auto mount = FindMount(mp);
+  if (!mount) mount = FindMount(mp = stdfs::weakly_canonical(mp, ec).string());
+  if (mount && mount->fstype == kStrongroomFsType && !IsStaleMount(mp) &&
+      mount->source == kSourcePrefix + FindVault(call.mount.vault).dir) {
+    if (call.verbose) std::cout << call.mount.vault << " is already mounted on " << mp << "\n";
+    return;
+  }
+  RunMount(call.mount);
 }
 
 void RunUmount(const std::string& arg) {

@@ -103,6 +103,28 @@ std::string AskHidden(const std::string& prompt) {
 
 }  // namespace
 
+// A passphrase or key file at rest must be its reader's alone: owned by the
+// caller (root, for the daemon) and with no permission for group or others,
+// the way ssh treats private keys. Pipes (--passfile /dev/stdin) hold
+// nothing at rest and are not checked.
+void CheckSecretFileOwnership(int fd, const std::string& path, const std::string& what) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return;
+  const uid_t me = ::geteuid();
+  std::string problem;
+  if (st.st_uid != me) {
+    problem = "is owned by uid " + std::to_string(st.st_uid) + ", not by " +
+              (me == 0 ? std::string("root") : "uid " + std::to_string(me)) + " (chown it)";
+  } else if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    problem = std::string("is accessible by group or others (mode ") + mode + "; chmod 600 it)";
+  }
+  if (problem.empty()) return;
+  ::close(fd);
+  Fail(kRefused, "refusing " + what + " " + path + ": it " + problem);
+}
+
 std::string ReadPassphrase(const std::string& passfile, const std::string& prompt, bool confirm) {
   std::string pass;
   if (!passfile.empty()) {
@@ -110,6 +132,7 @@ std::string ReadPassphrase(const std::string& passfile, const std::string& promp
     // whose internal buffer would keep a copy.
     const int fd = ::open(passfile.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) Fail(kNotFound, "cannot read passphrase file " + passfile);
+    CheckSecretFileOwnership(fd, passfile, "passphrase file");
     char buf[4096];
     const ssize_t n = ::read(fd, buf, sizeof buf);
     ::close(fd);

@@ -60,6 +60,10 @@ void RecordKeyChange(const VaultPaths& paths, const std::string& vault_id, const
 crypto::VaultKeys UnlockVault(const crypto::VaultConfig& config, const std::string& passfile,
                               const std::string& key_file);
 
+// Refuses (exit 4, closing `fd`) a regular file holding a secret that is
+// not the caller's alone: another owner, or any group/other permission.
+void CheckSecretFileOwnership(int fd, const std::string& path, const std::string& what);
+
 // A key file's bytes (32 bytes to 64 KiB), to be wiped by the caller.
 std::string ReadKeyFile(const std::string& path);
 
