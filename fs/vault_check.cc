@@ -108,14 +108,7 @@ VaultChecker::VaultChecker(const crypto::VaultKeys& keys, acl::Store& store, int
     : keys_(keys), names_(keys.names.Clone()), store_(store), tree_fd_(tree_fd), guard_(guard) {}
 
 acl::Place VaultChecker::PlaceOf(const crypto::DirId& dir, std::string_view name) const {
-  std::string data(dir.begin(), dir.end());
-  data.append(name);
-  uint8_t mac[32];
-  crypto::HmacSha256(keys_.binding.span(), crypto::AsBytes(data), mac);
-  acl::Place place;
-  place.parent = dir;
-  std::memcpy(place.name_tag.data(), mac, place.name_tag.size());
-  return place;
+  return PlaceFor(keys_.binding, dir, name);
 }
 
 bool VaultChecker::RowMacValid(const acl::ObjectRow& row) const {

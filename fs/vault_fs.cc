@@ -85,14 +85,7 @@ Result<crypto::DirId> VaultFs::ReadDirId(int dir_fd, bool quiet_if_missing) cons
 }
 
 acl::Place VaultFs::PlaceOf(const crypto::DirId& dir, std::string_view name) const {
-  std::string data(dir.begin(), dir.end());
-  data.append(name);
-  uint8_t mac[32];
-  crypto::HmacSha256(keys_.binding.span(), crypto::AsBytes(data), mac);
-  acl::Place place;
-  place.parent = dir;
-  std::memcpy(place.name_tag.data(), mac, place.name_tag.size());
-  return place;
+  return PlaceFor(keys_.binding, dir, name);
 }
 
 Result<VaultFs::BackingName> VaultFs::Encode(const Inode& dir, std::string_view name) const {

@@ -54,6 +54,17 @@ std::optional<std::string> DecodeSymlinkTarget(const crypto::SecretKey& names_ke
   return std::string(plain.begin(), plain.end());
 }
 
+acl::Place PlaceFor(const crypto::SecretKey& binding, const crypto::DirId& dir, std::string_view name) {
+  std::string data(dir.begin(), dir.end());
+  data.append(name);
+  uint8_t mac[32];
+  crypto::HmacSha256(binding.span(), crypto::AsBytes(data), mac);
+  acl::Place place;
+  place.parent = dir;
+  std::memcpy(place.name_tag.data(), mac, place.name_tag.size());
+  return place;
+}
+
 acl::Blob ObjectRowMac(const crypto::SecretKey& key, const acl::ObjectRow& row) {
   const acl::Place& place = row.place;
   const std::optional<acl::Place>& previous = row.previous_place;

@@ -10,6 +10,7 @@
 
 #include "acl/policy.h"
 #include "acl/store.h"
+#include "crypto/names.h"
 #include "crypto/primitives.h"
 
 namespace strongroom::fs {
@@ -33,6 +34,9 @@ std::optional<std::string> DecodeSymlinkTarget(const crypto::SecretKey& names_ke
 // the vault's row key over id, kind, place, previous place and the unlinked
 // mark (the wrapped key has its own authentication, bound to the id).
 acl::Blob ObjectRowMac(const crypto::SecretKey& key, const acl::ObjectRow& row);
+// The place of `name` in the directory `dir`: the directory's ID and the
+// name's tag, HMAC-SHA256(binding key, dir ID || name) (format.md §8.2).
+acl::Place PlaceFor(const crypto::SecretKey& binding, const crypto::DirId& dir, std::string_view name);
 // The MAC sealing a whole policy (users, teams, members, grants, labels,
 // the viewer group and the viewers), over a canonical encoding (sorted,
 // length-prefixed), keyed like row MACs.

@@ -23,15 +23,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr int kOk = 0;
-constexpr int kRefused = 4;
-constexpr int kConflict = 8;
-constexpr int kUsage = 2;
-
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+using namespace exit_code;
 
 // Plaintext view of a mounted tree: relative path -> content ("->target"
 // for symlinks, "<dir>" for folders).
@@ -142,7 +134,7 @@ TEST_CASE("backup of an unmounted vault, and refusals that leave nothing behind"
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == kOk);
   CHECK(SnapshotTree(dest + "/tree") == tree_before);
-  CHECK(ReadText(dest + "/strongroom.conf") == ReadText(v.vault() + "/strongroom.conf"));
+  CHECK(ReadOrDie(dest + "/strongroom.conf") == ReadOrDie(v.vault() + "/strongroom.conf"));
 
   // An existing destination, one inside the vault, and a non-root caller.
   r = RunStrongroom({"backup", v.vault(), dest});

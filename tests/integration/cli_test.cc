@@ -34,13 +34,7 @@ namespace {
 using namespace std::chrono_literals;
 
 // Exit codes from docs/cli-contract.md.
-constexpr int kOk = 0;
-constexpr int kUsage = 2;
-constexpr int kWrongPassphrase = 3;
-constexpr int kNotFound = 5;
-constexpr int kNotMounted = 6;
-constexpr int kIntegrity = 7;
-constexpr int kConflict = 8;
+using namespace exit_code;
 
 MountedVault::Options Unmounted() {
   MountedVault::Options o;

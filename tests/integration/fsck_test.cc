@@ -24,9 +24,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kIntegrityExit = 7;
-constexpr int kWrongPassphraseExit = 3;
-constexpr int kRefusedExit = 4;
 
 std::set<std::string> BackingNames(const std::string& dir) {
   std::set<std::string> names;
@@ -141,14 +138,14 @@ TEST_CASE("fsck reports a tampered block by the file's path and exits 7", "[fsck
   }
   const CommandResult r = Fsck(v);
   INFO("stdout: " << r.out << "\nstderr: " << r.err);
-  CHECK(r.exit_code == kIntegrityExit);
+  CHECK(r.exit_code == exit_code::kIntegrity);
   CHECK(r.out.find("/deals/victim.xlsx: block 1 does not authenticate") != std::string::npos);
   CHECK(r.out.find("bystander") == std::string::npos);
   CHECK(r.out.find("Damage found.") != std::string::npos);
   CHECK(r.err.rfind("strongroom: the vault is damaged", 0) == 0);
 
   const CommandResult rj = Fsck(v, {"--json"});
-  CHECK(rj.exit_code == kIntegrityExit);
+  CHECK(rj.exit_code == exit_code::kIntegrity);
   const json j = ParseJson(rj);
   CHECK(j["clean"] == false);
   CHECK(j["damaged"] == 1);
@@ -167,12 +164,12 @@ TEST_CASE("fsck reports an orphaned key row, and removes it only when asked", "[
 
   const CommandResult r = Fsck(v);
   INFO("stdout: " << r.out << "\nstderr: " << r.err);
-  CHECK(r.exit_code == kIntegrityExit);
+  CHECK(r.exit_code == exit_code::kIntegrity);
   CHECK(r.out.find("orphaned rows: 1") != std::string::npos);
   CHECK(r.out.find("file " + id + " (holds a data key)") != std::string::npos);
 
   // Read-only by default: the same again.
-  CHECK(Fsck(v).exit_code == kIntegrityExit);
+  CHECK(Fsck(v).exit_code == exit_code::kIntegrity);
 
   const CommandResult repair = Fsck(v, {"--repair-orphans", "--json"});
   CHECK(repair.exit_code == 0);
@@ -204,7 +201,7 @@ TEST_CASE("fsck with a wrong passphrase exits 3 with one line", "[fsck]") {
   const auto before = SnapshotTree(v.vault());
   const CommandResult r = RunStrongroom({"fsck", v.vault(), "--passfile", wrong});
   INFO("stdout: " << r.out << "\nstderr: " << r.err);
-  CHECK(r.exit_code == kWrongPassphraseExit);
+  CHECK(r.exit_code == exit_code::kWrongPassphrase);
   CHECK(r.out.empty());
   CHECK(r.err.rfind("strongroom: ", 0) == 0);
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
@@ -257,12 +254,12 @@ TEST_CASE("fsck of a mounted vault runs in its daemon and skips a file being wri
   }
   {
     INFO("stdout: " << by_vault.out << "\nstderr: " << by_vault.err);
-    CHECK(by_vault.exit_code == kRefusedExit);
+    CHECK(by_vault.exit_code == exit_code::kRefused);
     CHECK(by_vault.err.find("only admins may check the vault") != std::string::npos);
   }
   {
     INFO("stdout: " << refused.out << "\nstderr: " << refused.err);
-    CHECK(refused.exit_code == kRefusedExit);
+    CHECK(refused.exit_code == exit_code::kRefused);
     CHECK(refused.err.find("is not a Strongroom user") != std::string::npos);
   }
   // With the admin role, root checks it through the vault directory.

@@ -33,12 +33,7 @@ namespace {
 using namespace std::chrono_literals;
 
 // Exit codes from docs/cli-contract.md.
-constexpr int kOk = 0;
-constexpr int kUsage = 2;
-constexpr int kRefused = 4;
-constexpr int kNotFound = 5;
-constexpr int kNotMounted = 6;
-constexpr int kIncomplete = 9;
+using namespace exit_code;
 
 constexpr Identity kAlice{5701, 5701};  // write grant on /in
 constexpr Identity kBob{5702, 5702};    // read grant on /in

@@ -56,6 +56,22 @@
 
 namespace strongroom::test {
 
+// The exit codes as docs/cli-contract.md documents them (written out here,
+// not taken from tools/exit_codes.h, so the tests hold the code to the
+// contract).
+namespace exit_code {
+constexpr int kOk = 0;
+constexpr int kInternal = 1;
+constexpr int kUsage = 2;
+constexpr int kWrongPassphrase = 3;
+constexpr int kRefused = 4;
+constexpr int kNotFound = 5;
+constexpr int kNotMounted = 6;
+constexpr int kIntegrity = 7;
+constexpr int kConflict = 8;
+constexpr int kIncomplete = 9;
+}  // namespace exit_code
+
 // Opens `path` and REQUIREs success.
 inline int OpenOrDie(const std::string& path, int flags, mode_t mode = 0644) {
   int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);

@@ -19,23 +19,7 @@ namespace strongroom::test {
 namespace {
 
 using namespace std::chrono_literals;
-// The CLI's exit codes (docs/cli-contract.md).
-constexpr int kOk = 0;
-constexpr int kUsage = 2;
-constexpr int kWrongPassphrase = 3;
-constexpr int kConflict = 8;
-
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-void WriteText(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  REQUIRE(out.good());
-  ::chmod(path.c_str(), 0600);
-}
+using namespace exit_code;
 
 // `strongroom mount ARGS... VAULT MNT` in the background; on success, the
 // content of `rel` read through the mount, then unmounted.
@@ -54,7 +38,7 @@ MountRead MountAndRead(const MountedVault& v, std::vector<std::string> unlock, c
   out.exit_code = r.exit_code;
   out.err = r.err;
   if (r.exit_code != kOk) return out;
-  out.content = ReadText(v.Path(rel));
+  out.content = ReadOrDie(v.Path(rel));
   CommandResult u = RunStrongroom({"umount", v.mnt()}, 60s);
   CHECK(u.exit_code == kOk);
   return out;
@@ -89,7 +73,7 @@ TEST_CASE("keyslot: a key file and a second passphrase unlock, slots are removed
   v.Unmount();
   const std::string key_file = v.root() + "/backup.key";
   const std::string second = v.root() + "/second.pass";
-  WriteText(second, "the second admin's passphrase\n");
+  WriteOrDie(second, "the second admin's passphrase\n", 0600);
 
   CommandResult r = RunStrongroom({"keyslot", "add", v.vault(), "--passfile", v.passfile(), "--new-key-file",
                                    key_file, "--label", "backup key"});
@@ -116,7 +100,7 @@ TEST_CASE("keyslot: a key file and a second passphrase unlock, slots are removed
   CHECK(MountAndRead(v, {"--passfile", v.passfile()}, "f").content == "content");
   // A wrong key file does not.
   const std::string wrong_key = v.root() + "/wrong.key";
-  WriteText(wrong_key, std::string(64, 'w'));
+  WriteOrDie(wrong_key, std::string(64, 'w'), 0600);
   CHECK(MountAndRead(v, {"--key-file", wrong_key}, "f").exit_code == kWrongPassphrase);
 
   // The first slot removed (by bob): its passphrase no longer unlocks.
@@ -129,11 +113,11 @@ TEST_CASE("keyslot: a key file and a second passphrase unlock, slots are removed
   REQUIRE(r.exit_code == kOk);
   CHECK(MountAndRead(v, {"--key-file", key_file}, "f").exit_code == kWrongPassphrase);
   // The last slot stays, and so does the config.
-  const std::string conf = ReadText(v.vault() + "/strongroom.conf");
+  const std::string conf = ReadOrDie(v.vault() + "/strongroom.conf");
   r = RunStrongroom({"keyslot", "remove", v.vault(), "3", "--passfile", second});
   CHECK(r.exit_code == kConflict);
   CHECK(r.err.find("last") != std::string::npos);
-  CHECK(ReadText(v.vault() + "/strongroom.conf") == conf);
+  CHECK(ReadOrDie(v.vault() + "/strongroom.conf") == conf);
   CHECK(MountAndRead(v, {"--passfile", second}, "f").content == "content");
 
   // Every change is in the audit log, which verifies.
@@ -156,7 +140,7 @@ TEST_CASE("rekey: every file key re-wrapped, contents and names untouched, the o
   const std::string key_file = v.root() + "/backup.key";
   REQUIRE(RunStrongroom({"keyslot", "add", v.vault(), "--passfile", v.passfile(), "--new-key-file", key_file})
               .exit_code == kOk);
-  const std::string conf_before = ReadText(v.vault() + "/strongroom.conf");
+  const std::string conf_before = ReadOrDie(v.vault() + "/strongroom.conf");
   const auto keys_before = WrappedKeys(v.vault() + "/strongroom.db");
   REQUIRE(keys_before.size() == 2);
   const auto tree_before = SnapshotTree(v.tree());
@@ -165,7 +149,7 @@ TEST_CASE("rekey: every file key re-wrapped, contents and names untouched, the o
   r = RunStrongroom({"rekey", v.vault(), "--passfile", v.passfile()});
   CHECK(r.exit_code == kUsage);
   CHECK(r.err.find("key slot 2") != std::string::npos);
-  CHECK(ReadText(v.vault() + "/strongroom.conf") == conf_before);
+  CHECK(ReadOrDie(v.vault() + "/strongroom.conf") == conf_before);
 
   r = RunStrongroom({"rekey", v.vault(), "--passfile", v.passfile(), "--key-file", key_file});
   INFO(r.out << r.err);
@@ -174,16 +158,16 @@ TEST_CASE("rekey: every file key re-wrapped, contents and names untouched, the o
   CHECK(keys_after.size() == 2);
   for (const auto& k : keys_after) CHECK(keys_before.count(k) == 0);
   CHECK(SnapshotTree(v.tree()) == tree_before);  // no content or name rewritten
-  const std::string conf_after = ReadText(v.vault() + "/strongroom.conf");
+  const std::string conf_after = ReadOrDie(v.vault() + "/strongroom.conf");
   CHECK(conf_after != conf_before);
 
   CHECK(MountAndRead(v, {"--passfile", v.passfile()}, "d/g").content == std::string(200000, 'g'));
   CHECK(MountAndRead(v, {"--key-file", key_file}, "f").content == "content");
   // The old config (old master key) against the rekeyed store: refused.
-  WriteText(v.vault() + "/strongroom.conf", conf_before);
+  WriteOrDie(v.vault() + "/strongroom.conf", conf_before, 0600);
   MountRead old = MountAndRead(v, {"--passfile", v.passfile()}, "f");
   CHECK(old.exit_code != kOk);
-  WriteText(v.vault() + "/strongroom.conf", conf_after);
+  WriteOrDie(v.vault() + "/strongroom.conf", conf_after, 0600);
   // The audit log (older records included) still verifies.
   r = RunStrongroom({"audit", "verify", v.vault(), "--key", v.audit_key()});
   INFO(r.out << r.err);
@@ -195,7 +179,7 @@ TEST_CASE("rekey killed part-way: before the store commits the old keys stay, af
   MountedVault v;
   WriteOrDie(v.Path("f"), "content");
   v.Unmount();
-  const std::string conf_before = ReadText(v.vault() + "/strongroom.conf");
+  const std::string conf_before = ReadOrDie(v.vault() + "/strongroom.conf");
   const auto keys_before = WrappedKeys(v.vault() + "/strongroom.db");
   auto rekey_killed_at = [&](const std::string& point) {
     return RunCommand({"/usr/bin/env", "STRONGROOM_TEST_REKEY_KILL=" + point, StrongroomBin(), "rekey", v.vault(),
@@ -209,7 +193,7 @@ TEST_CASE("rekey killed part-way: before the store commits the old keys stay, af
   MountRead m = MountAndRead(v, {"--passfile", v.passfile()}, "f");
   CHECK(m.content == "content");
   CHECK(::access((v.vault() + "/strongroom.conf.rekey").c_str(), F_OK) != 0);
-  CHECK(ReadText(v.vault() + "/strongroom.conf") == conf_before);
+  CHECK(ReadOrDie(v.vault() + "/strongroom.conf") == conf_before);
   CHECK(WrappedKeys(v.vault() + "/strongroom.db") == keys_before);
 
   r = rekey_killed_at("after-store");
@@ -217,12 +201,12 @@ TEST_CASE("rekey killed part-way: before the store commits the old keys stay, af
   // The store has the new keys, the config still the old: the next mount
   // installs the new config and opens the vault.
   CHECK(WrappedKeys(v.vault() + "/strongroom.db") != keys_before);
-  CHECK(ReadText(v.vault() + "/strongroom.conf") == conf_before);
+  CHECK(ReadOrDie(v.vault() + "/strongroom.conf") == conf_before);
   m = MountAndRead(v, {"--passfile", v.passfile()}, "f");
   INFO(m.err);
   CHECK(m.content == "content");
   CHECK(m.err.find("Finished an interrupted rekey") != std::string::npos);
-  CHECK(ReadText(v.vault() + "/strongroom.conf") != conf_before);
+  CHECK(ReadOrDie(v.vault() + "/strongroom.conf") != conf_before);
   CHECK(::access((v.vault() + "/strongroom.conf.rekey").c_str(), F_OK) != 0);
   r = RunStrongroom({"audit", "verify", v.vault(), "--key", v.audit_key()});
   CHECK(r.exit_code == kOk);

@@ -31,10 +31,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr int kOk = 0;
-constexpr int kUsage = 2;
-constexpr int kRefused = 4;
-constexpr int kNotFound = 5;
+using namespace exit_code;
 
 // mount(8) looks for helpers in /sbin (util-linux: /sbin:/sbin/fs.d:/sbin/fs).
 constexpr char kHelperPath[] = "/sbin/mount.strongroom";
