@@ -31,29 +31,6 @@
 namespace strongroom::test {
 namespace {
 
-std::set<std::string> BackingNames(const std::string& dir) {
-  std::set<std::string> names;
-  auto entries = ListDir(dir);
-  REQUIRE(entries);
-  for (const auto& e : *entries) names.insert(e.name);
-  return names;
-}
-
-// Runs `create` (which must add exactly one entry to the backing directory
-// `backing_dir`) and returns the backing path of that new entry.
-std::string Locate(const std::string& backing_dir, const std::function<void()>& create) {
-  auto before = BackingNames(backing_dir);
-  create();
-  auto after = BackingNames(backing_dir);
-  std::vector<std::string> added;
-  for (const auto& n : after) {
-    if (!before.count(n)) added.push_back(n);
-  }
-  INFO("backing entries added in " << backing_dir << ": " << added.size());
-  REQUIRE(added.size() == 1);
-  return backing_dir + "/" + added[0];
-}
-
 std::string LocateFile(const MountedVault& v, const std::string& backing_dir,
                        const std::string& rel, const std::string& content) {
   return Locate(backing_dir, [&] { WriteOrDie(v.Path(rel), content); });

@@ -25,26 +25,6 @@ namespace {
 using nlohmann::json;
 
 
-std::set<std::string> BackingNames(const std::string& dir) {
-  std::set<std::string> names;
-  auto entries = ListDir(dir);
-  REQUIRE(entries);
-  for (const auto& e : *entries) names.insert(e.name);
-  return names;
-}
-
-// The backing path of the one entry `create` adds to `backing_dir`.
-std::string Locate(const std::string& backing_dir, const std::function<void()>& create) {
-  const auto before = BackingNames(backing_dir);
-  create();
-  std::vector<std::string> added;
-  for (const auto& n : BackingNames(backing_dir)) {
-    if (!before.count(n)) added.push_back(n);
-  }
-  REQUIRE(added.size() == 1);
-  return backing_dir + "/" + added[0];
-}
-
 // The file ID in a backing file's header, as hex.
 std::string FileIdHex(const std::string& backing) {
   const ReadResult r = ReadFile(backing);

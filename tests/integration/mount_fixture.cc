@@ -750,6 +750,26 @@ std::vector<std::string> Names(const std::vector<DirEntry>& entries) {
   return names;
 }
 
+std::set<std::string> BackingNames(const std::string& dir) {
+  std::set<std::string> names;
+  auto entries = ListDir(dir);
+  REQUIRE(entries);
+  for (const auto& e : *entries) names.insert(e.name);
+  return names;
+}
+
+std::string Locate(const std::string& backing_dir, const std::function<void()>& create) {
+  const auto before = BackingNames(backing_dir);
+  create();
+  std::vector<std::string> added;
+  for (const auto& n : BackingNames(backing_dir)) {
+    if (!before.count(n)) added.push_back(n);
+  }
+  INFO("backing entries added in " << backing_dir << ": " << added.size());
+  REQUIRE(added.size() == 1);
+  return backing_dir + "/" + added[0];
+}
+
 std::map<std::string, std::string> SnapshotTree(const std::string& root) {
   std::map<std::string, std::string> snap;
   std::function<void(const std::string&)> walk = [&](const std::string& rel) {

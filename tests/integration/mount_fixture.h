@@ -27,6 +27,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -218,6 +219,12 @@ struct DirEntry {
 // Directory entries except "." and "..", sorted by name; nullopt + errno on error.
 std::optional<std::vector<DirEntry>> ListDir(const std::string& path, int* err = nullptr);
 std::vector<std::string> Names(const std::vector<DirEntry>& entries);
+
+// The names in a backing directory (a vault's encrypted tree).
+std::set<std::string> BackingNames(const std::string& dir);
+// Runs `create`, which must add exactly one entry to the backing directory
+// `backing_dir`, and returns the backing path of that new entry.
+std::string Locate(const std::string& backing_dir, const std::function<void()>& create);
 
 // Snapshot of a directory tree: relative path -> "type|mode|size|content or
 // link target".  Used to prove that a command modified nothing.
