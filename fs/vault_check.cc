@@ -304,19 +304,27 @@ void VaultChecker::CheckEntry(const Dir& dir, const std::string& backing, std::v
   if (guard_ != nullptr) {
     guard_->WithPlaces(examine);
     if (retry) {
-      // Its header did not read: skip it if it is open for writing (being
-      // created), else look once more and report what is found then.
-      if (!guard_->WithFile(st.st_ino, [] {})) {
+      // Its header did not read: with changes paused (a create in flight
+      // finishes first), skip it if it is open for writing, else look once
+      // more and report what is found then.
+      bool writing = false;
+      guard_->Quiesced([&] {
+        if (!guard_->WithFile(st.st_ino, [] {})) {
+          writing = true;
+          return;
+        }
+        retried = true;
+        retry = false;
+        fd.Reset();
+        guard_->WithPlaces(examine);
+      });
+      if (writing) {
         Tick();
         ++report_.files;
         ++report_.unaccounted;
         Add(CheckFinding::Kind::kSkipped, path, "open for writing");
         return;
       }
-      retried = true;
-      retry = false;
-      fd.Reset();
-      guard_->WithPlaces(examine);
     }
   } else {
     examine();
@@ -374,11 +382,11 @@ void VaultChecker::CheckEntry(const Dir& dir, const std::string& backing, std::v
     bool checked = guard_->WithFile(st.st_ino, content);
     if (checked && problem) {
       // A file the daemon had not opened yet may have been opened and
-      // written while we read it: look once more, under the same guard.
+      // written while we read it: look once more, with changes paused.
       report_.blocks = blocks_before;
       report_.bytes = bytes_before;
       problem.reset();
-      checked = guard_->WithFile(st.st_ino, content);
+      guard_->Quiesced([&] { checked = guard_->WithFile(st.st_ino, content); });
     }
     if (!checked) {
       Add(CheckFinding::Kind::kSkipped, path, "open for writing");

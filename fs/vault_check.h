@@ -104,6 +104,10 @@ class CheckGuard {
   // True when the object has a name in the vault now (a row the walk did
   // not meet may belong to an object that moved behind it).
   virtual bool StillThere(const acl::ObjectId& id) = 0;
+  // Runs `fn` with every change to the vault paused (none in flight): a
+  // second look at an entry that looked damaged, so that a file caught
+  // half-created is not reported.
+  virtual void Quiesced(const std::function<void()>& fn) = 0;
 };
 
 class VaultChecker {
