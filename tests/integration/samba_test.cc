@@ -238,8 +238,11 @@ class Smbd {
       }
       std::this_thread::sleep_for(20ms);
     }
-    // smbd's children leave with it; make sure no straggler keeps the mount busy.
+    // smbd's children leave with it; make sure no straggler keeps the mount
+    // busy, and wait (up to 2 s) until the whole group is gone.
     ::kill(-pid_, SIGKILL);
+    const auto gone = std::chrono::steady_clock::now() + 2s;
+    while (::kill(-pid_, 0) == 0 && std::chrono::steady_clock::now() < gone) std::this_thread::sleep_for(10ms);
     pid_ = -1;
   }
 
