@@ -16,8 +16,11 @@ BUILD_PACKAGES=(
 SERVICE_TEST_PACKAGES=(systemd groff-base mount)
 # Benchmark peers and tools (scripts/bench.sh). python3 parses fio's JSON.
 BENCH_PACKAGES=(gocryptfs securefs bindfs fio hyperfine psmisc python3)
+# The Samba re-export test (tests/integration/samba_test.cc, docs/samba.md)
+# runs its own smbd on 127.0.0.1 and talks to it with smbclient.
+SAMBA_PACKAGES=(samba smbclient)
 
-PACKAGES=("${BUILD_PACKAGES[@]}" "${SERVICE_TEST_PACKAGES[@]}" "${BENCH_PACKAGES[@]}")
+PACKAGES=("${BUILD_PACKAGES[@]}" "${SERVICE_TEST_PACKAGES[@]}" "${BENCH_PACKAGES[@]}" "${SAMBA_PACKAGES[@]}")
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
