@@ -291,10 +291,16 @@ void RunKeyslotAdd(const KeyslotOptions& opts) {
       Fail(kInternal, "cannot write key file " + opts.new_key_file + ": " + std::strerror(errno));
     }
   }
-  RecordKeyChange(paths, config.vault_id(), by.keys, "keyslot.add",
-                  "key slot " + std::to_string(*id) + " added (" + KindName(added.kind) + ") by key slot " +
-                      std::to_string(by.slot));
-  SaveConfig(paths.config(), config);
+  // A key file whose slot did not make it into the config goes again.
+  try {
+    RecordKeyChange(paths, config.vault_id(), by.keys, "keyslot.add",
+                    "key slot " + std::to_string(*id) + " added (" + KindName(added.kind) + ") by key slot " +
+                        std::to_string(by.slot));
+    SaveConfig(paths.config(), config);
+  } catch (...) {
+    if (key_fd >= 0) ::unlink(opts.new_key_file.c_str());
+    throw;
+  }
   std::cout << "Added key slot " << *id << " (" << KindName(added.kind) << ") to " << paths.dir << "\n";
   if (key_fd >= 0) {
     std::cout << "Keep " << opts.new_key_file
@@ -407,7 +413,7 @@ void RunRekey(const RekeyOptions& opts) {
   }
 
   AppendKeyChange(AuditPathOf(paths, **store), config.vault_id(), *old_keys, "rekey",
-                  "the master key and the file-key wrapping key are replaced; " + std::to_string(rewrapped) +
+                  "rekey: replacing the master key and the file-key wrapping key; " + std::to_string(rewrapped) +
                       " file keys re-wrapped, " + std::to_string(keks.size()) + " key slots re-wrapped");
   const std::string pending = PendingRekeyPath(paths);
   SaveConfig(pending, *next);
