@@ -51,7 +51,7 @@ void Guard(fuse_req_t req, Fn&& fn) {
 // waits for the backup.
 template <typename Fn>
 void GuardChange(fuse_req_t req, Fn&& fn) {
-  std::shared_lock gate(Fs(req)->change_gate());
+  const auto gate = Fs(req)->EnterChange();
   Guard(req, std::forward<Fn>(fn));
 }
 

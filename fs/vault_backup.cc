@@ -136,7 +136,7 @@ namespace strongroom::fs {
 
 Status VaultFs::BackupTo(const std::string& dest, BackupStats* stats) {
   // Changes in flight finish first; new ones wait until the copy is done.
-  std::unique_lock pause(change_gate_);
+  const auto pause = PauseChanges();
   SR_RETURN_IF_ERROR(store_->BackupTo(dest + "/strongroom.db"));
   if (audit_ != nullptr) SR_RETURN_IF_ERROR(audit_->BackupTo(dest));
   return CopyBackingTree(root_fd_.get(), dest + "/tree", stats);

@@ -296,9 +296,18 @@ class VaultFs {
   Status Release(Handle* handle);
 
   // Changes (creates, writes, deletes, renames, attribute changes, releases)
-  // hold this shared from the kernel's request to the reply; a backup holds
-  // it exclusively while it copies, so the copy is of one point in time.
-  std::shared_mutex& change_gate() { return change_gate_; }
+  // hold the change gate shared from the kernel's request to the reply
+  // (EnterChange); a backup, or fsck's second look, holds it exclusively
+  // (PauseChanges), so what it reads is of one point in time. A pause that
+  // is waiting lets no new change in, so a stream of writes cannot starve it.
+  std::shared_lock<std::shared_mutex> EnterChange() {
+    { std::lock_guard entry(change_entry_); }
+    return std::shared_lock(change_gate_);
+  }
+  std::unique_lock<std::shared_mutex> PauseChanges() {
+    std::lock_guard entry(change_entry_);
+    return std::unique_lock(change_gate_);
+  }
   // A consistent copy in `dest` (an existing directory): the policy store
   // and the audit log (SQLite online backups) and the encrypted tree, with
   // changes paused meanwhile; reads go on.
@@ -506,6 +515,7 @@ class VaultFs {
   int64_t fail_after_ = -1;
 #endif
   std::unique_ptr<acl::Store> store_;
+  std::mutex change_entry_;
   std::shared_mutex change_gate_;
 
   // Exclusive while a rename moves rows and inodes to their new places,

@@ -48,7 +48,7 @@ class MountedCheckGuard : public CheckGuard {
   bool StillThere(const acl::ObjectId& id) override { return fs_.PathOf(id).ok(); }
 
   void Quiesced(const std::function<void()>& fn) override {
-    std::unique_lock pause(fs_.change_gate());
+    const auto pause = fs_.PauseChanges();
     fn();
   }
 
