@@ -469,8 +469,15 @@ Result<CheckReport> VaultChecker::Run() {
       continue;
     }
     if (guard_ != nullptr) {
-      // Mounted: it may have been deleted or moved while we walked.
-      if (!store_.GetObject(row.id).ok() || guard_->StillThere(row.id)) continue;
+      // Mounted: it may have been deleted, marked for deletion (still open)
+      // or moved while we walked. Looked at as it is now, with changes
+      // paused so that none is half done.
+      bool settled = false;
+      guard_->Quiesced([&] {
+        Result<acl::ObjectRow> now = store_.GetObject(row.id);
+        settled = !now.ok() || now->unlinked || now->previous_place.has_value() || guard_->StillThere(row.id);
+      });
+      if (settled) continue;
     }
     if (!authentic) out.state = "modified";
     report_.orphans.push_back(std::move(out));
