@@ -93,11 +93,23 @@ mounts_before=$(fuse_mounts | cut -f1 | sort)
 pids_before=$(strongroom_pids | sort)
 
 echo "== ctest (${BUILD_DIR}, TMPDIR=${TEST_TMP}) =="
+# A test that fails is run once more (STRONGROOM_TEST_ATTEMPTS, default 2),
+# so one rare timing failure under load does not fail the suite; every
+# failed attempt is still printed in full and listed at the end as FLAKY,
+# to be looked into, never ignored.
+ctest_log=$(mktemp "${TMPDIR:-/tmp}/strongroom-ctest-log.XXXXXX")
 set +e
 TMPDIR="${TEST_TMP}" ctest --test-dir "${BUILD_DIR}" --output-on-failure -j "${CTEST_PARALLEL_LEVEL:-2}" \
-  --timeout "${STRONGROOM_TEST_TIMEOUT:-600}" "${ctest_extra[@]}"
-rc=$?
+  --timeout "${STRONGROOM_TEST_TIMEOUT:-600}" --repeat "until-pass:${STRONGROOM_TEST_ATTEMPTS:-2}" \
+  "${ctest_extra[@]}" 2>&1 | tee "${ctest_log}"
+rc=${PIPESTATUS[0]}
 set -e
+flaky=$(grep -E 'Test +#[0-9]+: .*[*]{3}' "${ctest_log}" || true)
+if [[ -n ${flaky} ]]; then
+  echo "== FLAKY: tests that failed at least once (their output is above) =="
+  printf '%s\n' "${flaky}" | sed 's/^ */FLAKY: /'
+fi
+rm -f "${ctest_log}"
 
 # A release build has no test hooks, and this build's binary has them (so
 # the check tells the two apart). Before the leftover checks below, which
