@@ -1,8 +1,18 @@
 #include "acl/decision.h"
 
 #include <algorithm>
+#include <ctime>
 
 namespace strongroom::acl {
+
+std::string IsoUtc(Time t) {
+  const time_t tt = static_cast<time_t>(t);
+  struct tm tm {};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 std::string_view RoleName(Role role) {
   switch (role) {

@@ -23,6 +23,8 @@ using Gid = uint32_t;
 using TeamId = int64_t;
 using Sha256Digest = std::array<uint8_t, 32>;
 using Time = int64_t;  // seconds since the epoch, UTC
+// `t` as ISO 8601 UTC, "2026-11-28T10:20:55Z" (what replies and records show).
+std::string IsoUtc(Time t);
 
 enum class Role : int { kStaff = 0, kAdmin = 1, kAuditor = 2 };
 // Weakest to strongest; the order is used for comparisons.

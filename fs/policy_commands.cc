@@ -21,6 +21,8 @@
 namespace strongroom::fs {
 namespace {
 
+using acl::IsoUtc;
+
 using nlohmann::json;
 
 // A refusal or error that ends the command.
@@ -666,14 +668,6 @@ class Command {
 
 
   // --- retention and witnessed destruction ---------------------------------
-  static std::string IsoUtc(acl::Time t) {
-    const time_t tt = static_cast<time_t>(t);
-    struct tm tm {};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-  }
   static json OptTime(const std::optional<acl::Time>& t) { return t ? json(*t) : json(nullptr); }
   static const char* KindName(acl::ObjectKind k) {
     return k == acl::ObjectKind::kDirectory ? "folder" : k == acl::ObjectKind::kSymlink ? "symlink" : "file";

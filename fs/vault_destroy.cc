@@ -40,14 +40,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string IsoUtc(acl::Time t) {
-  const time_t tt = static_cast<time_t>(t);
-  struct tm tm {};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
+using acl::IsoUtc;
 
 std::vector<std::string> SplitPath(const std::string& path) {
   std::vector<std::string> parts;

@@ -301,12 +301,19 @@ class VaultFs {
   // (PauseChanges), so what it reads is of one point in time. A pause that
   // is waiting lets no new change in, so a stream of writes cannot starve it.
   std::shared_lock<std::shared_mutex> EnterChange() {
-    { std::lock_guard entry(change_entry_); }
+    // Only while a pause waits does a change queue behind it: no shared
+    // mutex on the write path otherwise.
+    if (pausing_.load(std::memory_order_acquire)) {
+      std::lock_guard wait_for_pause(change_entry_);
+    }
     return std::shared_lock(change_gate_);
   }
   std::unique_lock<std::shared_mutex> PauseChanges() {
     std::lock_guard entry(change_entry_);
-    return std::unique_lock(change_gate_);
+    pausing_.store(true, std::memory_order_release);
+    std::unique_lock pause(change_gate_);
+    pausing_.store(false, std::memory_order_release);
+    return pause;
   }
   // A consistent copy in `dest` (an existing directory): the policy store
   // and the audit log (SQLite online backups) and the encrypted tree, with
@@ -516,6 +523,7 @@ class VaultFs {
 #endif
   std::unique_ptr<acl::Store> store_;
   std::mutex change_entry_;
+  std::atomic<bool> pausing_{false};
   std::shared_mutex change_gate_;
 
   // Exclusive while a rename moves rows and inodes to their new places,

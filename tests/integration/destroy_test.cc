@@ -139,36 +139,6 @@ std::map<std::string, std::string> WrappedKeys(const std::string& db_path) {
   return out;
 }
 
-std::string ControlSocketPath(const std::string& mountpoint) {
-  char real[PATH_MAX];
-  std::string canonical = ::realpath(mountpoint.c_str(), real) != nullptr ? real : mountpoint;
-  uint8_t digest[32];
-  crypto::Sha256(crypto::AsBytes(canonical), digest);
-  return "/run/strongroom/" + crypto::HexEncode({digest, 8}) + ".sock";
-}
-
-json SendControl(const std::string& mountpoint, const json& request) {
-  const std::string path = ControlSocketPath(mountpoint);
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  const std::string line = request.dump() + "\n";
-  REQUIRE(::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
-  ::shutdown(fd, SHUT_WR);
-  std::string reply;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) reply.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  json parsed = json::parse(reply, nullptr, false);
-  INFO("reply: " << reply);
-  REQUIRE(parsed.value("ok", false));
-  return parsed;
-}
-
 // A vault initialised with the auditors' key written to `key_file`, mounted,
 // with a lead, staff and two auditors.
 struct Scene {

@@ -1,5 +1,6 @@
 #include "mount_fixture.h"
 
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -8,7 +9,9 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +28,8 @@
 #include <optional>
 #include <sstream>
 #include <thread>
+
+#include "crypto/primitives.h"
 
 #ifndef STRONGROOM_BIN
 #error "STRONGROOM_BIN must be defined by the build"
@@ -748,6 +753,36 @@ std::vector<std::string> Names(const std::vector<DirEntry>& entries) {
   std::vector<std::string> names;
   for (const auto& e : entries) names.push_back(e.name);
   return names;
+}
+
+nlohmann::json SendControl(const std::string& mountpoint, const nlohmann::json& request) {
+  // /run/strongroom/<first 8 bytes of SHA-256(canonical mountpoint), hex>.sock (docs/control-protocol.md)
+  char real[PATH_MAX];
+  const std::string canonical = ::realpath(mountpoint.c_str(), real) != nullptr ? real : mountpoint;
+  uint8_t digest[32];
+  crypto::Sha256(crypto::AsBytes(canonical), digest);
+  const std::string path = "/run/strongroom/" + crypto::HexEncode({digest, 8}) + ".sock";
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  REQUIRE(path.size() < sizeof addr.sun_path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  INFO("control socket " << path);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  const std::string line = request.dump() + "\n";
+  REQUIRE(::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
+  ::shutdown(fd, SHUT_WR);
+  std::string reply;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) reply.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  INFO("reply: " << reply);
+  nlohmann::json parsed = nlohmann::json::parse(reply, nullptr, false);
+  REQUIRE(parsed.is_object());
+  REQUIRE(parsed.value("ok", false));
+  return parsed;
 }
 
 std::set<std::string> BackingNames(const std::string& dir) {

@@ -27,6 +27,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
@@ -219,6 +220,11 @@ struct DirEntry {
 // Directory entries except "." and "..", sorted by name; nullopt + errno on error.
 std::optional<std::vector<DirEntry>> ListDir(const std::string& path, int* err = nullptr);
 std::vector<std::string> Names(const std::vector<DirEntry>& entries);
+
+// Sends one request to the daemon serving `mountpoint` over its control
+// socket, bypassing the CLI (test-only commands such as test.clock), and
+// returns the reply, which must say ok.
+nlohmann::json SendControl(const std::string& mountpoint, const nlohmann::json& request);
 
 // The names in a backing directory (a vault's encrypted tree).
 std::set<std::string> BackingNames(const std::string& dir);

@@ -159,43 +159,7 @@ std::string ErrName(int e) { return e == 0 ? "success" : std::string(std::strerr
 
 // ---- the control socket (test-only clock) ----
 
-std::string ControlSocketPath(const std::string& mountpoint) {
-  char real[PATH_MAX];
-  std::string canonical = ::realpath(mountpoint.c_str(), real) != nullptr ? real : mountpoint;
-  uint8_t digest[32];
-  crypto::Sha256(crypto::AsBytes(canonical), digest);
-  return "/run/strongroom/" + crypto::HexEncode({digest, 8}) + ".sock";
-}
-
-json SendControl(const std::string& mountpoint, const json& request) {
-  const std::string path = ControlSocketPath(mountpoint);
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  REQUIRE(path.size() < sizeof addr.sun_path);
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  INFO("control socket " << path);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  const std::string line = request.dump() + "\n";
-  REQUIRE(::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
-  ::shutdown(fd, SHUT_WR);
-  std::string reply;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) reply.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  INFO("reply: " << reply);
-  json parsed = json::parse(reply, nullptr, false);
-  REQUIRE(!parsed.is_discarded());
-  return parsed;
-}
-
-void SetTestClock(MountedVault& v, int64_t offset) {
-  json reply = SendControl(v.mnt(), {{"cmd", "test.clock"}, {"offset", offset}});
-  INFO(reply.dump());
-  REQUIRE(reply.value("ok", false));
-}
+void SetTestClock(MountedVault& v, int64_t offset) { SendControl(v.mnt(), {{"cmd", "test.clock"}, {"offset", offset}}); }
 
 // YYYY-MM-DD, `days` from now, local time (the CLI's --until form).
 std::string DateInDays(int days) {
