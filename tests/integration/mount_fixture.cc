@@ -25,6 +25,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -383,17 +384,23 @@ std::vector<std::string> MountsUnder(const std::string& dir) {
 
 std::vector<pid_t> ProcessesMentioning(const std::string& needle) {
   std::vector<pid_t> result;
-  DIR* proc = opendir("/proc");
+  std::unique_ptr<DIR, int (*)(DIR*)> proc(opendir("/proc"), closedir);
   if (!proc) return result;
-  while (dirent* e = readdir(proc)) {
+  while (dirent* e = readdir(proc.get())) {
     char* end = nullptr;
     long pid = std::strtol(e->d_name, &end, 10);
     if (*end != '\0' || pid <= 0 || pid == getpid()) continue;
-    std::ifstream in(std::string("/proc/") + e->d_name + "/cmdline", std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Plain read(2): a process that exits meanwhile makes the read fail
+    // with ESRCH, which a stream would throw as an exception.
+    const int fd = open((std::string("/proc/") + e->d_name + "/cmdline").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    std::string cmdline;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) cmdline.append(buf, static_cast<size_t>(n));
+    close(fd);
     if (cmdline.find(needle) != std::string::npos) result.push_back(static_cast<pid_t>(pid));
   }
-  closedir(proc);
   return result;
 }
 
