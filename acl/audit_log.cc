@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -356,6 +357,14 @@ bool WriteAllAt(int fd, std::string_view data, off_t offset) {
 
 constexpr std::string_view kAheadEnd("\0\0\0\0", 4);
 
+// Free bytes on the volume holding `fd`, as this process may use them.
+std::optional<uint64_t> FreeBytes(int fd) {
+  struct statvfs sv {};
+  if (::fstatvfs(fd, &sv) != 0) return std::nullopt;
+  const uint64_t blocks = ::geteuid() == 0 ? sv.f_bfree : sv.f_bavail;
+  return blocks * static_cast<uint64_t>(sv.f_frsize);
+}
+
 // Empties the write-ahead file: the magic and the end marker, on disk (the
 // space beyond is kept for later appends).
 bool ResetAhead(int fd) {
@@ -636,6 +645,11 @@ class SqliteAuditLog final : public AuditLog {
   // database and it has grown past this.
   static constexpr off_t kAheadTrimBytes = 1 << 20;
   static constexpr size_t kAheadChunk = 64 << 10;
+  // After a write failed, changes stay refused until the audit volume has
+  // this much free again: a nearly full disk refuses steadily instead of
+  // letting through whichever change happens to fit in space freed by
+  // SQLite or the write-ahead file meanwhile.
+  static constexpr uint64_t kResumeFreeBytes = 1 << 20;
 
   uint64_t Enqueue(AuditEntry entry, bool report = true) {
     if (entry.time_us == 0) entry.time_us = NowMicros();
@@ -699,6 +713,10 @@ class SqliteAuditLog final : public AuditLog {
     const size_t length = data.size();
     data.append(kAheadEnd);
     int err = 0;
+    if (write_failing_) {
+      const std::optional<uint64_t> free = FreeBytes(ahead_fd_);
+      if (free && *free < kResumeFreeBytes) err = ENOSPC;
+    }
     // Room is made in chunks of zeros, so that each append overwrites
     // blocks in place and its sync writes no metadata.
     while (err == 0 && ahead_size_ + static_cast<off_t>(data.size()) > ahead_allocated_) {
@@ -715,9 +733,14 @@ class SqliteAuditLog final : public AuditLog {
     if (err != 0) {
       (void)WriteAllAt(ahead_fd_, kAheadEnd, ahead_size_);  // no torn entry before the next one
       items->clear();
-      spdlog::error("the audit log cannot be written: {}: {}", ahead_path_, std::strerror(err));
+      if (!std::exchange(write_failing_, true)) {
+        spdlog::error("the audit log cannot be written: {}: {}; changes are refused until it can{}", ahead_path_,
+                      std::strerror(err),
+                      err == ENOSPC ? " (and its volume has 1 MiB free)" : "");
+      }
       return Status::Io(EIO, "the audit log cannot be written");
     }
+    if (std::exchange(write_failing_, false)) spdlog::info("the audit log can be written again: {}", ahead_path_);
     ahead_size_ += static_cast<off_t>(length);
     state_ = std::move(next);
     for (const std::string& seal : seals) spdlog::info("strongroom audit seal {}", seal);
@@ -891,6 +914,7 @@ class SqliteAuditLog final : public AuditLog {
   const std::string ahead_path_;
   off_t ahead_size_;       // where the next entry goes
   off_t ahead_allocated_;  // bytes written so far (zeros beyond the entries)
+  bool write_failing_ = false;  // since the last write that failed, until one succeeds
   std::atomic<bool> power_loss_{false};
 
   std::mutex db_mu_;  // the live database (db_ is replaced when it rotates) and what follows

@@ -994,7 +994,7 @@ TEST_CASE("a full disk under the audit database refuses changes with EIO and the
   TempDir small;
   const std::string dir = small.path() + "/auditfs";
   REQUIRE(mkdir(dir.c_str(), 0700) == 0);
-  if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=512k,mode=0700") != 0) {
+  if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=4m,mode=0700") != 0) {
     FAIL("cannot mount a tmpfs on " << dir << ": " << strerror(errno));
   }
   ScopeExit unmount_tmpfs{[&] {
@@ -1025,8 +1025,10 @@ TEST_CASE("a full disk under the audit database refuses changes with EIO and the
     }
     close(fd);
   }
-  // Until the log cannot grow any more, creates may still fit in the WAL's
-  // last page; the first refused one fails with EIO.
+  // Until the log cannot grow any more, creates may still fit in space the
+  // write-ahead file already holds; the first refused one fails with EIO,
+  // and from then on every change is refused until the volume has room
+  // again (1 MiB), whatever the daemon frees meanwhile.
   bool refused = false;
   int created_full = 0;
   for (int i = 0; i < 500 && !refused; ++i) {
@@ -1068,6 +1070,11 @@ TEST_CASE("a full disk under the audit database refuses changes with EIO and the
   CHECK(ReadFile(v.Path("existing")).data == "still readable");
   CHECK(ListDirErr(v.mnt()) == 0);
   CHECK(v.DaemonLog().find("audit log cannot be written") != std::string::npos);
+
+  // A moment later (the daemon's writer may have freed a little), still refused.
+  std::this_thread::sleep_for(300ms);
+  CHECK_ERRNO(unlink(v.Path("victim").c_str()), EIO);
+  CHECK(access(v.Path("victim").c_str(), F_OK) == 0);
 
   // Space again: calls work again.
   INFO("daemon log while the disk was full:\n" << v.DaemonLog());
