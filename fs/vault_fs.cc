@@ -77,6 +77,8 @@ Result<crypto::DirId> VaultFs::ReadDirId(int dir_fd, bool quiet_if_missing) cons
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return Errno("stat directory ID");
   crypto::DirId id;
+  // An empty one is being written by a mkdir (which holds places_mu_).
+  if (quiet_if_missing && S_ISREG(st.st_mode) && st.st_size == 0) return Status::NotFound("directory ID file is empty");
   if (!S_ISREG(st.st_mode) || st.st_size != static_cast<off_t>(id.size()) ||
       ::pread(fd.get(), id.data(), id.size(), 0) != static_cast<ssize_t>(id.size())) {
     return IntegrityFailure(nullptr, "directory ID file is malformed");
@@ -228,9 +230,10 @@ Result<std::shared_ptr<Inode>> VaultFs::Intern(UniqueFd fd, const struct stat& s
   if (type == S_IFDIR) {
     Result<crypto::DirId> id = ReadDirId(fd.get(), true);
     if (!id.ok() && id.status().code() == Status::Code::kNotFound) {
-      // An rmdir removes the ID file first and the directory next, holding
-      // places_mu_ throughout: with it held, a directory that is gone (no
-      // links) was removed meanwhile; one that is still there is damaged.
+      // A mkdir writes the ID file, and an rmdir removes it first and the
+      // directory next, holding places_mu_ throughout: with it held, a
+      // directory that is gone (no links) was removed meanwhile; one that
+      // is still there without its ID is damaged.
       std::shared_lock places(places_mu_);
       id = ReadDirId(fd.get(), true);
       struct stat now;

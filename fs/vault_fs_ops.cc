@@ -42,6 +42,16 @@ Result<bool> BackingDirEmpty(int dir_fd) {
   return empty;
 }
 
+// Gives the unnamed file `fd` (O_TMPFILE) the name `name` in `dir_fd`;
+// EEXIST when the name is taken. -1 with errno on failure.
+int LinkUnnamed(int fd, int dir_fd, const std::string& name) {
+  if (::linkat(fd, "", dir_fd, name.c_str(), AT_EMPTY_PATH) == 0) return 0;
+  if (errno != ENOENT && errno != EPERM) return -1;
+  // Without CAP_DAC_READ_SEARCH, AT_EMPTY_PATH is refused: through /proc.
+  const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  return ::linkat(AT_FDCWD, proc.c_str(), dir_fd, name.c_str(), AT_SYMLINK_FOLLOW);
+}
+
 Status WriteDirId(int dir_fd, const crypto::DirId& id) {
   UniqueFd fd(::openat(dir_fd, kDirIdName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400));
   if (!fd.valid()) return Errno("create directory ID");
@@ -173,13 +183,18 @@ Result<Entry> VaultFs::Mkdir(uint64_t parent_ino, std::string_view name, mode_t 
   const acl::ObjectRow row = NewRow(acl::ObjectKind::kDirectory, PlaceOf((*parent)->dir_id, name));
   SR_RETURN_IF_ERROR(store_->InsertObject(row));
   Status named = crypto::IsLongName(bn->encoded) ? store_->PutLongName(bn->backing, bn->encoded) : Status::Ok();
+  // The directory and its ID file appear together for a lookup, which
+  // looks again under places_mu_ when it finds no ID (Intern).
+  std::unique_lock places(places_mu_);
   if (!named.ok() || ::mkdirat(pfd, bn->backing.c_str(), 0700) != 0) {
     Status st = named.ok() ? Errno("mkdir") : named;
+    places.unlock();
     (void)store_->DeleteObject(row.id);
     return st;
   }
   UniqueFd fd(::openat(pfd, bn->backing.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   Status st = fd.valid() ? WriteDirId(fd.get(), row.id) : Errno("open new directory");
+  places.unlock();
   // As on Unix, a directory made in a setgid directory is setgid too.
   struct stat parent_st;
   if (::fstat(pfd, &parent_st) == 0 && (parent_st.st_mode & S_ISGID)) mode |= S_ISGID;
@@ -621,29 +636,42 @@ Result<std::pair<Entry, Handle*>> VaultFs::Create(uint64_t parent_ino, std::stri
       return st;
     }
   }
-  UniqueFd fd(::openat(pfd, bn->backing.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!fd.valid()) {
-    const int err = errno;
-    (void)store_->DeleteObject(row.id);
-    if (err == EEXIST && !(flags & O_EXCL)) {
-      // Lost a race with another creator: open what is there.
-      auto entry = Lookup(caller, parent_ino, name);
-      if (!entry.ok()) {
-        if (entry.status().code() != Status::Code::kNotFound) return entry.status();
-        return Status::Denied("the name is taken by something this user may not see");
-      }
-      auto handle = Open(caller, entry->ino, flags);
-      if (!handle.ok()) {
-        Forget(entry->ino, 1);
-        return handle.status();
-      }
-      return std::make_pair(*entry, *handle);
-    }
-    return Status::Io(err, "create");
-  }
-  Status st = EncryptedFile::Initialize(fd.get(), key, row.id);
+  // The name appears with the header (the file's ID) already written: the
+  // file is made unnamed (O_TMPFILE) and linked in when ready, so a lookup
+  // racing this create, or a crash, never meets a file without its ID.
+  // Where the backing filesystem has no O_TMPFILE, it is made in place.
+  UniqueFd fd(::openat(pfd, ".", O_RDWR | O_TMPFILE | O_CLOEXEC, 0600));
+  const bool unnamed = fd.valid();
+  if (!unnamed) fd = UniqueFd(::openat(pfd, bn->backing.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  int err = fd.valid() ? 0 : errno;
+  bool named_here = !unnamed && fd.valid();  // a name this call made, removed if it fails
+  Status st = err == 0 ? EncryptedFile::Initialize(fd.get(), key, row.id) : Status::Io(err, "create");
   if (st.ok() && ::fchmod(fd.get(), mode & 07777) != 0) st = Errno("chmod");
   if (st.ok() && ::fchown(fd.get(), caller.uid, NewGid(**parent, caller)) != 0) st = Errno("chown");
+  if (st.ok() && unnamed) {
+    if (LinkUnnamed(fd.get(), pfd, bn->backing) == 0) {
+      named_here = true;
+    } else {
+      err = errno;
+      st = Status::Io(err, "link new file");
+    }
+  }
+  if (err == EEXIST) {
+    (void)store_->DeleteObject(row.id);
+    if (flags & O_EXCL) return Status::Io(EEXIST, "create");
+    // Lost a race with another creator: open what is there.
+    auto entry = Lookup(caller, parent_ino, name);
+    if (!entry.ok()) {
+      if (entry.status().code() != Status::Code::kNotFound) return entry.status();
+      return Status::Denied("the name is taken by something this user may not see");
+    }
+    auto handle = Open(caller, entry->ino, flags);
+    if (!handle.ok()) {
+      Forget(entry->ino, 1);
+      return handle.status();
+    }
+    return std::make_pair(*entry, *handle);
+  }
   UniqueFd path_fd;
   struct stat sb;
   if (st.ok()) {
@@ -651,7 +679,7 @@ Result<std::pair<Entry, Handle*>> VaultFs::Create(uint64_t parent_ino, std::stri
     if (!path_fd.valid() || ::fstat(path_fd.get(), &sb) != 0) st = Errno("reopen new file");
   }
   if (!st.ok()) {
-    ::unlinkat(pfd, bn->backing.c_str(), 0);
+    if (named_here) ::unlinkat(pfd, bn->backing.c_str(), 0);
     (void)store_->DeleteObject(row.id);
     return st;
   }

@@ -201,6 +201,62 @@ TEST_CASE("concurrent processes in one shared tree never see EIO", "[concurrency
   CHECK((after == before));
 }
 
+// A lookup racing a create or a mkdir of the same name finds nothing or the
+// whole new object, never one without its ID (file header, directory ID
+// file), which the daemon would take for damage. (The kernel serialises
+// these calls per directory; the daemon's own walkers, fsck and path
+// resolution for policy commands, are not, and the daemon makes new objects
+// appear whole for them too.)
+TEST_CASE("lookups racing creates and mkdirs of the same names see nothing half made", "[concurrency]") {
+  MountedVault v;
+  const std::string file = v.Path("x");
+  const std::string dir = v.Path("y");
+  const auto duration = std::chrono::seconds(3);
+  std::vector<pid_t> children;
+  for (int role = 0; role < 3; ++role) {
+    std::cout.flush();
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      const auto deadline = std::chrono::steady_clock::now() + duration;
+      std::string failure;
+      while (failure.empty() && std::chrono::steady_clock::now() < deadline) {
+        if (role == 0) {  // creates and removes both names, over and over
+          int fd = open(file.c_str(), O_WRONLY | O_CREAT, 0644);
+          if (fd >= 0) close(fd);
+          if (fd < 0 && errno != EEXIST) failure = std::string("create: ") + strerror(errno);
+          if (unlink(file.c_str()) != 0 && errno != ENOENT) failure = std::string("unlink: ") + strerror(errno);
+          if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) failure = std::string("mkdir: ") + strerror(errno);
+          if (rmdir(dir.c_str()) != 0 && errno != ENOENT) failure = std::string("rmdir: ") + strerror(errno);
+        } else {  // looks both up
+          struct stat st;
+          if (lstat(file.c_str(), &st) != 0 && errno != ENOENT) failure = std::string("lstat x: ") + strerror(errno);
+          if (lstat(dir.c_str(), &st) != 0 && errno != ENOENT) failure = std::string("lstat y: ") + strerror(errno);
+          if (role == 2) {
+            int fd = open(file.c_str(), O_RDONLY);
+            if (fd >= 0) close(fd);
+            if (fd < 0 && errno != ENOENT) failure = std::string("open x: ") + strerror(errno);
+          }
+        }
+      }
+      if (!failure.empty()) WriteFile(v.root() + "/failure" + std::to_string(role), failure);
+      _exit(failure.empty() ? 0 : 1);
+    }
+    children.push_back(pid);
+  }
+  for (size_t i = 0; i < children.size(); ++i) {
+    int status = 0;
+    waitpid(children[i], &status, 0);
+    INFO("process " << i << ": " << ReadFile(v.root() + "/failure" + std::to_string(i)).data);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  const std::string log = v.DaemonLog();
+  INFO("daemon log:\n" << log);
+  CHECK(log.find("integrity failure") == std::string::npos);
+  CHECK(log.find("error") == std::string::npos);
+}
+
 // The "atomic save" pattern of editors and office programs: write a temporary
 // file, rename it over the document.  Readers opening the document meanwhile
 // must get one complete version, old or new, never an error.
