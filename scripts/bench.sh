@@ -140,7 +140,7 @@ done
 [[ -w /proc/sys/vm/drop_caches ]] || die "/proc/sys/vm/drop_caches is not writable: cold-cache figures impossible"
 [[ -c /dev/fuse ]] || die "/dev/fuse is missing"
 
-bash "${ROOT}/scripts/setup.sh"
+bash "${ROOT}/scripts/setup.sh" --bench
 
 SR=""
 NEEDS=("${FS_LIST[@]}")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything Strongroom needs to build, test, demo and benchmark on
-# Debian 12. Idempotent: when every package is already installed it does not
+# Installs everything Strongroom needs to build, test and demo on Debian 12;
+# with --bench, also the benchmark peers (gocryptfs, securefs, bindfs, fio). Idempotent: when every package is already installed it does not
 # touch apt at all (set STRONGROOM_SETUP_FORCE=1 to run apt anyway).
 set -euo pipefail
 
@@ -14,13 +14,19 @@ BUILD_PACKAGES=(
 # Service tests: the unit is checked with systemd-analyze (package systemd),
 # the man pages with groff, `mount -a` needs util-linux's mount.
 SERVICE_TEST_PACKAGES=(systemd groff-base mount)
-# Benchmark peers and tools (scripts/bench.sh). python3 parses fio's JSON.
-BENCH_PACKAGES=(gocryptfs securefs bindfs fio hyperfine psmisc python3)
+# Benchmark peers and tools (scripts/bench.sh, which runs setup.sh --bench).
+# python3 parses fio's JSON and talks to control sockets in scripts.
+BENCH_PACKAGES=(gocryptfs securefs bindfs fio hyperfine psmisc)
 # The Samba re-export test (tests/integration/samba_test.cc, docs/samba.md)
 # runs its own smbd on 127.0.0.1 and talks to it with smbclient.
 SAMBA_PACKAGES=(samba smbclient)
 
-PACKAGES=("${BUILD_PACKAGES[@]}" "${SERVICE_TEST_PACKAGES[@]}" "${BENCH_PACKAGES[@]}" "${SAMBA_PACKAGES[@]}")
+PACKAGES=("${BUILD_PACKAGES[@]}" python3 "${SERVICE_TEST_PACKAGES[@]}" "${SAMBA_PACKAGES[@]}")
+case "${1:-}" in
+  --bench) PACKAGES+=("${BENCH_PACKAGES[@]}") ;;
+  "") ;;
+  *) echo "usage: scripts/setup.sh [--bench]" >&2; exit 2 ;;
+esac
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
