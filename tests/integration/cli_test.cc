@@ -572,7 +572,7 @@ TEST_CASE("the mount is nosuid nodev allow_other and the daemon locks its memory
     if (line.rfind("VmLck:", 0) == 0) locked_kb = std::atol(line.c_str() + 6);
   }
   INFO("daemon VmLck: " << locked_kb << " kB");
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(STRONGROOM_SANITIZED)
   // AddressSanitizer turns mlock() into a no-op; this build's daemon has it too.
   WARN("ASan build: not checking that the daemon's memory is locked");
 #else
