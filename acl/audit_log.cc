@@ -3,6 +3,8 @@
 #include "acl/audit_log.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -23,6 +25,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 
 #include "acl/audit_ahead.h"
@@ -116,30 +119,94 @@ std::optional<std::string> OpenText(const crypto::SecretKey& key, std::span<cons
   return plain;
 }
 
-// What JSON can carry: valid UTF-8, as nlohmann::json checks it.
-bool ValidUtf8(const std::string& s) {
-  try {
-    (void)nlohmann::json(s).dump();
-    return true;
-  } catch (const nlohmann::json::exception&) {
-    return false;
+// What JSON can carry: well-formed UTF-8 (no overlong forms, surrogates or
+// code points past U+10FFFF), as nlohmann::json requires.
+bool ValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<uint8_t>(s[i]);
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      n = 1, cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2, cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;  // truncated
+    for (size_t k = 1; k <= n; ++k) {
+      const auto d = static_cast<uint8_t>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += n + 1;
   }
+  return true;
 }
 
-// The text fields as JSON; a field that is not valid UTF-8 (a file name can
-// be any bytes) is kept exactly, in hex, under "<name>_hex".
-std::string SealedJson(const AuditEntry& e) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [name, value] : {std::pair<const char*, const std::string*>{"user", &e.user},
-                                    {"exe", &e.exe}, {"path", &e.path}, {"path2", &e.path2},
-                                    {"access", &e.access}, {"reason", &e.reason}}) {
-    if (ValidUtf8(*value)) {
-      j[name] = *value;
-    } else {
-      j[std::string(name) + "_hex"] = crypto::HexEncode(crypto::AsBytes(*value));
+// `s` as a JSON string, escaped as nlohmann::json::dump() does.
+void AppendJsonString(std::string_view s, std::string* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  for (const char ch : s) {
+    const auto c = static_cast<uint8_t>(ch);
+    switch (c) {
+      case '"': out->append("\\\""); break;
+      case '\\': out->append("\\\\"); break;
+      case '\b': out->append("\\b"); break;
+      case '\f': out->append("\\f"); break;
+      case '\n': out->append("\\n"); break;
+      case '\r': out->append("\\r"); break;
+      case '\t': out->append("\\t"); break;
+      default:
+        if (c < 0x20) {
+          out->append("\\u00");
+          out->push_back(kHex[c >> 4]);
+          out->push_back(kHex[c & 0xF]);
+        } else {
+          out->push_back(ch);
+        }
     }
   }
-  return j.dump();
+  out->push_back('"');
+}
+
+// The text fields as a JSON object; a field that is not valid UTF-8 (a file
+// name can be any bytes) is kept exactly, in hex, under "<name>_hex". Keys
+// in sorted order, byte for byte what nlohmann::json would write (this runs
+// for every record, so without building a json object).
+std::string SealedJson(const AuditEntry& e) {
+  std::pair<std::string, const std::string*> fields[] = {{"access", &e.access}, {"exe", &e.exe},
+                                                         {"path", &e.path},     {"path2", &e.path2},
+                                                         {"reason", &e.reason}, {"user", &e.user}};
+  std::string hex[std::size(fields)];
+  for (size_t i = 0; i < std::size(fields); ++i) {
+    if (ValidUtf8(*fields[i].second)) continue;
+    hex[i] = crypto::HexEncode(crypto::AsBytes(*fields[i].second));
+    fields[i] = {fields[i].first + "_hex", &hex[i]};
+  }
+  std::sort(std::begin(fields), std::end(fields), [](const auto& a, const auto& b) { return a.first < b.first; });
+  size_t size = 64;
+  for (const auto& f : fields) size += f.second->size();
+  std::string out;
+  out.reserve(size);
+  out.push_back('{');
+  for (const auto& [name, value] : fields) {
+    if (out.size() > 1) out.push_back(',');
+    AppendJsonString(name, &out);
+    out.push_back(':');
+    AppendJsonString(*value, &out);
+  }
+  out.push_back('}');
+  return out;
 }
 
 std::string FieldOf(const nlohmann::json& j, const std::string& name) {
@@ -161,8 +228,31 @@ std::vector<std::string> Prefixes(const std::string& path) {
 }
 
 
+// Keyed tags of texts that recur from record to record (user names,
+// folders), each computed once; bounded. Not thread-safe.
+class TagCache {
+ public:
+  explicit TagCache(const crypto::SecretKey& key) : key_(key) {}
+
+  crypto::Bytes Get(std::string_view kind, std::string_view text) {
+    std::string k;
+    k.reserve(kind.size() + 1 + text.size());
+    k.append(kind).push_back('\0');
+    k.append(text);
+    if (auto it = map_.find(k); it != map_.end()) return it->second;
+    if (map_.size() >= kMaxEntries) map_.clear();
+    return map_.emplace(std::move(k), Tag(key_, kind, text)).first->second;
+  }
+
+ private:
+  static constexpr size_t kMaxEntries = 4096;
+  const crypto::SecretKey& key_;
+  std::unordered_map<std::string, crypto::Bytes> map_;
+};
+
 // The stored fields of record `seq` of `epoch` (text sealed, tags keyed).
-crypto::audit::RecordFields FieldsOf(const AuditKeys& keys, uint64_t seq, uint64_t epoch, const AuditEntry& e) {
+crypto::audit::RecordFields FieldsOf(const AuditKeys& keys, uint64_t seq, uint64_t epoch, const AuditEntry& e,
+                                     TagCache* tags) {
   crypto::audit::RecordFields f;
   f.seq = seq;
   f.epoch = epoch;
@@ -172,30 +262,38 @@ crypto::audit::RecordFields FieldsOf(const AuditKeys& keys, uint64_t seq, uint64
   f.op = e.op;
   f.result = e.result;
   f.count = e.count;
-  f.user_tag = Tag(keys.index, "user", e.user);
+  f.user_tag = tags != nullptr ? tags->Get("user", e.user) : Tag(keys.index, "user", e.user);
   f.path_tag = Tag(keys.index, "path", e.path);
   f.sealed = SealText(keys.content, SealedJson(e));
   return f;
 }
 
 // The tags a record is found under: every prefix of its path and of a
-// rename's destination.
-std::vector<crypto::Bytes> PrefixTags(const crypto::SecretKey& index_key, const AuditEntry& e) {
+// rename's destination. `path_tag` is the tag of the whole path; folders'
+// tags come from `cache` when there is one.
+std::vector<crypto::Bytes> PrefixTags(const crypto::SecretKey& index_key, const AuditEntry& e,
+                                      const crypto::Bytes& path_tag, TagCache* cache) {
   std::vector<crypto::Bytes> tags;
   for (const std::string* p : {&e.path, &e.path2}) {
     if (p->empty() || (*p)[0] != '/') continue;
-    for (const std::string& prefix : Prefixes(*p)) tags.push_back(Tag(index_key, "path", prefix));
+    for (const std::string& prefix : Prefixes(*p)) {
+      if (prefix.size() == p->size()) {
+        tags.push_back(p == &e.path ? path_tag : Tag(index_key, "path", prefix));
+      } else {
+        tags.push_back(cache != nullptr ? cache->Get("path", prefix) : Tag(index_key, "path", prefix));
+      }
+    }
   }
   return tags;
 }
 
 // Record `seq` of `epoch`, chained to `previous` with `key`.
 AheadRecord MakeRecord(const AuditKeys& keys, const crypto::SecretKey& key, const crypto::audit::Link& previous,
-                       uint64_t seq, uint64_t epoch, const AuditEntry& e) {
+                       uint64_t seq, uint64_t epoch, const AuditEntry& e, TagCache* tags) {
   AheadRecord r;
-  r.fields = FieldsOf(keys, seq, epoch, e);
+  r.fields = FieldsOf(keys, seq, epoch, e, tags);
   r.link = crypto::audit::NextLink(key, previous, r.fields);
-  r.prefix_tags = PrefixTags(keys.index, e);
+  r.prefix_tags = PrefixTags(keys.index, e, r.fields.path_tag, tags);
   return r;
 }
 
@@ -414,6 +512,7 @@ class SqliteAuditLog final : public AuditLog {
         applied_seq_(state_.last_seq),
         applied_link_(state_.last_link) {
     writer_ = std::thread([this] { WriterLoop(); });
+    indexer_ = std::thread([this] { IndexerLoop(); });
   }
 
   ~SqliteAuditLog() override {
@@ -423,7 +522,9 @@ class SqliteAuditLog final : public AuditLog {
       stopping_ = true;
     }
     cv_.notify_all();
+    index_cv_.notify_all();
     writer_.join();
+    indexer_.join();
     const bool all_in = MoveIntoDatabase().ok();
     {
       std::lock_guard db_lock(db_mu_);
@@ -636,6 +737,9 @@ class SqliteAuditLog final : public AuditLog {
   // has waited this long.
   static constexpr size_t kBatch = 1024;
   static constexpr std::chrono::milliseconds kBatchDelay{100};
+  // Records waiting for the database beyond which the writer moves them
+  // itself, whatever the indexer's priority gets it.
+  static constexpr size_t kIndexBacklog = 1 << 16;
   // Records nobody waits for (opens, refusals) are written ahead within
   // this long, or when this many are queued (or with the next record
   // someone waits for).
@@ -668,14 +772,15 @@ class SqliteAuditLog final : public AuditLog {
     std::vector<AheadItem> items;
     Status st = WriteAhead(batch, &items);
     lock.lock();
-    bool wake_writer = !queue_.empty();  // queued meanwhile: the writer may be waiting for this commit to end
+    const bool wake_writer = !queue_.empty();  // queued meanwhile: the writer may be waiting for this commit to end
+    bool wake_indexer = false;
     if (st.ok()) {
       if (to_apply_.empty()) {
         apply_since_ = std::chrono::steady_clock::now();
-        wake_writer = true;  // to set its timer
+        wake_indexer = true;  // to set its timer
       }
       for (AheadItem& item : items) to_apply_.push_back(std::move(item));
-      if (to_apply_.size() >= kBatch) wake_writer = true;
+      if (to_apply_.size() >= kBatch) wake_indexer = true;
     }
     for (const Pending& p : batch) {
       if (!st.ok() && p.report) failed_[p.ticket] = st;
@@ -685,6 +790,7 @@ class SqliteAuditLog final : public AuditLog {
     committing_ = false;
     done_cv_.notify_all();
     if (wake_writer) cv_.notify_all();
+    if (wake_indexer) index_cv_.notify_all();
   }
 
   // Chains the batch and appends it to the write-ahead file in one write
@@ -704,7 +810,7 @@ class SqliteAuditLog final : public AuditLog {
         next.epoch_start = next.last_seq + 1;
         item.epoch = EpochMetaOf(keys_, next);
       }
-      item.record = MakeRecord(keys_, next.key, next.last_link, next.last_seq + 1, next.epoch, p.entry);
+      item.record = MakeRecord(keys_, next.key, next.last_link, next.last_seq + 1, next.epoch, p.entry, &tags_);
       AppendAheadEntry(item.record, &data);
       next.last_seq = item.record.fields.seq;
       next.last_link = item.record.link;
@@ -872,6 +978,7 @@ class SqliteAuditLog final : public AuditLog {
   // moves records into the database in batches.
   void WriterLoop() {
     using Clock = std::chrono::steady_clock;
+    ::pthread_setname_np(::pthread_self(), "sr-audit");  // for top -H and profilers
     std::unique_lock lock(mu_);
     for (;;) {
       const auto now = Clock::now();
@@ -880,14 +987,13 @@ class SqliteAuditLog final : public AuditLog {
         CommitQueuedLocked(lock);
         continue;
       }
-      if (!to_apply_.empty() && (stopping_ || to_apply_.size() >= kBatch || now - apply_since_ >= kBatchDelay)) {
+      if (to_apply_.size() >= kIndexBacklog && !stopping_) {
+        // The indexer cannot keep up (the machine is busy all the time):
+        // the writer, at normal priority, moves records too.
         lock.unlock();
         const bool ok = MoveIntoDatabase().ok();
         lock.lock();
-        if (!ok) {
-          if (stopping_) return;  // the destructor tries once more
-          cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
-        }
+        if (!ok) cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
         continue;
       }
       if (stopping_ && queue_.empty() && !committing_) return;
@@ -895,11 +1001,41 @@ class SqliteAuditLog final : public AuditLog {
       // that commit ends (it wakes us when records are queued).
       auto deadline = Clock::time_point::max();
       if (!queue_.empty() && !committing_) deadline = std::min(deadline, queue_since_ + kAsyncDelay);
-      if (!to_apply_.empty()) deadline = std::min(deadline, apply_since_ + kBatchDelay);
       if (deadline == Clock::time_point::max()) {
         cv_.wait(lock);
       } else {
         cv_.wait_until(lock, deadline);
+      }
+    }
+  }
+
+  // Moves records written ahead into the indexed database, in batches, at
+  // the lowest CPU priority (SCHED_IDLE): the indexes cost CPU that calls
+  // on the mount would otherwise wait for, and a record is durable once
+  // written ahead. Queries, Flush and closing move what is left first.
+  void IndexerLoop() {
+    using Clock = std::chrono::steady_clock;
+    ::pthread_setname_np(::pthread_self(), "sr-audit-index");
+    const sched_param idle{};
+    (void)::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &idle);
+    std::unique_lock lock(mu_);
+    for (;;) {
+      const auto now = Clock::now();
+      if (!to_apply_.empty() && (stopping_ || to_apply_.size() >= kBatch || now - apply_since_ >= kBatchDelay)) {
+        lock.unlock();
+        const bool ok = MoveIntoDatabase().ok();
+        lock.lock();
+        if (!ok) {
+          if (stopping_) return;  // the destructor tries once more
+          index_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+        }
+        continue;
+      }
+      if (stopping_) return;
+      if (to_apply_.empty()) {
+        index_cv_.wait(lock);
+      } else {
+        index_cv_.wait_until(lock, apply_since_ + kBatchDelay);
       }
     }
   }
@@ -910,6 +1046,7 @@ class SqliteAuditLog final : public AuditLog {
 
   std::mutex ahead_mu_;  // the chain's end and the write-ahead file
   ChainState state_;
+  TagCache tags_{keys_.index};
   const int ahead_fd_;
   const std::string ahead_path_;
   off_t ahead_size_;       // where the next entry goes
@@ -940,6 +1077,8 @@ class SqliteAuditLog final : public AuditLog {
   std::chrono::steady_clock::time_point apply_since_;
   bool stopping_ = false;
   std::thread writer_;
+  std::condition_variable index_cv_;  // wakes the indexer
+  std::thread indexer_;
 };
 
 // Moves the records of the write-ahead file that the database lacks into it
@@ -1032,7 +1171,7 @@ Status CreateAuditLog(const std::string& path, const std::string& vault_id, cons
   // The first record, MACed with K_0; then only K_1 is kept.
   if (first.time_us == 0) first.time_us = NowMicros();
   ChainState k1{1, {}, 1, 2, crypto::audit::Evolve(initial_key)};
-  const AheadItem item{MakeRecord(keys, initial_key, crypto::audit::Link{}, 1, 0, first), EpochMetaOf(keys, k1)};
+  const AheadItem item{MakeRecord(keys, initial_key, crypto::audit::Link{}, 1, 0, first, nullptr), EpochMetaOf(keys, k1)};
   SR_RETURN_IF_ERROR(InsertBatch(**db, {&item, 1}));
   // A write-ahead file left by an earlier log of this name is not this one's.
   ::unlink(AheadPathFor(path).c_str());
