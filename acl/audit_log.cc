@@ -733,10 +733,14 @@ class SqliteAuditLog final : public AuditLog {
     AuditEntry entry;
   };
 
-  // The database takes records in batches of up to this many, or whatever
-  // has waited this long.
-  static constexpr size_t kBatch = 1024;
-  static constexpr std::chrono::milliseconds kBatchDelay{100};
+  // The indexer moves records into the database when no record has come
+  // for kIndexQuiet (the mount is quiet), or when kIndexBatch wait, or when
+  // the oldest has waited kIndexMaxWait: indexing costs about as much CPU
+  // as writing ahead, and is better spent between bursts of calls than
+  // during them.
+  static constexpr size_t kIndexBatch = 1 << 14;
+  static constexpr std::chrono::milliseconds kIndexQuiet{250};
+  static constexpr std::chrono::seconds kIndexMaxWait{10};
   // Records waiting for the database beyond which the writer moves them
   // itself, whatever the indexer's priority gets it.
   static constexpr size_t kIndexBacklog = 1 << 16;
@@ -775,12 +779,13 @@ class SqliteAuditLog final : public AuditLog {
     const bool wake_writer = !queue_.empty();  // queued meanwhile: the writer may be waiting for this commit to end
     bool wake_indexer = false;
     if (st.ok()) {
+      apply_last_ = std::chrono::steady_clock::now();
       if (to_apply_.empty()) {
-        apply_since_ = std::chrono::steady_clock::now();
+        apply_since_ = apply_last_;
         wake_indexer = true;  // to set its timer
       }
       for (AheadItem& item : items) to_apply_.push_back(std::move(item));
-      if (to_apply_.size() >= kBatch) wake_indexer = true;
+      if (to_apply_.size() >= kIndexBatch) wake_indexer = true;
     }
     for (const Pending& p : batch) {
       if (!st.ok() && p.report) failed_[p.ticket] = st;
@@ -1009,10 +1014,11 @@ class SqliteAuditLog final : public AuditLog {
     }
   }
 
-  // Moves records written ahead into the indexed database, in batches, at
-  // the lowest CPU priority (SCHED_IDLE): the indexes cost CPU that calls
-  // on the mount would otherwise wait for, and a record is durable once
-  // written ahead. Queries, Flush and closing move what is left first.
+  // Moves records written ahead into the indexed database, in batches, when
+  // the mount is quiet (see kIndexQuiet), at the lowest CPU priority
+  // (SCHED_IDLE): the indexes cost CPU that calls on the mount would
+  // otherwise wait for, and a record is durable once written ahead.
+  // Queries, Flush and closing move what is left first.
   void IndexerLoop() {
     using Clock = std::chrono::steady_clock;
     ::pthread_setname_np(::pthread_self(), "sr-audit-index");
@@ -1021,7 +1027,8 @@ class SqliteAuditLog final : public AuditLog {
     std::unique_lock lock(mu_);
     for (;;) {
       const auto now = Clock::now();
-      if (!to_apply_.empty() && (stopping_ || to_apply_.size() >= kBatch || now - apply_since_ >= kBatchDelay)) {
+      if (!to_apply_.empty() && (stopping_ || to_apply_.size() >= kIndexBatch || now - apply_last_ >= kIndexQuiet ||
+                                 now - apply_since_ >= kIndexMaxWait)) {
         lock.unlock();
         const bool ok = MoveIntoDatabase().ok();
         lock.lock();
@@ -1035,7 +1042,7 @@ class SqliteAuditLog final : public AuditLog {
       if (to_apply_.empty()) {
         index_cv_.wait(lock);
       } else {
-        index_cv_.wait_until(lock, apply_since_ + kBatchDelay);
+        index_cv_.wait_until(lock, std::min<Clock::time_point>(apply_last_ + kIndexQuiet, apply_since_ + kIndexMaxWait));
       }
     }
   }
@@ -1074,7 +1081,8 @@ class SqliteAuditLog final : public AuditLog {
   std::map<uint64_t, Status> failed_;
   std::chrono::steady_clock::time_point queue_since_;  // the oldest queued record's arrival
   std::vector<AheadItem> to_apply_;
-  std::chrono::steady_clock::time_point apply_since_;
+  std::chrono::steady_clock::time_point apply_since_;  // when the oldest of to_apply_ was written ahead
+  std::chrono::steady_clock::time_point apply_last_;   // when the newest was
   bool stopping_ = false;
   std::thread writer_;
   std::condition_variable index_cv_;  // wakes the indexer
