@@ -611,6 +611,21 @@ Status VaultFs::Access(const Caller& caller, uint64_t ino, int mask) {
   return Authorize(caller, inode, need);
 }
 
+bool VaultFs::SetsNothingNew(const Inode& inode, const struct stat& attr, int to_set) const {
+  if ((to_set & (kSetMode | kSetUid | kSetGid)) == 0 || (to_set & ~(kSetMode | kSetUid | kSetGid | kSetCtime)) != 0) {
+    return false;
+  }
+  struct stat cur;
+  if (::fstat(inode.path_fd.get(), &cur) != 0) return false;
+  if ((to_set & kSetMode) && (attr.st_mode & 07777) != (cur.st_mode & 07777)) return false;
+  if ((to_set & kSetUid) && attr.st_uid != cur.st_uid) return false;
+  if ((to_set & kSetGid) && attr.st_gid != cur.st_gid) return false;
+  // A chown clears the set-user-ID and set-group-ID bits even to the same
+  // owner: that is a change.
+  if ((to_set & (kSetUid | kSetGid)) && (cur.st_mode & (S_ISUID | S_ISGID)) && !S_ISDIR(cur.st_mode)) return false;
+  return true;
+}
+
 Result<struct stat> VaultFs::SetAttr(const Caller& caller, uint64_t ino, const struct stat& attr, int to_set,
                                      Handle* handle) {
   auto inode = handle != nullptr ? handle->inode : Get(ino);
@@ -641,7 +656,15 @@ Result<struct stat> VaultFs::SetAttr(const Caller& caller, uint64_t ino, const s
     if (to_set & kSetSize) what += " size";
     if (to_set & (kSetAtime | kSetMtime | kSetAtimeNow | kSetMtimeNow)) what += " times";
     e.access = what.empty() ? what : what.substr(1);
-    SR_RETURN_IF_ERROR(AuditAhead(std::move(e)));
+    if (SetsNothingNew(*inode, attr, to_set)) {
+      // chown to the owner it has, chmod to the mode it has (tar and cp -p
+      // do both for every file): nothing to record ahead of, so queued
+      // like an open.
+      e.reason = "unchanged";
+      AuditLater(std::move(e));
+    } else {
+      SR_RETURN_IF_ERROR(AuditAhead(std::move(e)));
+    }
   }
   const std::string proc = ProcFdPath(inode->path_fd.get());
   const bool is_link = S_ISLNK(inode->type);

@@ -468,6 +468,9 @@ class VaultFs {
   std::string VaultPathOf(const std::shared_ptr<Inode>& inode);
   std::string ChildPath(const std::shared_ptr<Inode>& dir, std::string_view name);
   acl::AuditEntry AuditEntryFor(const Caller& caller, std::string op, std::string path, int result);
+  // True when a setattr of `to_set` would leave the mode and owner as they
+  // are (and sets nothing else).
+  bool SetsNothingNew(const Inode& inode, const struct stat& attr, int to_set) const;
   // Commits a record ahead of a change; EIO when it cannot be written.
   Status AuditAhead(acl::AuditEntry entry);
   // Queues a record (opens, refusals, failures after the record).

@@ -437,6 +437,10 @@ TEST_CASE("every kind of record is written by real calls with the caller's uid a
     struct timespec ts[2] = {{1000000, 0}, {2000000, 0}};
     REQUIRE_SYS(utimensat(AT_FDCWD, v.Path("A/g").c_str(), ts, 0));
   }
+  // To the owner and mode it has (tar and cp -p do this for every file):
+  // recorded too, queued like an open since nothing changes.
+  REQUIRE_SYS(chown(v.Path("A/g").c_str(), 0, 0));
+  REQUIRE_SYS(chmod(v.Path("A/g").c_str(), 0600));
   REQUIRE(OpenClose(v.Path("A/g"), O_RDONLY) == 0);
   REQUIRE(ListDirErr(v.Path("A")) == 0);
   REQUIRE_SYS(unlink(v.Path("A/l").c_str()));
@@ -537,6 +541,7 @@ TEST_CASE("every kind of record is written by real calls with the caller's uid a
   // listing.
   CHECK(CountOf(recs, {"open", 0, me, 0, 0}) >= 2);
   CHECK(Find(recs, {"opendir", 0, me, 0, 0}) != nullptr);
+  CHECK(CountOf(recs, {"setattr", 0, me, 0, 0}) == 4);  // chmod, utimens, and the two that changed nothing
 
   // Alice's, with her child's pid.
   after = 0;
