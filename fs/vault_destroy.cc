@@ -501,7 +501,10 @@ Status VaultFs::ExecuteDestruction(int64_t id) {
         if (loc.ok()) WipeCachedKey(loc->st.st_ino);
         ids.push_back(item->object);
       }
-      SR_RETURN_IF_ERROR(store_->DestroyKeys(ids));
+      {
+        const auto gate = EnterChange();  // a backup sees the keys all there or all gone
+        SR_RETURN_IF_ERROR(store_->DestroyKeys(ids));
+      }
       SR_RETURN_IF_ERROR(store_->CheckpointTruncate());
       for (auto* item : batch) {
         item->state = acl::ItemState::kKeyDestroyed;
@@ -534,6 +537,9 @@ Status VaultFs::ExecuteDestruction(int64_t id) {
     for (auto& item : items) {
       if (item.state != acl::ItemState::kKeyDestroyed) continue;
       if (stopping()) return stopped();
+      // Each step on the tree is a change: a backup waits for it, and it
+      // waits for a backup (the change gate).
+      const auto gate = EnterChange();
       if (item.kind == acl::ObjectKind::kFile) {
         Result<Located> loc = locate(item);
         if (!loc.ok() && loc.status().code() != Status::Code::kNotFound) return loc.status();
@@ -572,6 +578,7 @@ Status VaultFs::ExecuteDestruction(int64_t id) {
     for (auto& item : items) {
       if (!is_leaf(item) || item.state != acl::ItemState::kOverwritten) continue;
       if (stopping()) return stopped();
+      const auto gate = EnterChange();
       Result<Located> loc = locate(item);
       if (!loc.ok() && loc.status().code() != Status::Code::kNotFound) return loc.status();
       if (loc.ok()) {
@@ -606,6 +613,7 @@ Status VaultFs::ExecuteDestruction(int64_t id) {
     for (auto* item : dirs) {
       if (item->state != acl::ItemState::kListed) continue;
       if (stopping()) return stopped();
+      const auto gate = EnterChange();
       Result<Located> loc = locate(*item);
       if (!loc.ok() && loc.status().code() != Status::Code::kNotFound) return loc.status();
       acl::ItemState result = acl::ItemState::kRemoved;
