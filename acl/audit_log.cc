@@ -100,7 +100,7 @@ crypto::Bytes Tag(const crypto::SecretKey& key, std::string_view kind, std::stri
 
 crypto::Bytes SealText(const crypto::SecretKey& key, const std::string& plain) {
   crypto::Bytes out(crypto::gcm::kNonceSize + plain.size() + crypto::gcm::kTagSize);
-  crypto::RandomBytes({out.data(), crypto::gcm::kNonceSize});
+  crypto::RandomNonce({out.data(), crypto::gcm::kNonceSize});
   crypto::gcm::Seal(key.span(), {out.data(), crypto::gcm::kNonceSize}, crypto::AsBytes(kSealedAad),
                     crypto::AsBytes(plain), out.data() + crypto::gcm::kNonceSize,
                     out.data() + crypto::gcm::kNonceSize + plain.size());

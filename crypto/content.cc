@@ -49,7 +49,7 @@ void EncryptBlock(const SecretKey& key, const FileId& id, uint64_t block, bool l
                   std::span<const uint8_t> plain, uint8_t* out) {
   uint8_t aad[kAadSize];
   BuildAad(id, block, last, aad);
-  RandomBytes({out, gcm::kNonceSize});
+  RandomNonce({out, gcm::kNonceSize});
   // Fails only for a key of the wrong size or an OpenSSL fault: writing the
   // block unencrypted or half-written would be worse than stopping.
   if (!gcm::Seal(key.span(), {out, gcm::kNonceSize}, {aad, kAadSize}, plain, out + gcm::kNonceSize,

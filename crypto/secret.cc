@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include <atomic>
@@ -85,6 +86,42 @@ void RandomBytes(std::span<uint8_t> out) {
     std::fputs("strongroom: the random number generator failed\n", stderr);
     std::abort();
   }
+}
+
+namespace {
+
+// Bumped in every forked child, so that a pool filled before the fork is
+// dropped rather than used by both processes.
+std::atomic<uint64_t> fork_generation{0};
+
+struct NoncePool {
+  static constexpr size_t kSize = 4096;
+  uint8_t bytes[kSize];
+  size_t used = kSize;
+  uint64_t generation = 0;
+};
+
+}  // namespace
+
+void RandomNonce(std::span<uint8_t> out) {
+  static const bool registered = [] {
+    return ::pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1, std::memory_order_relaxed); }) == 0;
+  }();
+  thread_local NoncePool pool;
+  if (!registered || out.size() > NoncePool::kSize / 4) {
+    RandomBytes(out);
+    return;
+  }
+  const uint64_t generation = fork_generation.load(std::memory_order_relaxed);
+  if (pool.generation != generation || NoncePool::kSize - pool.used < out.size()) {
+    RandomBytes(pool.bytes);
+    pool.used = 0;
+    pool.generation = generation;
+  }
+  std::memcpy(out.data(), pool.bytes + pool.used, out.size());
+  // What was handed out is not kept.
+  OPENSSL_cleanse(pool.bytes + pool.used, out.size());
+  pool.used += out.size();
 }
 
 SecretKey::SecretKey(size_t size) : size_(size) {

@@ -52,4 +52,9 @@ void Wipe(void* p, size_t n);
 // since continuing without randomness would be unsafe.
 void RandomBytes(std::span<uint8_t> out);
 
+// Random bytes for nonces (never for keys): the same generator, drawn a few
+// kilobytes at a time per thread, since a nonce is needed for every block
+// and record written. A forked child never reuses its parent's bytes.
+void RandomNonce(std::span<uint8_t> out);
+
 }  // namespace strongroom::crypto

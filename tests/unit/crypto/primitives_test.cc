@@ -1,12 +1,19 @@
 // Known-answer vectors and misuse tests for crypto/primitives.h.
 #include <catch2/catch.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
 #include <cctype>
+#include <set>
+#include <vector>
 #include <random>
 #include <string>
 #include <thread>
 
 #include "crypto/primitives.h"
+#include "crypto/secret.h"
 #include "tests/unit/test_util.h"
 
 namespace strongroom::crypto {
@@ -474,6 +481,49 @@ TEST_CASE("base64url: non-canonical and invalid encodings are rejected", "[crypt
 TEST_CASE("hex: lowercase encoding", "[crypto]") {
   CHECK(HexEncode(Hex("00ff10ab")) == "00ff10ab");
   CHECK(HexEncode({}).empty());
+}
+
+
+TEST_CASE("RandomNonce: no nonce repeats, across pool refills, threads and a fork", "[crypto]") {
+  std::set<std::string> seen;
+  auto take = [&] {
+    std::array<uint8_t, gcm::kNonceSize> n{};
+    RandomNonce(n);
+    return std::string(n.begin(), n.end());
+  };
+  for (int i = 0; i < 5000; ++i) CHECK(seen.insert(take()).second);  // several refills of the pool
+  std::vector<std::string> other;
+  std::thread t([&] {
+    for (int i = 0; i < 1000; ++i) other.push_back(take());
+  });
+  t.join();
+  for (const std::string& n : other) CHECK(seen.insert(n).second);
+
+  // The child's next nonces are not the parent's next ones.
+  int pipefd[2];
+  REQUIRE(::pipe(pipefd) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::string out;
+    for (int i = 0; i < 16; ++i) out += take();
+    const bool ok = ::write(pipefd[1], out.data(), out.size()) == static_cast<ssize_t>(out.size());
+    ::_exit(ok ? 0 : 1);
+  }
+  ::close(pipefd[1]);
+  std::string child(16 * gcm::kNonceSize, '\0');
+  size_t got = 0;
+  while (got < child.size()) {
+    const ssize_t n = ::read(pipefd[0], child.data() + got, child.size() - got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(pipefd[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(got == child.size());
+  for (int i = 0; i < 16; ++i) CHECK(seen.insert(take()).second);
+  for (size_t i = 0; i < 16; ++i) CHECK(seen.insert(child.substr(i * gcm::kNonceSize, gcm::kNonceSize)).second);
 }
 
 }  // namespace
