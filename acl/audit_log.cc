@@ -561,9 +561,11 @@ class SqliteAuditLog final : public AuditLog {
   void AppendAsync(AuditEntry entry) override {
     std::lock_guard lock(mu_);
     Enqueue(std::move(entry), /*report=*/false);
-    // The writer sets its timer at the first queued record, and writes
-    // early when many are queued; otherwise it is left asleep.
-    if (queue_.size() == 1 || queue_.size() >= kAsyncBatch) cv_.notify_all();
+    // The writer, when asleep with nothing to do, sets its timer at the
+    // first queued record, and writes early when many are queued; otherwise
+    // it is left alone (no wake-up per record: a caller that commits takes
+    // the queue along, and the next queued record would wake it again).
+    if ((queue_.size() == 1 && writer_idle_) || queue_.size() >= kAsyncBatch) cv_.notify_all();
   }
 
   Status BackupTo(const std::string& dir) override {
@@ -776,7 +778,8 @@ class SqliteAuditLog final : public AuditLog {
     std::vector<AheadItem> items;
     Status st = WriteAhead(batch, &items);
     lock.lock();
-    const bool wake_writer = !queue_.empty();  // queued meanwhile: the writer may be waiting for this commit to end
+    // Queued meanwhile: the writer may be asleep waiting for this commit to end.
+    const bool wake_writer = !queue_.empty() && writer_idle_;
     bool wake_indexer = false;
     if (st.ok()) {
       apply_last_ = std::chrono::steady_clock::now();
@@ -1007,7 +1010,9 @@ class SqliteAuditLog final : public AuditLog {
       auto deadline = Clock::time_point::max();
       if (!queue_.empty() && !committing_) deadline = std::min(deadline, queue_since_ + kAsyncDelay);
       if (deadline == Clock::time_point::max()) {
+        writer_idle_ = true;
         cv_.wait(lock);
+        writer_idle_ = false;
       } else {
         cv_.wait_until(lock, deadline);
       }
@@ -1077,6 +1082,7 @@ class SqliteAuditLog final : public AuditLog {
   uint64_t next_ticket_ = 0;
   uint64_t committed_ = 0;
   bool committing_ = false;
+  bool writer_idle_ = false;  // the writer sleeps until woken (no timer set)
   bool queued_lost_ = false;
   std::map<uint64_t, Status> failed_;
   std::chrono::steady_clock::time_point queue_since_;  // the oldest queued record's arrival
