@@ -3,6 +3,8 @@
 # builds with all cores.
 #   scripts/build.sh              -> build/
 #   scripts/build.sh --sanitize   -> build-asan/ (ASan + UBSan)
+# Environment: STRONGROOM_BUILD_DIR builds there instead (scripts/test.sh
+# uses it when the checkout is in a directory other users cannot enter).
 set -euo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,6 +35,7 @@ fi
 
 # A build dir configured earlier with another generator cannot be reused by
 # Ninja: drop only its cache, keep everything else.
+BUILD_DIR=${STRONGROOM_BUILD_DIR:-${BUILD_DIR}}
 cache="${BUILD_DIR}/CMakeCache.txt"
 if [[ -f ${cache} ]] && ! grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja$' "${cache}"; then
   echo "build: ${BUILD_DIR} was configured with another generator; reconfiguring with Ninja" >&2

@@ -73,7 +73,7 @@ fi
 
 # The command and failure point names are string literals that exist only
 # under the hook.
-for hook in test.clock test.fail-point destroy.overwrite; do
+for hook in test.clock test.fail-point destroy.overwrite STRONGROOM_TEST_REKEY_KILL; do
   if grep -qaF "${hook}" "${RELEASE_BIN}"; then
     fail "release binary ${RELEASE_BIN} contains the string ${hook}"
   else
@@ -227,6 +227,17 @@ probe() {
       fail "${label}: ${cmd}: expected ${expected}, got: ${reply}"
     fi
   done
+  # Keys live in locked memory. Checked on the release daemon: the test
+  # build may run under AddressSanitizer, which makes mlock a no-op.
+  if [[ ${label} == release ]]; then
+    local locked
+    locked=$(awk '/^VmLck:/ {print $2}' "/proc/${pid}/status" 2>/dev/null || true)
+    if [[ ${locked:-0} -gt 0 ]]; then
+      pass "${label}: the daemon holds its keys in locked memory (VmLck ${locked} kB)"
+    else
+      fail "${label}: the daemon has no locked memory (VmLck ${locked:-unknown} kB)"
+    fi
+  fi
   if ! fusermount3 -u -- "${mnt}"; then
     fail "${label}: fusermount3 -u ${mnt} failed"
     return

@@ -11,9 +11,10 @@ BUILD_PACKAGES=(
   libspdlog-dev libfmt-dev catch2 libcli11-dev nlohmann-json3-dev
   libsystemd-dev
 )
-# Service tests: the unit is checked with systemd-analyze (package systemd),
-# the man pages with groff, `mount -a` needs util-linux's mount.
-SERVICE_TEST_PACKAGES=(systemd groff-base mount)
+# Service tests: the unit is checked with systemd-analyze (package systemd;
+# it looks its Documentation=man: pages up with man, package man-db), the
+# man pages with groff, `mount -a` needs util-linux's mount.
+SERVICE_TEST_PACKAGES=(systemd man-db groff-base mount)
 # Benchmark peers and tools (scripts/bench.sh, which runs setup.sh --bench).
 # python3 parses fio's JSON and talks to control sockets in scripts.
 BENCH_PACKAGES=(gocryptfs securefs bindfs fio hyperfine psmisc)
@@ -58,6 +59,14 @@ else
   "${SUDO[@]}" apt-get update
   "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y "${PACKAGES[@]}"
+  # Installing samba here is for the tests' private smbd on 127.0.0.1: where
+  # systemd runs, Debian would also start smbd and nmbd on every interface.
+  # Stopped only when this run installed samba (a server already sharing
+  # files is left as it is).
+  if [[ " ${missing[*]} " == *" samba "* && -d /run/systemd/system ]]; then
+    log "samba was installed for the tests only: disabling its smbd and nmbd services"
+    "${SUDO[@]}" systemctl disable --now smbd nmbd 2>/dev/null || true
+  fi
 fi
 
 # FUSE needs the kernel module and /dev/fuse.

@@ -44,7 +44,16 @@ if [[ ${sanitize} -eq 1 ]]; then
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 fi
 
-bash "${ROOT}/scripts/build.sh" "${build_args[@]}"
+# The tests run the binaries as several uids, so the build must be within
+# their reach. A checkout inside a directory they cannot enter (root's home,
+# mode 0700, is where a fresh clone as root lands) builds under /var/cache,
+# which only root can write to.
+if ! setpriv --reuid=65534 --regid=65534 --clear-groups -- /usr/bin/test -x "${ROOT}" 2>/dev/null; then
+  BUILD_DIR="/var/cache/strongroom-build-$(printf '%s' "${ROOT}" | sha256sum | cut -c1-12)/$(basename -- "${BUILD_DIR}")"
+  echo "test.sh: ${ROOT} is not reachable by other users; building in ${BUILD_DIR}"
+  mkdir -p -m 0755 -- "$(dirname -- "${BUILD_DIR}")"
+fi
+STRONGROOM_BUILD_DIR="${BUILD_DIR}" bash "${ROOT}/scripts/build.sh" "${build_args[@]}"
 
 # --- leftovers: FUSE mounts and strongroom daemons --------------------------
 

@@ -10,6 +10,9 @@ set -eu
 build=$1
 fail() { echo "install_test: FAIL: $*" >&2; exit 1; }
 note() { echo "install_test: $*"; }
+# A missing tool is a skip by hand, and a failure in CI (scripts/setup.sh
+# installs groff-base, systemd and man-db).
+skip() { [ "${CI:-}" = true ] && fail "$* (CI must run every check)"; note "SKIP $*"; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/strongroom-install.XXXXXX")
 trap 'rm -rf -- "${tmp}"' EXIT
@@ -51,7 +54,7 @@ if command -v groff >/dev/null 2>&1; then
   done
   note "man pages format without warnings"
 else
-  note "SKIP man page check: groff is not installed"
+  skip "man page check: groff is not installed"
 fi
 
 if command -v systemd-analyze >/dev/null 2>&1; then
@@ -66,11 +69,11 @@ if command -v systemd-analyze >/dev/null 2>&1; then
   # no mount namespace of its own (the mount must be visible to all).
   grep -qx 'Type=notify' "${unit}" || fail "the unit is not Type=notify"
   grep -qx 'KillSignal=SIGTERM' "${unit}" || fail "the unit does not stop with SIGTERM"
-  if grep -E '^(PrivateTmp|ProtectSystem|ProtectHome|PrivateDevices|PrivateMounts|ReadOnlyPaths|ReadWritePaths|InaccessiblePaths|TemporaryFileSystem|BindPaths|BindReadOnlyPaths|ProtectKernelTunables|ProtectKernelModules|ProtectControlGroups|MountFlags|RootDirectory|RootImage)=' "${unit}"; then
+  if grep -E '^[[:space:]]*(PrivateTmp|ProtectSystem|ProtectHome|PrivateDevices|PrivateMounts|PrivateUsers|ReadOnlyPaths|ReadWritePaths|InaccessiblePaths|ExecPaths|NoExecPaths|ReadOnlyDirectories|ReadWriteDirectories|InaccessibleDirectories|TemporaryFileSystem|BindPaths|BindReadOnlyPaths|ProtectKernelTunables|ProtectKernelModules|ProtectKernelLogs|ProtectControlGroups|ProtectClock|ProtectProc|ProcSubset|MountFlags|RootDirectory|RootImage)[[:space:]]*=' "${unit}"; then
     fail "the unit has an option that gives it its own mount namespace"
   fi
   note "systemd-analyze verify: clean"
 else
-  note "SKIP unit check: systemd-analyze is not installed"
+  skip "unit check: systemd-analyze is not installed"
 fi
 note "PASS"
