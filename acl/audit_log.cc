@@ -463,6 +463,28 @@ std::optional<uint64_t> FreeBytes(int fd) {
   return blocks * static_cast<uint64_t>(sv.f_frsize);
 }
 
+// Runs the calling thread at normal priority while it lives, if it was at
+// SCHED_IDLE (the audit indexer), so that it never holds a lock others wait
+// for at idle priority.
+class NormalPriority {
+ public:
+  NormalPriority() {
+    sched_param p{};
+    idle_ = ::pthread_getschedparam(::pthread_self(), &policy_, &p) == 0 && policy_ == SCHED_IDLE;
+    if (idle_) (void)::pthread_setschedparam(::pthread_self(), SCHED_OTHER, &p);
+  }
+  ~NormalPriority() {
+    const sched_param p{};
+    if (idle_) (void)::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &p);
+  }
+  NormalPriority(const NormalPriority&) = delete;
+  NormalPriority& operator=(const NormalPriority&) = delete;
+
+ private:
+  int policy_ = SCHED_OTHER;
+  bool idle_ = false;
+};
+
 // Empties the write-ahead file: the magic and the end marker, on disk (the
 // space beyond is kept for later appends).
 bool ResetAhead(int fd) {
@@ -570,6 +592,8 @@ class SqliteAuditLog final : public AuditLog {
 
   Status BackupTo(const std::string& dir) override {
     (void)Flush();
+    // Records only written ahead would be missing from the copy.
+    SR_RETURN_IF_ERROR(MoveIntoDatabase());
     std::lock_guard db_lock(db_mu_);
     const std::string dst = dir + "/" + kAuditDbName;
     SR_RETURN_IF_ERROR(sqlite::BackupTo(db_->handle(), dst));
@@ -778,8 +802,6 @@ class SqliteAuditLog final : public AuditLog {
     std::vector<AheadItem> items;
     Status st = WriteAhead(batch, &items);
     lock.lock();
-    // Queued meanwhile: the writer may be asleep waiting for this commit to end.
-    const bool wake_writer = !queue_.empty() && writer_idle_;
     bool wake_indexer = false;
     if (st.ok()) {
       apply_last_ = std::chrono::steady_clock::now();
@@ -790,6 +812,9 @@ class SqliteAuditLog final : public AuditLog {
       for (AheadItem& item : items) to_apply_.push_back(std::move(item));
       if (to_apply_.size() >= kIndexBatch) wake_indexer = true;
     }
+    // Queued meanwhile: the writer may be asleep waiting for this commit to
+    // end. Past kIndexBacklog waiting records it moves them itself.
+    const bool wake_writer = (!queue_.empty() || to_apply_.size() >= kIndexBacklog) && writer_idle_;
     for (const Pending& p : batch) {
       if (!st.ok() && p.report) failed_[p.ticket] = st;
       if (!st.ok() && !p.report) queued_lost_ = true;
@@ -913,6 +938,9 @@ class SqliteAuditLog final : public AuditLog {
       (void)db_->Exec(evolved ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)");
       records_since_checkpoint_ = 0;
     }
+    // Every change's commit needs ahead_mu_: the indexer does not hold it at
+    // its idle priority.
+    const NormalPriority boost;
     std::lock_guard ahead_lock(ahead_mu_);
     if (applied_seq_ == state_.last_seq && ahead_size_ > kAheadTrimBytes && ResetAhead(ahead_fd_)) {
       ahead_size_ = static_cast<off_t>(kAheadMagic.size());
@@ -1168,6 +1196,16 @@ Status ReplayAhead(Db& db, const AuditKeys& keys, ChainState* state, int fd, con
 }
 
 }  // namespace
+
+AuditEntry ProcessEntry(std::string op, std::string reason, std::string path) {
+  AuditEntry e;
+  e.uid = ::getuid();
+  e.pid = ::getpid();
+  e.op = std::move(op);
+  e.path = std::move(path);
+  e.reason = std::move(reason);
+  return e;
+}
 
 AuditKeys AuditKeys::From(const crypto::SecretKey& audit_subkey) {
   return AuditKeys{audit_subkey.Clone(), crypto::Hkdf(audit_subkey, "strongroom/v1/audit-content", 32),
