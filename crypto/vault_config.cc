@@ -54,6 +54,8 @@ void DeriveKeys(VaultKeys* keys) {
 }
 
 constexpr size_t kMaxSlots = 32;
+// Slot IDs run 1..kMaxSlotId (what Parse accepts).
+constexpr int kMaxSlotId = 1000;
 
 Bytes NewSalt() {
   Bytes salt(32);
@@ -224,7 +226,7 @@ Result<VaultConfig> VaultConfig::Parse(std::string_view text) {
     for (const json& js : j["keyslots"]) {
       if (!js.is_object()) return bad("keyslots");
       KeySlot slot;
-      if (!js.contains("id") || !js["id"].is_number_integer() || js["id"] < 1 || js["id"] > 1000) return bad("keyslot id");
+      if (!js.contains("id") || !js["id"].is_number_integer() || js["id"] < 1 || js["id"] > kMaxSlotId) return bad("keyslot id");
       slot.id = js["id"];
       if (std::any_of(c.slots_.begin(), c.slots_.end(), [&](const KeySlot& s) { return s.id == slot.id; })) {
         return bad("duplicate keyslot id");
@@ -337,8 +339,14 @@ Result<int> VaultConfig::AddSlot(const Unlocked& by, const UnlockSecret& secret,
   if (by.keys.master.empty()) return Status::Invalid("the vault must be unlocked to add a key slot");
   MoveToSlotsVersion(by);
   KeySlot slot;
+  // One more than the highest, so that a removed slot's ID is not soon
+  // reused; after kMaxSlotId, the lowest free one.
   for (const KeySlot& s : slots_) slot.id = std::max(slot.id, s.id);
   ++slot.id;
+  if (slot.id > kMaxSlotId) {
+    slot.id = 1;
+    while (std::any_of(slots_.begin(), slots_.end(), [&](const KeySlot& s) { return s.id == slot.id; })) ++slot.id;
+  }
   slot.kind = secret.kind;
   slot.label = std::move(label);
   slot.created = NowUtc();

@@ -376,6 +376,28 @@ TEST_CASE("vault_config: key slots: removing one, never the last; an edited slot
   REQUIRE(f.config.slots().size() == 1);
 }
 
+TEST_CASE("vault_config: key slots added and removed over and over: the config still parses and opens",
+          "[vault_config]") {
+  ConfigFixture f;
+  VaultConfig::Unlocked by = OpenPass(f.config, kPass);
+  // A second slot replaced 1100 times (key rotation): ids stay in range.
+  Result<int> current = f.config.AddSlot(by, {KeySlot::Kind::kPassphrase, kPass2}, kFast, "rotating");
+  REQUIRE(current.ok());
+  for (int i = 0; i < 1100; ++i) {
+    Result<int> next = f.config.AddSlot(by, {KeySlot::Kind::kPassphrase, kPass2}, kFast, "rotating");
+    REQUIRE(next.ok());
+    REQUIRE(f.config.RemoveSlot(*current).ok());
+    current = next;
+  }
+  Result<VaultConfig> parsed = VaultConfig::Parse(f.config.Serialize());
+  INFO(parsed.status().ToString());
+  REQUIRE(parsed.ok());
+  REQUIRE(parsed->slots().size() == 2);
+  CHECK(parsed->slots()[0].id != parsed->slots()[1].id);
+  CHECK(parsed->Open({KeySlot::Kind::kPassphrase, kPass2}).ok());
+  CHECK(parsed->Open({KeySlot::Kind::kPassphrase, kPass}).ok());
+}
+
 TEST_CASE("vault_config: a passphrase change re-wraps only the slot it opens", "[vault_config]") {
   ConfigFixture f;
   const VaultConfig::Unlocked by = OpenPass(f.config, kPass);
