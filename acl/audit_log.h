@@ -35,6 +35,10 @@ struct AuditEntry {
   std::string reason;  // which grant or rule decided
 };
 
+// A record of what this process does itself (mount, unmount, a change of
+// keys, a destruction step): its own uid and pid, at `path`.
+AuditEntry ProcessEntry(std::string op, std::string reason, std::string path = "/");
+
 struct AuditRecord {
   uint64_t seq = 0;
   uint64_t epoch = 0;

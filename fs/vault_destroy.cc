@@ -325,13 +325,8 @@ std::vector<std::pair<int64_t, Status>> VaultFs::ResumeDestructions() {
     spdlog::warn("destruction request {} was interrupted; finishing it now", d.id);
     Status st;
     if (audit_ != nullptr) {
-      acl::AuditEntry e;
-      e.uid = ::getuid();
-      e.pid = ::getpid();
-      e.op = "destroy.resume";
-      e.path = "/";
-      e.reason = "request " + std::to_string(d.id) + ": finishing a destruction a stop or crash interrupted";
-      st = AuditAhead(std::move(e));
+      st = AuditAhead(acl::ProcessEntry(
+          "destroy.resume", "request " + std::to_string(d.id) + ": finishing a destruction a stop or crash interrupted"));
     }
     if (st.ok()) st = ExecuteDestruction(d.id);
     crypto::gcm::ForgetThreadKeys();
@@ -356,13 +351,7 @@ Status VaultFs::ExecuteDestruction(int64_t id) {
   const auto stopped = [] { return Status::Io(EINTR, "stopped by the unmount; the next mount finishes it"); };
 
   auto record = [&](const std::string& op, const std::string& path, const std::string& reason) {
-    acl::AuditEntry e;
-    e.uid = ::getuid();
-    e.pid = ::getpid();
-    e.op = op;
-    e.path = path;
-    e.reason = reason;
-    return AuditAhead(std::move(e));
+    return AuditAhead(acl::ProcessEntry(op, reason, path));
   };
 
   if (d.certificate.empty()) {

@@ -238,14 +238,9 @@ void RunFsck(const FsckOptions& opts) {
     Result<std::unique_ptr<acl::AuditLog>> audit =
         acl::OpenAuditLog(audit_path, config.vault_id(), acl::AuditKeys::From(keys->audit));
     if (!audit.ok()) Fail(ExitCodeFor(audit.status()), "the audit log " + audit_path + ": " + audit.status().message());
-    acl::AuditEntry entry;
-    entry.uid = ::getuid();
-    entry.pid = ::getpid();
-    entry.op = "fsck.repair";
-    entry.path = "/";
-    entry.reason = "removing " + std::to_string(report->orphans.size()) + " orphaned rows:";
-    for (const fs::CheckRow& row : report->orphans) entry.reason += " " + row.id;
-    Status st = (*audit)->Append(std::move(entry));
+    std::string reason = "removing " + std::to_string(report->orphans.size()) + " orphaned rows:";
+    for (const fs::CheckRow& row : report->orphans) reason += " " + row.id;
+    Status st = (*audit)->Append(acl::ProcessEntry("fsck.repair", std::move(reason)));
     if (!st.ok()) Fail(kInternal, "cannot write the audit log, so nothing was removed: " + st.message());
     st = checker.RemoveOrphans(&*report);
     (void)(*audit)->Flush();

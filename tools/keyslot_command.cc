@@ -18,7 +18,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <iomanip>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -34,6 +33,7 @@
 #include "tools/commands.h"
 #include "tools/control_client.h"
 #include "tools/mounts.h"
+#include "tools/terminal_text.h"
 #include "tools/vault_files.h"
 
 namespace strongroom::tools {
@@ -137,13 +137,7 @@ void AppendKeyChange(const std::string& audit_path, const std::string& vault_id,
                      const std::string& op, const std::string& reason) {
   Result<std::unique_ptr<acl::AuditLog>> log = acl::OpenAuditLog(audit_path, vault_id, acl::AuditKeys::From(keys.audit));
   if (!log.ok()) Fail(ExitCodeFor(log.status()), "cannot record the change in the audit log: " + log.status().message());
-  acl::AuditEntry e;
-  e.uid = ::getuid();
-  e.pid = ::getpid();
-  e.op = op;
-  e.path = "/";
-  e.reason = reason;
-  Status st = (*log)->Append(std::move(e));
+  Status st = (*log)->Append(acl::ProcessEntry(op, reason));
   if (!st.ok()) Fail(kInternal, "cannot record the change in the audit log; nothing was changed");
 }
 
@@ -155,7 +149,7 @@ std::string AuditPathOf(const VaultPaths& paths, acl::Store& store) {
 std::string KindName(KeySlot::Kind kind) { return kind == KeySlot::Kind::kPassphrase ? "passphrase" : "keyfile"; }
 
 std::string SlotName(const KeySlot& slot) {
-  return "key slot " + std::to_string(slot.id) + (slot.label.empty() ? "" : " (" + slot.label + ")");
+  return "key slot " + std::to_string(slot.id) + (slot.label.empty() ? "" : " (" + EscapeForTerminal(slot.label) + ")");
 }
 
 }  // namespace
@@ -236,12 +230,12 @@ void RunKeyslotList(const KeyslotOptions& opts) {
     std::cout << out.dump(2) << "\n";
     return;
   }
-  std::cout << std::left << std::setw(6) << "SLOT" << std::setw(12) << "TYPE" << std::setw(22) << "CREATED"
-            << "LABEL\n";
+  // Labels are anyone's text: FormatTable escapes control characters.
+  std::vector<std::vector<std::string>> rows;
   for (const KeySlot& slot : config.slots()) {
-    std::cout << std::setw(6) << slot.id << std::setw(12) << KindName(slot.kind) << std::setw(22) << slot.created
-              << slot.label << "\n";
+    rows.push_back({std::to_string(slot.id), KindName(slot.kind), slot.created, slot.label});
   }
+  std::cout << FormatTable({"SLOT", "TYPE", "CREATED", "LABEL"}, rows);
 }
 
 void RunKeyslotAdd(const KeyslotOptions& opts) {
@@ -315,10 +309,7 @@ void RunKeyslotRemove(const KeyslotOptions& opts) {
   VaultConfig config = LoadConfig(paths);
   const Secret by_secret = UnlockingSecret(opts.passfile, opts.key_file);
   const VaultConfig::Unlocked by = OpenOrFail(config, by_secret);
-  if (config.version() == VaultConfig::kVersion || config.slots().size() == 1) {
-    Fail(kConflict, "key slot " + std::to_string(opts.slot) +
-                        " cannot be removed: it is the vault's last key slot, and without it nothing unlocks the vault");
-  }
+  // No such slot: not found; the last one: a conflict (RemoveSlot decides).
   Status st = config.RemoveSlot(opts.slot);
   if (!st.ok()) Fail(st.code() == Status::Code::kInvalid ? kConflict : ExitCodeFor(st), st.message());
   RecordKeyChange(paths, config.vault_id(), by.keys, "keyslot.remove",

@@ -184,13 +184,8 @@ int Serve(const VaultPaths& paths, const std::string& mountpoint, crypto::VaultK
     }
   }
   auto record = [&](const char* op, const std::string& reason) {
-    acl::AuditEntry e;
-    e.uid = ::getuid();
-    e.pid = ::getpid();
-    e.op = op;
-    e.path = "/";
+    acl::AuditEntry e = acl::ProcessEntry(op, reason);
     e.path2 = mountpoint;
-    e.reason = reason;
     return (*audit)->Append(std::move(e));
   };
   if (Result<std::string> durability = vault.GetSetting("audit-durability"); durability.ok() && *durability == "power-loss") {

@@ -86,13 +86,24 @@ TEST_CASE("keyslot: a key file and a second passphrase unlock, slots are removed
   // A new key file never overwrites a file.
   r = RunStrongroom({"keyslot", "add", v.vault(), "--passfile", v.passfile(), "--new-key-file", key_file});
   CHECK(r.exit_code == kConflict);
+  // A label is anyone's text: kept as given, escaped when shown.
+  const std::string hostile_label = "bob\x1b[2J";
   r = RunStrongroom({"keyslot", "add", v.vault(), "--passfile", v.passfile(), "--new-passfile", second, "--label",
-                     "bob"});
+                     hostile_label});
   REQUIRE(r.exit_code == kOk);
+  r = RunStrongroom({"keyslot", "list", v.vault()});
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == kOk);
+  CHECK(r.out.find('\x1b') == std::string::npos);
+  CHECK(r.out.find("bob") != std::string::npos);
+  CHECK(r.out.find("backup key") != std::string::npos);
   // Adding needs a secret that unlocks.
   r = RunStrongroom({"keyslot", "add", v.vault(), "--passfile", second + ".missing", "--new-passfile", second});
   CHECK(r.exit_code != kOk);
-  CHECK(SlotLabels(v) == std::vector<std::string>{"", "backup key", "bob"});
+  CHECK(SlotLabels(v) == std::vector<std::string>{"", "backup key", hostile_label});
+  // A slot that does not exist.
+  r = RunStrongroom({"keyslot", "remove", v.vault(), "9", "--passfile", second});
+  CHECK(r.exit_code == kNotFound);
 
   // Each unlocks the same vault.
   CHECK(MountAndRead(v, {"--key-file", key_file}, "f").content == "content");
