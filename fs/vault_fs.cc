@@ -648,6 +648,12 @@ Result<struct stat> VaultFs::SetAttr(const Caller& caller, uint64_t ino, const s
       return Status::Io(EPERM, "only root changes ownership");
     }
   }
+  // chown to the owner it has, chmod to the mode it has (tar and cp -p do
+  // both for every file) change nothing: recorded queued, like an open.
+  // Still applied, since POSIX has them mark the ctime. The kernel holds the
+  // inode's lock across a setattr, so no other change to this inode comes
+  // between the look and the call.
+  const bool unchanged = SetsNothingNew(*inode, attr, to_set);
   {
     acl::AuditEntry e = AuditEntryFor(caller, (to_set & kSetSize) ? "truncate" : "setattr", path, 0);
     std::string what;
@@ -656,10 +662,7 @@ Result<struct stat> VaultFs::SetAttr(const Caller& caller, uint64_t ino, const s
     if (to_set & kSetSize) what += " size";
     if (to_set & (kSetAtime | kSetMtime | kSetAtimeNow | kSetMtimeNow)) what += " times";
     e.access = what.empty() ? what : what.substr(1);
-    if (SetsNothingNew(*inode, attr, to_set)) {
-      // chown to the owner it has, chmod to the mode it has (tar and cp -p
-      // do both for every file): nothing to record ahead of, so queued
-      // like an open.
+    if (unchanged) {
       e.reason = "unchanged";
       AuditLater(std::move(e));
     } else {

@@ -41,7 +41,6 @@ namespace {
 using namespace std::chrono_literals;
 using json = nlohmann::json;
 
-constexpr int kExitIntegrity = 7;
 constexpr char kAuditDbName[] = "strongroom-audit.db";
 
 int64_t NowUs() {
@@ -794,7 +793,7 @@ TEST_CASE("audit verify passes on an intact log and names the record edited, del
       ExecSql(work, "UPDATE records SET uid = uid + 1 WHERE seq = " + std::to_string(k));
       VerifyResult r = Verify(key_file, work);
       INFO("uid of record " << k << " edited: " << r.raw);
-      CHECK(r.exit_code == kExitIntegrity);
+      CHECK(r.exit_code == exit_code::kIntegrity);
       CHECK(r.first_bad == k);
       CHECK(r.problem.find("record " + std::to_string(k)) != std::string::npos);
     }
@@ -805,7 +804,7 @@ TEST_CASE("audit verify passes on an intact log and names the record edited, del
       ExecSql(work, std::string("UPDATE records SET ") + edit + " WHERE seq = 100");
       VerifyResult r = Verify(key_file, work);
       INFO(edit << ": " << r.raw);
-      CHECK(r.exit_code == kExitIntegrity);
+      CHECK(r.exit_code == exit_code::kIntegrity);
       CHECK(r.first_bad == 100);
     }
   }
@@ -815,7 +814,7 @@ TEST_CASE("audit verify passes on an intact log and names the record edited, del
       ExecSql(work, "DELETE FROM records WHERE seq = " + std::to_string(k));
       VerifyResult r = Verify(key_file, work);
       INFO("record " << k << " deleted: " << r.raw);
-      CHECK(r.exit_code == kExitIntegrity);
+      CHECK(r.exit_code == exit_code::kIntegrity);
       CHECK(r.first_bad == k);
     }
     // Deleted and the later ones renumbered: the chain breaks there.
@@ -823,7 +822,7 @@ TEST_CASE("audit verify passes on an intact log and names the record edited, del
     ExecSql(work, "DELETE FROM records WHERE seq = 40; UPDATE records SET seq = seq - 1 WHERE seq > 40");
     VerifyResult r = Verify(key_file, work);
     INFO(r.raw);
-    CHECK(r.exit_code == kExitIntegrity);
+    CHECK(r.exit_code == exit_code::kIntegrity);
     CHECK(r.first_bad == 40);
   }
   SECTION("two records' contents swapped") {
@@ -833,7 +832,7 @@ TEST_CASE("audit verify passes on an intact log and names the record edited, del
             "UPDATE records SET seq = 35 WHERE seq = -1;");
     VerifyResult r = Verify(key_file, work);
     INFO(r.raw);
-    CHECK(r.exit_code == kExitIntegrity);
+    CHECK(r.exit_code == exit_code::kIntegrity);
     CHECK(r.first_bad == 30);
     // Adjacent records swapped, links and all.
     CopyDb(db, work);
@@ -842,7 +841,7 @@ TEST_CASE("audit verify passes on an intact log and names the record edited, del
             "UPDATE records SET seq = 11 WHERE seq = -1;");
     r = Verify(key_file, work);
     INFO(r.raw);
-    CHECK(r.exit_code == kExitIntegrity);
+    CHECK(r.exit_code == exit_code::kIntegrity);
     CHECK(r.first_bad == 10);
   }
   SECTION("a record inserted") {
@@ -852,7 +851,7 @@ TEST_CASE("audit verify passes on an intact log and names the record edited, del
                   "path_tag, sealed, link FROM records WHERE seq = " + std::to_string(n));
     VerifyResult r = Verify(key_file, work);
     INFO(r.raw);
-    CHECK(r.exit_code == kExitIntegrity);
+    CHECK(r.exit_code == exit_code::kIntegrity);
     CHECK(r.first_bad == n + 1);
     // One inserted in the middle (the later ones renumbered).
     CopyDb(db, work);
@@ -861,7 +860,7 @@ TEST_CASE("audit verify passes on an intact log and names the record edited, del
                   "sealed, link FROM records WHERE seq = 19");
     r = Verify(key_file, work);
     INFO(r.raw);
-    CHECK(r.exit_code == kExitIntegrity);
+    CHECK(r.exit_code == exit_code::kIntegrity);
     CHECK(r.first_bad == 20);
   }
   SECTION("the tail truncated") {
@@ -878,7 +877,7 @@ TEST_CASE("audit verify passes on an intact log and names the record edited, del
     for (const std::string& s : {seal, late_seal}) {
       r = Verify(key_file, work, s);
       INFO("seal " << s << ": " << r.raw);
-      CHECK(r.exit_code == kExitIntegrity);
+      CHECK(r.exit_code == exit_code::kIntegrity);
       CHECK(r.first_bad == keep + 1);
       CHECK(r.problem.find("truncated") != std::string::npos);
     }
@@ -887,7 +886,7 @@ TEST_CASE("audit verify passes on an intact log and names the record edited, del
     ExecSql(work, "DELETE FROM records");
     r = Verify(key_file, work, seal);
     INFO(r.raw);
-    CHECK(r.exit_code == kExitIntegrity);
+    CHECK(r.exit_code == exit_code::kIntegrity);
     // A truncation after the seal's record is not detected by that seal, but
     // by a later one.
     CopyDb(db, work);
@@ -897,14 +896,14 @@ TEST_CASE("audit verify passes on an intact log and names the record edited, del
     CHECK(r.exit_code == 0);
     r = Verify(key_file, work, std::to_string(n) + ":" + Hex(recs.back().link));
     INFO(r.raw);
-    CHECK(r.exit_code == kExitIntegrity);
+    CHECK(r.exit_code == exit_code::kIntegrity);
     CHECK(r.first_bad == n - 1);
     // A seal whose digest does not match its record.
     std::string wrong = Hex(recs[static_cast<size_t>(seal_seq - 1)].link);
     wrong[0] = wrong[0] == '0' ? '1' : '0';
     r = Verify(key_file, db, std::to_string(seal_seq) + ":" + wrong);
     INFO(r.raw);
-    CHECK(r.exit_code == kExitIntegrity);
+    CHECK(r.exit_code == exit_code::kIntegrity);
     CHECK(r.first_bad == seal_seq);
   }
   SECTION("a key other than the auditors' initial key fails") {
@@ -934,7 +933,7 @@ TEST_CASE("audit verify passes on an intact log and names the record edited, del
       REQUIRE(WriteFile(file, hex + "\n", 0600) == 0);
       VerifyResult r = Verify(file, db);
       INFO("key from " << what << " (" << hex << "): " << r.raw);
-      CHECK(r.exit_code == kExitIntegrity);
+      CHECK(r.exit_code == exit_code::kIntegrity);
       CHECK(r.first_bad == 1);
     }
   }
@@ -1116,6 +1115,181 @@ TEST_CASE("a full disk under the audit database refuses changes with EIO and the
   CHECK(r.records == static_cast<int64_t>(recs.size()));
 }
 
+// `python3` parses `file` as CSV (csv.DictReader) or JSON Lines and prints
+// the rows as one JSON array: what a standard tool makes of the export.
+json ParsedByPython(const std::string& file, const std::string& format) {
+  const std::string script = format == "csv"
+                                 ? "import csv,json,sys\n"
+                                   "with open(sys.argv[1], newline='') as f:\n"
+                                   "    r = csv.DictReader(f)\n"
+                                   "    rows = list(r)\n"
+                                   "    print(json.dumps({'columns': r.fieldnames, 'rows': rows}))\n"
+                                 : "import json,sys\n"
+                                   "rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]\n"
+                                   "print(json.dumps({'columns': None, 'rows': rows}))\n";
+  CommandResult r = RunCommand({"/usr/bin/python3", "-c", script, file}, 30s);
+  INFO("python3 on " << file << ": " << r.err);
+  REQUIRE(r.exit_code == 0);
+  json j = json::parse(r.out, nullptr, false);
+  REQUIRE(!j.is_discarded());
+  return j;
+}
+
+TEST_CASE("audit queries and exports: filters, CSV and JSON Lines that standard tools parse, who may ask", "[audit]") {
+  MountedVault v;
+  const Identity auditor{5620, 5620}, lead{5621, 5621}, staff{5622, 5622};
+  v.Policy(MountedVault::Admin(), {"user", "add", "aud", "--uid", "5620", "--role", "auditor"});
+  v.Policy(MountedVault::Admin(), {"user", "add", "lea", "--uid", "5621"});
+  v.Policy(MountedVault::Admin(), {"user", "add", "sam", "--uid", "5622"});
+  REQUIRE_SYS(mkdir(v.Path("P").c_str(), 0755));
+  REQUIRE_SYS(mkdir(v.Path("Q").c_str(), 0755));
+  REQUIRE(CreateFile(v.Path("Q/x"), "q") == 0);
+  v.Policy(MountedVault::Root(), {"grant", v.Path("P"), "lea", "manage"});
+  v.Policy(lead, {"grant", v.Path("P"), "sam", "write"});
+  v.Policy(MountedVault::Root(), {"grant", v.Path("Q"), "sam", "read"});
+  v.Policy(MountedVault::Root(), {"grant", v.Path("Q"), "lea", "read"});
+  // Sam makes a file whose name a spreadsheet would take for a formula, and
+  // is refused a write open in Q.
+  const std::string formula = "=HYPERLINK(\"x\")";
+  REQUIRE(RunAs(staff.uid, staff.gid, [&] { return CreateFile(v.Path("P/" + formula), "s"); }) == 0);
+  REQUIRE(RunAs(staff.uid, staff.gid, [&] {
+            const int fd = ::open(v.Path("Q/x").c_str(), O_WRONLY | O_CLOEXEC);
+            if (fd >= 0) ::close(fd);
+            return fd < 0 && errno == EACCES ? 0 : 1;
+          }) == 0);
+
+  auto run = [&](const Identity& who, std::vector<std::string> args) {
+    args.push_back("--mount");
+    args.push_back(v.mnt());
+    CommandResult r = RunStrongroomAs(who, args, 60s);
+    std::string line;
+    for (const auto& a : args) line += " " + a;
+    UNSCOPED_INFO("as uid " << who.uid << ":" << line << " -> exit " << r.exit_code << "\nstdout: " << r.out
+                            << "\nstderr: " << r.err);
+    return r;
+  };
+  auto records = [&](const Identity& who, std::vector<std::string> args) {
+    args.insert(args.begin(), "audit");
+    args.push_back("--json");
+    CommandResult r = run(who, args);
+    REQUIRE(r.exit_code == exit_code::kOk);
+    json j = json::parse(r.out, nullptr, false);
+    REQUIRE(!j.is_discarded());
+    REQUIRE(j.contains("records"));
+    return j["records"];
+  };
+
+  // --user: only sam's records, among them the create.
+  json sams = records(auditor, {"--user", "sam", "--limit", "1000"});
+  REQUIRE(!sams.empty());
+  bool created = false;
+  for (const json& r : sams) {
+    CHECK(r["user"] == "sam");
+    CHECK(r["uid"] == 5622);
+    if (r["op"] == "create" && r["path"] == "/P/" + formula) created = true;
+  }
+  CHECK(created);
+  // --denied: only refusals, sam's write open among them.
+  json denied = records(auditor, {"--denied", "--limit", "1000"});
+  bool refused_open = false;
+  for (const json& r : denied) {
+    CHECK(r["result"] != 0);
+    if (r["op"] == "open" && r["uid"] == 5622 && r["path"] == "/Q/x" && r["result"] == EACCES) refused_open = true;
+  }
+  CHECK(refused_open);
+  // --op and --path together; newest first.
+  json creates = records(auditor, {"--op", "create", "--path", v.Path("P")});
+  REQUIRE(creates.size() == 1);
+  CHECK(creates[0]["path"] == "/P/" + formula);
+  json all = records(auditor, {"--limit", "1000"});
+  REQUIRE(all.size() >= 10);
+  for (size_t i = 1; i < all.size(); ++i) CHECK(all[i - 1]["seq"].get<int64_t>() > all[i]["seq"].get<int64_t>());
+  // --limit, --since and --until.
+  CHECK(records(auditor, {"--limit", "3"}).size() == 3);
+  CHECK(records(auditor, {"--since", "2099-01-01"}).empty());
+  CHECK(records(auditor, {"--until", "2000-01-01T00:00:00Z"}).empty());
+  CHECK(records(auditor, {"--since", "2000-01-01", "--user", "sam", "--limit", "1000"}).size() == sams.size());
+  CHECK(run(auditor, {"audit", "--since", "yesterday-ish"}).exit_code == exit_code::kUsage);
+
+  // Who may ask: staff never; a lead only about a folder they lead; admins
+  // everything.
+  CHECK(run(staff, {"audit"}).exit_code == exit_code::kRefused);
+  CHECK(run(staff, {"audit", "--path", v.Path("P")}).exit_code == exit_code::kRefused);
+  CHECK(run(lead, {"audit"}).exit_code == exit_code::kRefused);
+  CHECK(run(lead, {"audit", "--path", v.Path("Q")}).exit_code == exit_code::kRefused);  // sees it, does not lead it
+  CHECK(run(staff, {"audit", "--path", v.Path("nowhere")}).exit_code == exit_code::kNotFound);
+  for (const json& r : records(lead, {"--path", v.Path("P"), "--limit", "1000"})) {
+    CHECK(r["path"].get<std::string>().rfind("/P", 0) == 0);
+  }
+  CHECK(!records(MountedVault::Admin(), {"--user", "sam"}).empty());
+
+  // --csv and export FILE (CSV, JSON Lines) parse with Python's csv and json
+  // modules, with the same records; a formula-like cell is neutralised.
+  sams = records(auditor, {"--user", "sam", "--limit", "1000"});  // with sam's refused queries since
+  CommandResult csv_out = run(auditor, {"audit", "--user", "sam", "--limit", "1000", "--csv"});
+  REQUIRE(csv_out.exit_code == exit_code::kOk);
+  // The auditor writes the exports in a directory of their own.
+  TempDir out_dir;
+  REQUIRE_SYS(chown(out_dir.path().c_str(), auditor.uid, auditor.gid));
+  REQUIRE_SYS(chmod(out_dir.path().c_str(), 0700));
+  const std::string stdout_csv = out_dir.path() + "/query.csv";
+  REQUIRE(WriteFile(stdout_csv, csv_out.out) == 0);
+  const std::string csv_file = out_dir.path() + "/export.csv";
+  const std::string jsonl_file = out_dir.path() + "/export.jsonl";
+  REQUIRE(run(auditor, {"audit", "export", csv_file, "--user", "sam"}).exit_code == exit_code::kOk);
+  REQUIRE(run(auditor, {"audit", "export", jsonl_file, "--format", "jsonl", "--user", "sam"}).exit_code ==
+          exit_code::kOk);
+  const std::vector<std::string> columns = {"seq",  "time",   "user",   "uid",   "pid",   "exe",   "op",
+                                            "path", "path2",  "access", "result", "count", "reason"};
+  for (const std::string& file : {stdout_csv, csv_file}) {
+    INFO(file);
+    json parsed = ParsedByPython(file, "csv");
+    CHECK(parsed["columns"] == json(columns));
+    REQUIRE(parsed["rows"].size() == sams.size());
+    for (const json& row : parsed["rows"]) {
+      CHECK(row["user"] == "sam");
+      CHECK(row["uid"] == "5622");
+      if (row["op"] == "create") {
+        CHECK(row["path"] == "/P/" + formula);  // does not start with '=': the path begins with '/'
+      }
+    }
+  }
+  // A user whose name a spreadsheet would run as a formula: the cell gets a
+  // leading apostrophe, in the query's CSV and in the export.
+  const std::string eq_name = "=SUM(A1:A9)";
+  v.Policy(MountedVault::Admin(), {"user", "add", eq_name, "--uid", "5623"});
+  v.Policy(MountedVault::Root(), {"grant", v.Path("Q"), eq_name, "read"});
+  REQUIRE(RunAs(5623, 5623, [&] { return ReadFile(v.Path("Q/x")).data == "q" ? 0 : 1; }) == 0);
+  const std::string eq_file = out_dir.path() + "/formula.csv";
+  REQUIRE(run(auditor, {"audit", "export", eq_file, "--user", eq_name}).exit_code == exit_code::kOk);
+  json eq_rows = ParsedByPython(eq_file, "csv")["rows"];
+  REQUIRE(!eq_rows.empty());
+  for (const json& row : eq_rows) CHECK(row["user"] == "'" + eq_name);
+  json lines = ParsedByPython(jsonl_file, "jsonl");
+  REQUIRE(lines["rows"].size() == sams.size());
+  for (size_t i = 0; i < sams.size(); ++i) {
+    CHECK(lines["rows"][i]["seq"] == sams[i]["seq"]);
+    CHECK(lines["rows"][i]["path"] == sams[i]["path"]);
+    CHECK(lines["rows"][i]["user"] == "sam");
+  }
+  // export never overwrites.
+  const std::string before = ReadFile(csv_file).data;
+  CHECK(run(auditor, {"audit", "export", csv_file}).exit_code == exit_code::kConflict);
+  CHECK(ReadFile(csv_file).data == before);
+  // Nor writes where the auditor may not.
+  CHECK(run(auditor, {"audit", "export", v.root() + "/elsewhere.csv"}).exit_code == exit_code::kRefused);
+  CHECK(access((v.root() + "/elsewhere.csv").c_str(), F_OK) != 0);
+  // Every query is itself recorded, with who asked.
+  json queries = records(auditor, {"--op", "audit.query", "--limit", "1000"});
+  bool staff_refused = false, lead_asked = false;
+  for (const json& r : queries) {
+    if (r["uid"] == 5622 && r["result"] == EACCES) staff_refused = true;
+    if (r["uid"] == 5621 && r["result"] == 0) lead_asked = true;
+  }
+  CHECK(staff_refused);
+  CHECK(lead_asked);
+}
+
 TEST_CASE("no plaintext name or user in the audit database", "[audit]") {
   MountedVault v;
   const std::string db = DbOf(v);
@@ -1256,7 +1430,7 @@ TEST_CASE("sealed segments rotate at the configured size, move out with audit ar
             SQLITE_OK);
   }
   auto bad = RunStrongroom({"audit", "verify", "--json", "--key", key_file, "--archive", archive.path(), v.vault()});
-  CHECK(bad.exit_code == kExitIntegrity);
+  CHECK(bad.exit_code == exit_code::kIntegrity);
   CHECK(bad.out.find("\"first_bad_seq\": 5") != std::string::npos);
 }
 

@@ -39,13 +39,7 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-// Exit codes (docs/control-protocol.md, tools/exit_codes.h).
-constexpr int kOk = 0;
-constexpr int kUsage = 2;
-constexpr int kRefused = 4;
-constexpr int kNotFound = 5;
-constexpr int kNotMounted = 6;
-constexpr int kConflict = 8;
+using namespace exit_code;
 
 // The cast. The admin (sr-admin, uid 4200) comes from the fixture.
 const Identity kAdminId = MountedVault::Admin();

@@ -25,9 +25,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Exit codes (tools/exit_codes.h).
-constexpr int kRefused = 4;
-constexpr int kIntegrity = 7;
+using namespace exit_code;
 
 const Identity kAdminId = MountedVault::Admin();
 constexpr Identity kStaff{5002, 5002};  // "staff": read on /proj

@@ -53,9 +53,7 @@ namespace {
 using namespace std::chrono_literals;
 using json = nlohmann::json;
 
-constexpr int kRefused = 4;
-constexpr int kNotFound = 5;
-constexpr int kIntegrity = 7;
+using namespace exit_code;
 constexpr char kViewerGroup[] = "strongroom-viewers";
 
 const Identity kAdminId = MountedVault::Admin();
