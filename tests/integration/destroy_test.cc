@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "crypto/content.h"
 #include "crypto/primitives.h"
 #include "crypto/vault_config.h"
 #include "integration_assert.h"
@@ -350,11 +351,13 @@ TEST_CASE("witnessed destruction with two witnesses: freeze, separation of dutie
     }
   };
   scan(v.vault(), "while mounted");
+  // A backup taken now, by the backup command (the store's online copy).
   const std::string backup = v.root() + "/backup";
-  REQUIRE(::mkdir(backup.c_str(), 0700) == 0);
-  for (const char* file : {"strongroom.db", "strongroom.db-wal", "strongroom.db-shm"}) {
-    auto r = ReadFile(v.vault() + "/" + file);
-    if (r.err == 0) WriteText(backup + "/" + file, r.data);
+  {
+    CommandResult r = RunStrongroom({"backup", v.vault(), backup}, std::chrono::seconds(120));
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    REQUIRE(ReadFile(backup + "/strongroom.db").err == 0);
   }
   scan(backup, "backup taken after");
   v.Unmount();
@@ -363,14 +366,42 @@ TEST_CASE("witnessed destruction with two witnesses: freeze, separation of dutie
   crypto::VaultConfig config = *crypto::VaultConfig::Parse(ReadText(v.vault() + "/strongroom.conf"));
   auto unlocked = config.Unlock(v.passphrase());
   REQUIRE(unlocked.ok());
+  // The ciphertext a backup taken before held: its first block opens with
+  // the key it had then (the control), and with no key the vault still has.
   for (const auto& fid : destroyed_ids) {
+    INFO("destroyed file " << fid);
     CHECK(keys_after.count(fid) == 0);
     crypto::Bytes raw_id;
     REQUIRE(crypto::HexDecode(fid, &raw_id));
-    for (const auto& [other, wrapped] : keys_after) {
-      crypto::SecretKey key;
-      CHECK_FALSE(crypto::Unwrap(unlocked->files, raw_id, crypto::AsBytes(wrapped), &key));
+    REQUIRE(raw_id.size() == crypto::FileId{}.size());
+    crypto::FileId file_id;
+    std::copy(raw_id.begin(), raw_id.end(), file_id.begin());
+    const std::string* cipher = nullptr;
+    for (const auto& [backing, bytes] : tree_before) {
+      if (HeaderId(bytes) == fid) cipher = &bytes;
     }
+    REQUIRE(cipher != nullptr);
+    REQUIRE(cipher->size() > crypto::kHeaderSize + crypto::kBlockOverhead);
+    const size_t body = cipher->size() - crypto::kHeaderSize;
+    const auto block = crypto::AsBytes(std::string_view(*cipher).substr(crypto::kHeaderSize, std::min<size_t>(body, crypto::kCipherBlockSize)));
+    const bool last = body <= crypto::kCipherBlockSize;
+    auto opens = [&](const crypto::SecretKey& key) {
+      std::vector<uint8_t> plain(block.size() - crypto::kBlockOverhead);
+      return crypto::DecryptBlock(key, file_id, 0, last, block, plain.data());
+    };
+    crypto::SecretKey then;
+    REQUIRE(crypto::Unwrap(unlocked->files, raw_id, crypto::AsBytes(keys_before.at(fid)), &then));
+    CHECK(opens(then));
+    size_t tried = 0;
+    for (const auto& [other, wrapped] : keys_after) {
+      crypto::Bytes other_id;
+      REQUIRE(crypto::HexDecode(other, &other_id));
+      crypto::SecretKey key;
+      REQUIRE(crypto::Unwrap(unlocked->files, other_id, crypto::AsBytes(wrapped), &key));
+      CHECK_FALSE(opens(key));
+      ++tried;
+    }
+    CHECK(tried == keys_after.size());
   }
 }
 
