@@ -35,6 +35,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -383,6 +384,43 @@ bool SmbdRecord(const json& r, const std::string& op, int result, const std::str
 }
 
 // ---------------------------------------------------------------------------
+
+// The settings docs/samba.md gives that keep grants meaningful: without
+// them the mounted test below could still pass.
+TEST_CASE("the documented smb.conf keeps grants meaningful: no guest, no forced user, no client caching",
+          "[samba]") {
+  const DocConf conf = ReadDocConf();
+  auto value = [](const std::vector<std::string>& lines, const std::string& key) -> std::optional<std::string> {
+    for (const std::string& line : lines) {
+      if (KeyOf(line) != key) continue;
+      std::string v = line.substr(line.find('=') + 1);
+      const size_t b = v.find_first_not_of(" \t");
+      return b == std::string::npos ? std::string() : v.substr(b, v.find_last_not_of(" \t") - b + 1);
+    }
+    return std::nullopt;
+  };
+  CHECK(value(conf.global, "map to guest") == "never");
+  CHECK(value(conf.global, "server smb encrypt") == "required");
+  CHECK(value(conf.global, "smb2 leases") == "no");
+  CHECK(value(conf.share, "guest ok") == "no");
+  CHECK(value(conf.share, "oplocks") == "no");
+  CHECK(value(conf.share, "level2 oplocks") == "no");
+  CHECK(value(conf.share, "csc policy") == "disable");
+  CHECK(value(conf.share, "store dos attributes") == "no");
+  const std::optional<std::string> vfs = value(conf.share, "vfs objects");
+  REQUIRE(vfs.has_value());
+  CHECK(vfs->find("full_audit") != std::string::npos);
+  const std::optional<std::string> prefix = value(conf.share, "full_audit:prefix");
+  REQUIRE(prefix.has_value());
+  CHECK(prefix->find("%I") != std::string::npos);  // client address
+  CHECK(prefix->find("%m") != std::string::npos);  // client machine
+  for (const std::vector<std::string>* section : {&conf.global, &conf.share}) {
+    for (const char* key : {"force user", "force group", "guest only", "guest account"}) {
+      INFO(key);
+      CHECK_FALSE(value(*section, key).has_value());
+    }
+  }
+}
 
 TEST_CASE("a vault shared by Samba: each user gets what their grants allow, view is refused, the audit log names them",
           "[samba]") {

@@ -108,6 +108,11 @@ TEST_CASE("an fstab line is mounted by mount -a through mount.strongroom", "[ser
     char target[4096] = {};
     const ssize_t n = readlink(kHelperPath, target, sizeof target - 1);
     if (n <= 0 || std::string(target, static_cast<size_t>(n)) != StrongroomBin()) {
+      // Never in CI, where the machine is fresh: there a skip would hide a
+      // test that did not run.
+      if (const char* ci = std::getenv("CI"); ci != nullptr && std::string(ci) == "true") {
+        FAIL(kHelperPath << " exists and is not this build's");
+      }
       WARN("SKIP: " << kHelperPath << " exists and is not this build's; not replacing it");
       return;
     }
