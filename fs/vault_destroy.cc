@@ -618,7 +618,7 @@ Status VaultFs::ExecuteDestruction(int64_t id) {
           if (::unlinkat(dfd.get(), kDirIdName, 0) != 0 && errno != ENOENT) return Errno("remove directory ID");
           if (::unlinkat(loc->dir.get(), loc->bn.backing.c_str(), AT_REMOVEDIR) != 0) {
             Status st = Errno("remove a folder being destroyed");
-            (void)::openat(dfd.get(), kDirIdName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400);
+            (void)WriteDirId(dfd.get(), item->object);  // the folder stays whole
             return st;
           }
           places.unlock();

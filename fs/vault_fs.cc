@@ -77,7 +77,8 @@ Result<crypto::DirId> VaultFs::ReadDirId(int dir_fd, bool quiet_if_missing) cons
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return Errno("stat directory ID");
   crypto::DirId id;
-  // An empty one is being written by a mkdir (which holds places_mu_).
+  // An empty one is being written by a mkdir (which holds places_mu_), on a
+  // backing filesystem without O_TMPFILE (WriteDirId).
   if (quiet_if_missing && S_ISREG(st.st_mode) && st.st_size == 0) return Status::NotFound("directory ID file is empty");
   if (!S_ISREG(st.st_mode) || st.st_size != static_cast<off_t>(id.size()) ||
       ::pread(fd.get(), id.data(), id.size(), 0) != static_cast<ssize_t>(id.size())) {

@@ -42,25 +42,6 @@ Result<bool> BackingDirEmpty(int dir_fd) {
   return empty;
 }
 
-// Gives the unnamed file `fd` (O_TMPFILE) the name `name` in `dir_fd`;
-// EEXIST when the name is taken. -1 with errno on failure.
-int LinkUnnamed(int fd, int dir_fd, const std::string& name) {
-  if (::linkat(fd, "", dir_fd, name.c_str(), AT_EMPTY_PATH) == 0) return 0;
-  if (errno != ENOENT && errno != EPERM) return -1;
-  // Without CAP_DAC_READ_SEARCH, AT_EMPTY_PATH is refused: through /proc.
-  const std::string proc = "/proc/self/fd/" + std::to_string(fd);
-  return ::linkat(AT_FDCWD, proc.c_str(), dir_fd, name.c_str(), AT_SYMLINK_FOLLOW);
-}
-
-Status WriteDirId(int dir_fd, const crypto::DirId& id) {
-  UniqueFd fd(::openat(dir_fd, kDirIdName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400));
-  if (!fd.valid()) return Errno("create directory ID");
-  if (::pwrite(fd.get(), id.data(), id.size(), 0) != static_cast<ssize_t>(id.size())) {
-    return Errno("write directory ID");
-  }
-  return Status::Ok();
-}
-
 // The chain of an object below a directory whose chain is `parent`.
 std::vector<acl::ObjectId> ChildChain(const std::optional<acl::ObjectId>& id, const std::vector<acl::ObjectId>& parent) {
   std::vector<acl::ObjectId> chain;

@@ -1,9 +1,14 @@
 #include "fs/vault_layout.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <memory>
 #include <tuple>
+
+#include "fs/unique_fd.h"
 
 namespace strongroom::fs {
 namespace {
@@ -192,6 +197,26 @@ acl::Blob PolicyMac(const crypto::SecretKey& key, const acl::PolicyData& policy)
 acl::PolicySealer PolicySealerFor(const crypto::SecretKey& key) {
   auto copy = std::make_shared<crypto::SecretKey>(key.Clone());
   return [copy](const acl::PolicyData& policy) { return PolicyMac(*copy, policy); };
+}
+
+int LinkUnnamed(int fd, int dir_fd, const std::string& name) {
+  if (::linkat(fd, "", dir_fd, name.c_str(), AT_EMPTY_PATH) == 0) return 0;
+  if (errno != ENOENT && errno != EPERM) return -1;
+  // Without CAP_DAC_READ_SEARCH, AT_EMPTY_PATH is refused: through /proc.
+  const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  return ::linkat(AT_FDCWD, proc.c_str(), dir_fd, name.c_str(), AT_SYMLINK_FOLLOW);
+}
+
+Status WriteDirId(int dir_fd, const crypto::DirId& id) {
+  UniqueFd fd(::openat(dir_fd, ".", O_WRONLY | O_TMPFILE | O_CLOEXEC, 0400));
+  const bool unnamed = fd.valid();
+  if (!unnamed) fd = UniqueFd(::openat(dir_fd, kDirIdName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400));
+  if (!fd.valid()) return Errno("create directory ID");
+  if (::pwrite(fd.get(), id.data(), id.size(), 0) != static_cast<ssize_t>(id.size())) {
+    return Errno("write directory ID");
+  }
+  if (unnamed && LinkUnnamed(fd.get(), dir_fd, kDirIdName) != 0) return Errno("name directory ID");
+  return Status::Ok();
 }
 
 }  // namespace strongroom::fs

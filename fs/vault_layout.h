@@ -47,6 +47,14 @@ acl::PolicySealer PolicySealerFor(const crypto::SecretKey& key);
 // An OS error, with errno captured at once.
 inline Status Errno(const char* what) { return Status::Io(errno, what); }
 
+// Gives the unnamed file `fd` (O_TMPFILE) the name `name` in `dir_fd`;
+// EEXIST when the name is taken. -1 with errno on failure.
+int LinkUnnamed(int fd, int dir_fd, const std::string& name);
+// Writes the directory ID file of the backing directory `dir_fd`: it
+// appears whole (written unnamed, then linked), or, where the backing
+// filesystem has no O_TMPFILE, is created and then written.
+Status WriteDirId(int dir_fd, const crypto::DirId& id);
+
 inline acl::ObjectKind KindOf(mode_t mode) {
   if (S_ISDIR(mode)) return acl::ObjectKind::kDirectory;
   if (S_ISLNK(mode)) return acl::ObjectKind::kSymlink;
