@@ -221,14 +221,6 @@ void CopyFileDurably(const std::string& from, const std::string& to) {
   }
 }
 
-void SyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)::fsync(fd);
-    ::close(fd);
-  }
-}
-
 // Moves sealed segments (all but the newest --keep) to DEST: renamed when
 // DEST is on the same filesystem, else copied, synced, and only then
 // removed. Recorded in the log when the vault is mounted.
@@ -269,11 +261,8 @@ void Archive(const State& s) {
                            ") to " + s.dest;
   // The mounted vault records it.
   if (!s.vault.empty()) {
-    const std::string source = "strongroom:" + FindVault(s.vault).dir;
-    for (const MountEntry& m : StrongroomMounts(ReadMountinfo())) {
-      if (m.source != source) continue;
-      (void)CallDaemon(m.mountpoint, json{{"cmd", "audit.record"}, {"op", "audit.archive"}, {"reason", what}});
-      break;
+    if (const std::optional<MountEntry> m = MountOfVault(FindVault(s.vault).dir)) {
+      (void)CallDaemon(m->mountpoint, json{{"cmd", "audit.record"}, {"op", "audit.archive"}, {"reason", what}});
     }
   }
   std::cout << "Archived " << segments.size() << " segments to " << EscapeForTerminal(s.dest)

@@ -55,25 +55,6 @@ void Check(const Status& st, const std::string& what) {
   if (!st.ok()) Fail(ExitCodeFor(st) == kUsage ? kInternal : ExitCodeFor(st), what + ": " + st.message());
 }
 
-void SyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)::fsync(fd);
-    ::close(fd);
-  }
-}
-
-std::string Size(uint64_t bytes) {
-  char buf[32];
-  if (bytes >= (1ULL << 30)) {
-    std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / (1ULL << 30));
-  } else if (bytes >= (1ULL << 20)) {
-    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1ULL << 20));
-  } else {
-    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
-  }
-  return buf;
-}
 
 }  // namespace
 
@@ -90,7 +71,7 @@ void RunBackup(const BackupOptions& opts) {
   std::optional<MountEntry> mount;
   for (const MountEntry& m : StrongroomMounts(ReadMountinfo())) {
     if (Inside(dest, m.mountpoint)) Fail(kUsage, "the backup cannot go inside a mounted vault (it is ciphertext already)");
-    if (m.source == "strongroom:" + paths.dir) mount = m;
+    if (m.source == kSourcePrefix + paths.dir) mount = m;
   }
 
   ConfigLock config_lock(paths);
@@ -146,7 +127,7 @@ void RunBackup(const BackupOptions& opts) {
   if (vault_lock >= 0) ::close(vault_lock);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "Backed up " << paths.dir << " to " << EscapeForTerminal(dest) << ": " << stats.files << " files, "
-            << stats.dirs << " folders, " << stats.symlinks << " links, " << Size(stats.bytes) << " of ciphertext";
+            << stats.dirs << " folders, " << stats.symlinks << " links, " << HumanBytes(static_cast<double>(stats.bytes)) << " of ciphertext";
   if (mount) std::cout << " (changes were paused for " << static_cast<int>(seconds * 1000) << " ms)";
   std::cout << "\nThe copy opens with the vault's passphrases and key files as they are now; keep it as safe as "
                "the vault (docs/backup.md says how to restore).\n";

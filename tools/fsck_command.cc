@@ -38,8 +38,6 @@ namespace {
 using nlohmann::json;
 namespace stdfs = std::filesystem;
 
-constexpr char kSourcePrefix[] = "strongroom:";
-
 // The strongroom mountpoint `arg` names, if it is one.
 std::optional<std::string> StrongroomMountpoint(const std::string& arg) {
   std::error_code ec;
@@ -49,32 +47,6 @@ std::optional<std::string> StrongroomMountpoint(const std::string& arg) {
     if (auto m = FindMount(candidate); m && m->fstype == kStrongroomFsType) return m->mountpoint;
   }
   return std::nullopt;
-}
-
-// Where the vault in `dir` is mounted (in this mount namespace), if it is.
-std::optional<std::string> MountpointOfVault(const std::string& dir) {
-  for (const MountEntry& m : StrongroomMounts(ReadMountinfo())) {
-    if (m.source == kSourcePrefix + dir) return m.mountpoint;
-  }
-  return std::nullopt;
-}
-
-std::string Bytes(uint64_t n) {
-  static const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  size_t u = 0;
-  while (v >= 1024 && u + 1 < std::size(kUnits)) {
-    v /= 1024;
-    ++u;
-  }
-  std::ostringstream out;
-  if (u == 0) {
-    out << n << " B";
-  } else {
-    out.precision(1);
-    out << std::fixed << v << " " << kUnits[u];
-  }
-  return out.str();
 }
 
 std::string LocalTime(int64_t t) {
@@ -97,7 +69,7 @@ void PrintReport(const json& r, const std::string& what) {
   out << "Checked " << EscapeForTerminal(what) << "\n";
   out << "  objects:  " << U(r, "objects") << " (" << U(r, "files") << " files, " << U(r, "dirs") << " folders, "
       << U(r, "symlinks") << " symlinks; " << U(r, "rows") << " rows in the policy store)\n";
-  out << "  blocks:   " << U(r, "blocks") << " authenticated (" << Bytes(U(r, "bytes")) << ")\n";
+  out << "  blocks:   " << U(r, "blocks") << " authenticated (" << HumanBytes(static_cast<double>(U(r, "bytes"))) << ")\n";
   auto list = [&](const char* kind, const std::string& title) {
     size_t n = 0;
     for (const json& f : r["findings"]) n += S(f, "kind") == kind;
@@ -200,7 +172,7 @@ void RunFsck(const FsckOptions& opts) {
   fs::UniqueFd lock(::open(paths.lock().c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
   if (!lock.valid()) Fail(kIntegrity, "cannot open the vault lock " + paths.lock() + ": " + std::strerror(errno));
   if (::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (auto mp = MountpointOfVault(paths.dir)) return FsckMounted(*mp, opts);
+    if (auto m = MountOfVault(paths.dir)) return FsckMounted(m->mountpoint, opts);
     Fail(kConflict, "the vault " + paths.dir + " is in use (mounted where this process cannot see it, or being checked)");
   }
   {
@@ -288,7 +260,7 @@ void RunStatus(const StatusOptions& opts) {
                                             " for writing)");
       const json& a = v.contains("audit") ? v["audit"] : json(nullptr);
       if (a.is_object()) {
-        std::string size = Bytes(U(a, "total_bytes"));
+        std::string size = HumanBytes(static_cast<double>(U(a, "total_bytes")));
         if (U(a, "segments") > 0) size += " (" + std::to_string(U(a, "segments")) + " sealed segments)";
         fields.emplace_back("Audit log", size);
         const json& lv = a.contains("last_verified") ? a["last_verified"] : json(nullptr);

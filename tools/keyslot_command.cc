@@ -118,14 +118,6 @@ VaultConfig::Unlocked OpenOrFail(const VaultConfig& config, const Secret& secret
   return std::move(opened).value();
 }
 
-void SyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)::fsync(fd);
-    ::close(fd);
-  }
-}
-
 std::string Sha256Hex(const std::string& text) {
   uint8_t digest[32];
   crypto::Sha256(crypto::AsBytes(text), digest);
@@ -172,9 +164,8 @@ crypto::VaultKeys UnlockVault(const crypto::VaultConfig& config, const std::stri
 
 void RecordKeyChange(const VaultPaths& paths, const std::string& vault_id, const crypto::VaultKeys& keys,
                      const std::string& op, const std::string& reason) {
-  for (const MountEntry& m : StrongroomMounts(ReadMountinfo())) {
-    if (m.source != "strongroom:" + paths.dir) continue;
-    (void)CallDaemon(m.mountpoint, {{"cmd", "audit.record"}, {"op", op}, {"reason", reason}});
+  if (const std::optional<MountEntry> m = MountOfVault(paths.dir)) {
+    (void)CallDaemon(m->mountpoint, {{"cmd", "audit.record"}, {"op", op}, {"reason", reason}});
     return;
   }
   std::string audit_path;

@@ -41,7 +41,6 @@ namespace {
 
 namespace stdfs = std::filesystem;
 
-constexpr char kSourcePrefix[] = "strongroom:";
 // The systemd credential read when neither --passfile nor --credential is given.
 constexpr char kDefaultCredential[] = "strongroom-passphrase";
 

@@ -106,4 +106,11 @@ std::optional<MountEntry> FindMount(const std::string& mountpoint) {
   return found;
 }
 
+std::optional<MountEntry> MountOfVault(const std::string& dir) {
+  for (const MountEntry& m : StrongroomMounts(ReadMountinfo())) {
+    if (m.source == kSourcePrefix + dir) return m;
+  }
+  return std::nullopt;
+}
+
 }  // namespace strongroom::tools

@@ -11,6 +11,8 @@
 namespace strongroom::tools {
 
 inline constexpr char kStrongroomFsType[] = "fuse.strongroom";
+// A vault's mount names it as its source: this, then the vault directory.
+inline constexpr char kSourcePrefix[] = "strongroom:";
 
 // One line of mountinfo, with the octal escapes of its fields undone.
 struct MountEntry {
@@ -37,6 +39,10 @@ std::vector<MountEntry> StrongroomMounts(const std::vector<MountEntry>& entries)
 
 // Every entry of /proc/self/mountinfo (empty when it cannot be read).
 std::vector<MountEntry> ReadMountinfo();
+
+// Where the vault in the directory `dir` is mounted (in this mount
+// namespace), if it is.
+std::optional<MountEntry> MountOfVault(const std::string& dir);
 
 // The topmost entry mounted on `mountpoint`, if any.
 std::optional<MountEntry> FindMount(const std::string& mountpoint);

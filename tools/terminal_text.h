@@ -18,6 +18,9 @@ namespace strongroom::tools {
 // U+2066..U+2069), which could reorder what is shown. Other text is kept.
 std::string EscapeForTerminal(std::string_view s);
 
+// A byte count for people: "512 B", "1.5 KiB", "3.2 GiB".
+std::string HumanBytes(double bytes);
+
 // True when `s` is well-formed UTF-8 (no overlong forms, no surrogates).
 bool IsValidUtf8(std::string_view s);
 

@@ -151,4 +151,12 @@ std::string ReadPassphrase(const std::string& passfile, const std::string& promp
   return pass;
 }
 
+void SyncDir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)::fsync(fd);
+    ::close(fd);
+  }
+}
+
 }  // namespace strongroom::tools

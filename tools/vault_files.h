@@ -71,4 +71,7 @@ std::string ReadKeyFile(const std::string& path);
 // (twice when `confirm`). Fails with kUsage when neither is possible.
 std::string ReadPassphrase(const std::string& passfile, const std::string& prompt, bool confirm);
 
+// fsyncs the directory `dir` (its new or renamed entries), ignoring errors.
+void SyncDir(const std::string& dir);
+
 }  // namespace strongroom::tools
