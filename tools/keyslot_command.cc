@@ -67,12 +67,15 @@ struct Secret {
   UnlockSecret view() const { return {kind, bytes}; }
 };
 
-// The file's bytes (up to `max` + 1); `what` names it in errors. A key
-// file must be the caller's alone.
-std::string ReadWholeFile(const std::string& path, size_t max, bool* too_large, const std::string& what) {
+enum class Holds { kSecret, kPublic };
+
+// The file's bytes (up to `max` + 1); `what` names it in errors. A file
+// holding a secret must be the caller's alone.
+std::string ReadWholeFile(const std::string& path, size_t max, bool* too_large, const std::string& what,
+                          Holds holds) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) Fail(kNotFound, "cannot read " + what + " " + path + ": " + std::strerror(errno));
-  if (what == "key file") CheckSecretFileOwnership(fd, path, what);
+  if (holds == Holds::kSecret) CheckSecretFileOwnership(fd, path, what);
   std::string out;
   char buf[4096];
   ssize_t n;
@@ -80,8 +83,8 @@ std::string ReadWholeFile(const std::string& path, size_t max, bool* too_large, 
     out.append(buf, static_cast<size_t>(n));
     if (out.size() > max) break;
   }
-  crypto::Wipe(buf, sizeof buf);
   const int err = errno;
+  crypto::Wipe(buf, sizeof buf);
   ::close(fd);
   if (n < 0) Fail(kNotFound, "cannot read " + what + " " + path + ": " + std::strerror(err));
   *too_large = out.size() > max;
@@ -148,7 +151,7 @@ std::string SlotName(const KeySlot& slot) {
 
 std::string ReadKeyFile(const std::string& path) {
   bool too_large = false;
-  std::string bytes = ReadWholeFile(path, VaultConfig::kMaxKeyFileSize, &too_large, "key file");
+  std::string bytes = ReadWholeFile(path, VaultConfig::kMaxKeyFileSize, &too_large, "key file", Holds::kSecret);
   if (too_large || bytes.size() < VaultConfig::kMinKeyFileSize) {
     crypto::Wipe(bytes.data(), bytes.size());
     Fail(kUsage, "key file " + path + " must hold 32 bytes to 64 KiB (make one with keyslot add --new-key-file)");
@@ -185,7 +188,7 @@ bool FinishPendingRekey(const VaultPaths& paths) {
   std::string text;
   {
     bool too_large = false;
-    text = ReadWholeFile(pending, 1 << 20, &too_large, "pending config");
+    text = ReadWholeFile(pending, 1 << 20, &too_large, "pending config", Holds::kPublic);
   }
   const crypto::VaultConfig current = LoadConfig(paths);
   Result<std::unique_ptr<acl::Store>> store = acl::OpenSqliteStore(paths.store(), current.vault_id(), nullptr);
