@@ -513,6 +513,7 @@ TEST_CASE("a vault shared by Samba: each user gets what their grants allow, view
     bool read_doc = false, refused = false;
     for (const json& r : r_recs) {
       CHECK(r.value("user", "") == t.reader.name);
+      CHECK(r.value("uid", -1) == static_cast<int>(t.reader.uid));
       read_doc = read_doc || SmbdRecord(r, "open", 0, "/team/doc.txt");
       refused = refused || (r.value("result", 0) == EACCES && Has(r.value("exe", ""), "smbd"));
     }
@@ -525,9 +526,9 @@ TEST_CASE("a vault shared by Samba: each user gets what their grants allow, view
     bool copy_refused = false, opened = false;
     for (const json& r : v_recs) {
       CHECK(r.value("user", "") == t.viewer.name);
+      CHECK(r.value("uid", -1) == static_cast<int>(t.viewer.uid));
       if (SmbdRecord(r, "open", EACCES, "/team/doc.txt") && Has(r.value("reason", ""), "copy refused")) {
         copy_refused = true;
-        CHECK(r.value("uid", -1) == static_cast<int>(t.viewer.uid));
       }
       opened = opened || SmbdRecord(r, "open", 0, "/team/doc.txt");
     }
