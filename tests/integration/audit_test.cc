@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -1422,7 +1423,13 @@ TEST_CASE("sealed segments rotate at the configured size, move out with audit ar
   CHECK(j["records"].get<int64_t>() > all.records);  // and the mount, archive and unmount records
 
   // An archived segment edited: verify with the archive names the record.
-  const std::vector<std::string> moved = FilesUnder(archive.path());
+  // The oldest segment (the archive may hold other files, e.g. SQLite's
+  // -shm of a verify, and a directory lists in no particular order).
+  std::vector<std::string> moved;
+  for (const std::string& f : FilesUnder(archive.path())) {
+    if (f.ends_with(".db")) moved.push_back(f);
+  }
+  std::sort(moved.begin(), moved.end());
   REQUIRE(!moved.empty());
   {
     DbPtr adb = OpenDb(moved.front());
