@@ -779,6 +779,7 @@ class SqliteAuditLog final : public AuditLog {
   // database and it has grown past this.
   static constexpr off_t kAheadTrimBytes = 1 << 20;
   static constexpr size_t kAheadChunk = 64 << 10;
+  static constexpr size_t kAheadPage = 4096;  // writes cover whole pages of this size
   // After a write failed, changes stay refused until the audit volume has
   // this much free again: a nearly full disk refuses steadily instead of
   // letting through whichever change happens to fit in space freed by
@@ -851,6 +852,15 @@ class SqliteAuditLog final : public AuditLog {
     }
     const size_t length = data.size();
     data.append(kAheadEnd);
+    // Whole pages only, from the start of the page the entries begin in to
+    // the end of the page they end in: a write into part of a page that is
+    // no longer cached (memory pressure, a dropped cache) would first read
+    // that page from disk, while the call being recorded waits.
+    const off_t write_at = ahead_size_ - static_cast<off_t>(ahead_page_head_.size());
+    std::string pages;
+    pages.reserve(ahead_page_head_.size() + data.size() + kAheadPage);
+    pages.append(ahead_page_head_).append(data);
+    pages.resize((pages.size() + kAheadPage - 1) / kAheadPage * kAheadPage, '\0');
     int err = 0;
     if (write_failing_) {
       const std::optional<uint64_t> free = FreeBytes(ahead_fd_);
@@ -858,7 +868,7 @@ class SqliteAuditLog final : public AuditLog {
     }
     // Room is made in chunks of zeros, so that each append overwrites
     // blocks in place and its sync writes no metadata.
-    while (err == 0 && ahead_size_ + static_cast<off_t>(data.size()) > ahead_allocated_) {
+    while (err == 0 && write_at + static_cast<off_t>(pages.size()) > ahead_allocated_) {
       errno = 0;
       if (WriteAllAt(ahead_fd_, std::string(kAheadChunk, '\0'), ahead_allocated_)) {
         ahead_allocated_ += static_cast<off_t>(kAheadChunk);
@@ -867,7 +877,7 @@ class SqliteAuditLog final : public AuditLog {
       }
     }
     errno = 0;
-    if (err == 0 && !WriteAllAt(ahead_fd_, data, ahead_size_)) err = errno != 0 ? errno : EIO;
+    if (err == 0 && !WriteAllAt(ahead_fd_, pages, write_at)) err = errno != 0 ? errno : EIO;
     if (err == 0 && power_loss_ && ::fdatasync(ahead_fd_) != 0) err = errno;
     if (err != 0) {
       (void)WriteAllAt(ahead_fd_, kAheadEnd, ahead_size_);  // no torn entry before the next one
@@ -881,6 +891,8 @@ class SqliteAuditLog final : public AuditLog {
     }
     if (std::exchange(write_failing_, false)) spdlog::info("the audit log can be written again: {}", ahead_path_);
     ahead_size_ += static_cast<off_t>(length);
+    const auto end = static_cast<size_t>(ahead_size_ - write_at);
+    ahead_page_head_.assign(pages, end / kAheadPage * kAheadPage, end % kAheadPage);
     state_ = std::move(next);
     for (const std::string& seal : seals) spdlog::info("strongroom audit seal {}", seal);
     return Status::Ok();
@@ -944,6 +956,7 @@ class SqliteAuditLog final : public AuditLog {
     std::lock_guard ahead_lock(ahead_mu_);
     if (applied_seq_ == state_.last_seq && ahead_size_ > kAheadTrimBytes && ResetAhead(ahead_fd_)) {
       ahead_size_ = static_cast<off_t>(kAheadMagic.size());
+      ahead_page_head_ = kAheadMagic;
     }
     return Status::Ok();
   }
@@ -1091,6 +1104,7 @@ class SqliteAuditLog final : public AuditLog {
   const std::string ahead_path_;
   off_t ahead_size_;       // where the next entry goes
   off_t ahead_allocated_;  // bytes written so far (zeros beyond the entries)
+  std::string ahead_page_head_{kAheadMagic};  // the file from the start of ahead_size_'s page to it
   bool write_failing_ = false;  // since the last write that failed, until one succeeds
   std::atomic<bool> power_loss_{false};
 

@@ -1125,7 +1125,10 @@ namespace {
 
 // A process that appends `n` records and dies without closing the log: what
 // it wrote ahead is all there is of them.
-void AppendAndDie(LogFixture &f, int n) {
+// With `flush_after` > 0, the child flushes once after that many records
+// (everything moves into the database and the write-ahead file, past its
+// trim size, is emptied) and goes on appending.
+void AppendAndDie(LogFixture &f, int n, int flush_after = 0) {
   f.log.reset();
   const pid_t pid = ::fork();
   REQUIRE(pid >= 0);
@@ -1137,6 +1140,7 @@ void AppendAndDie(LogFixture &f, int n) {
       e.op = "create";
       e.path = "/crash/file" + std::to_string(i);
       if (!(*r)->Append(e).ok()) ::_exit(3);
+      if (i + 1 == flush_after && !(*r)->Flush().ok()) ::_exit(4);
     }
     ::_exit(0);  // no destructor: nothing is moved or checkpointed
   }
@@ -1258,6 +1262,38 @@ TEST_CASE("audit log: records written ahead by a process that died are "
     f.log.reset();
     CHECK(f.Verify().ok);
   }
+}
+
+TEST_CASE("audit log: records written ahead after the write-ahead file was "
+          "emptied survive a crash",
+          "[audit]") {
+  LogFixture f;
+  // 4,000 records (over 1 MiB written ahead, so the flush empties the file),
+  // then 70 more, written from the start of the file again and in whole
+  // pages (what followed in the old file's pages is overwritten).
+  AppendAndDie(f, 4070, 4000);
+  const std::string ahead = AheadPathFor(f.db_path);
+  const AheadParse parse = ParseAheadFile(crypto::AsBytes(ReadAll(ahead)));
+  REQUIRE(parse.header_ok);
+  CHECK(parse.damaged_bytes == 0);
+  REQUIRE(!parse.records.empty());
+  CHECK(parse.records.back().fields.seq == 4071);
+  CHECK(parse.records.size() <= 70);
+  AuditVerifyReport v = f.Verify();
+  CHECK(v.ok);
+  CHECK(v.records == 4071);
+
+  f.Open();
+  AuditQuery q;
+  q.path_prefix = "/crash";
+  q.limit = 5000;
+  const std::vector<AuditRecord> all = f.Query(q);
+  REQUIRE(all.size() == 4070);
+  CHECK(all.front().entry.path == "/crash/file4069");
+  f.log.reset();
+  v = f.Verify();
+  CHECK(v.ok);
+  CHECK(v.written_ahead == 0);
 }
 
 TEST_CASE("audit log: a file in place of the write-ahead file that is not "
