@@ -244,15 +244,33 @@ void HmacSha256(ByteView key, ByteView data, uint8_t out[32]) {
   }
 }
 
+namespace {
+// SHA-256 fetched once (EVP_sha256() is fetched again at every use).
+const EVP_MD* FetchedSha256() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  if (md == nullptr) std::abort();
+  return md;
+}
+}  // namespace
+
 void Sha256(ByteView data, uint8_t out[32]) {
+  // A per-thread context: this runs for every audit record written ahead.
+  struct MdCtxFree {
+    void operator()(EVP_MD_CTX* p) const noexcept { EVP_MD_CTX_free(p); }
+  };
+  thread_local std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
   unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), out, &len, EVP_sha256(), nullptr) != 1) std::abort();
+  if (!ctx || EVP_DigestInit_ex2(ctx.get(), FetchedSha256(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 || EVP_DigestFinal_ex(ctx.get(), out, &len) != 1 ||
+      len != 32) {
+    std::abort();
+  }
 }
 
 void Sha256Stream::CtxFree::operator()(evp_md_ctx_st* p) const noexcept { EVP_MD_CTX_free(p); }
 
 Sha256Stream::Sha256Stream() : ctx_(EVP_MD_CTX_new()) {
-  if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) std::abort();
+  if (!ctx_ || EVP_DigestInit_ex2(ctx_.get(), FetchedSha256(), nullptr) != 1) std::abort();
 }
 
 Sha256Stream::~Sha256Stream() = default;
