@@ -88,14 +88,17 @@ int64_t NowMicros() {
       .count();
 }
 
-crypto::Bytes Tag(const crypto::SecretKey& key, std::string_view kind, std::string_view text) {
+crypto::Bytes Tag(crypto::HmacSha256Key& index_mac, std::string_view kind, std::string_view text) {
   if (text.empty()) return {};
-  std::string data(kind);
-  data.push_back('\0');
-  data.append(text);
+  static constexpr uint8_t kSeparator = 0;
   uint8_t mac[32];
-  crypto::HmacSha256(key.span(), crypto::AsBytes(data), mac);
+  index_mac.Mac({crypto::AsBytes(kind), {&kSeparator, 1}, crypto::AsBytes(text)}, mac);
   return crypto::Bytes(mac, mac + 16);
+}
+
+crypto::Bytes Tag(const crypto::SecretKey& key, std::string_view kind, std::string_view text) {
+  crypto::HmacSha256Key mac(key.span());
+  return Tag(mac, kind, text);
 }
 
 crypto::Bytes SealText(const crypto::SecretKey& key, const std::string& plain) {
@@ -232,7 +235,10 @@ std::vector<std::string> Prefixes(const std::string& path) {
 // folders), each computed once; bounded. Not thread-safe.
 class TagCache {
  public:
-  explicit TagCache(const crypto::SecretKey& key) : key_(key) {}
+  explicit TagCache(const crypto::SecretKey& key) : mac_(key.span()) {}
+
+  // A tag not worth keeping (a file's path).
+  crypto::Bytes Uncached(std::string_view kind, std::string_view text) { return Tag(mac_, kind, text); }
 
   crypto::Bytes Get(std::string_view kind, std::string_view text) {
     std::string k;
@@ -241,12 +247,12 @@ class TagCache {
     k.append(text);
     if (auto it = map_.find(k); it != map_.end()) return it->second;
     if (map_.size() >= kMaxEntries) map_.clear();
-    return map_.emplace(std::move(k), Tag(key_, kind, text)).first->second;
+    return map_.emplace(std::move(k), Tag(mac_, kind, text)).first->second;
   }
 
  private:
   static constexpr size_t kMaxEntries = 4096;
-  const crypto::SecretKey& key_;
+  crypto::HmacSha256Key mac_;
   std::unordered_map<std::string, crypto::Bytes> map_;
 };
 
@@ -263,7 +269,7 @@ crypto::audit::RecordFields FieldsOf(const AuditKeys& keys, uint64_t seq, uint64
   f.result = e.result;
   f.count = e.count;
   f.user_tag = tags != nullptr ? tags->Get("user", e.user) : Tag(keys.index, "user", e.user);
-  f.path_tag = Tag(keys.index, "path", e.path);
+  f.path_tag = tags != nullptr ? tags->Uncached("path", e.path) : Tag(keys.index, "path", e.path);
   f.sealed = SealText(keys.content, SealedJson(e));
   return f;
 }
@@ -278,7 +284,9 @@ std::vector<crypto::Bytes> PrefixTags(const crypto::SecretKey& index_key, const 
     if (p->empty() || (*p)[0] != '/') continue;
     for (const std::string& prefix : Prefixes(*p)) {
       if (prefix.size() == p->size()) {
-        tags.push_back(p == &e.path ? path_tag : Tag(index_key, "path", prefix));
+        tags.push_back(p == &e.path      ? path_tag
+                       : cache != nullptr ? cache->Uncached("path", prefix)
+                                          : Tag(index_key, "path", prefix));
       } else {
         tags.push_back(cache != nullptr ? cache->Get("path", prefix) : Tag(index_key, "path", prefix));
       }
@@ -287,12 +295,13 @@ std::vector<crypto::Bytes> PrefixTags(const crypto::SecretKey& index_key, const 
   return tags;
 }
 
-// Record `seq` of `epoch`, chained to `previous` with `key`.
-AheadRecord MakeRecord(const AuditKeys& keys, const crypto::SecretKey& key, const crypto::audit::Link& previous,
+// Record `seq` of `epoch`, chained to `previous` with `epoch_mac` (HMAC
+// under the epoch's key).
+AheadRecord MakeRecord(const AuditKeys& keys, crypto::HmacSha256Key& epoch_mac, const crypto::audit::Link& previous,
                        uint64_t seq, uint64_t epoch, const AuditEntry& e, TagCache* tags) {
   AheadRecord r;
   r.fields = FieldsOf(keys, seq, epoch, e, tags);
-  r.link = crypto::audit::NextLink(key, previous, r.fields);
+  r.link = crypto::audit::NextLink(epoch_mac, previous, r.fields);
   r.prefix_tags = PrefixTags(keys.index, e, r.fields.path_tag, tags);
   return r;
 }
@@ -844,7 +853,11 @@ class SqliteAuditLog final : public AuditLog {
         next.epoch_start = next.last_seq + 1;
         item.epoch = EpochMetaOf(keys_, next);
       }
-      item.record = MakeRecord(keys_, next.key, next.last_link, next.last_seq + 1, next.epoch, p.entry, &tags_);
+      if (!epoch_mac_ || epoch_mac_epoch_ != next.epoch) {
+        epoch_mac_.emplace(next.key.span());  // the previous epoch's is wiped
+        epoch_mac_epoch_ = next.epoch;
+      }
+      item.record = MakeRecord(keys_, *epoch_mac_, next.last_link, next.last_seq + 1, next.epoch, p.entry, &tags_);
       AppendAheadEntry(item.record, &data);
       next.last_seq = item.record.fields.seq;
       next.last_link = item.record.link;
@@ -1099,6 +1112,10 @@ class SqliteAuditLog final : public AuditLog {
 
   std::mutex ahead_mu_;  // the chain's end and the write-ahead file
   ChainState state_;
+  // HMAC under the epoch key of epoch_mac_epoch_ (state_'s, or the next
+  // one's after a write that failed).
+  std::optional<crypto::HmacSha256Key> epoch_mac_;
+  uint64_t epoch_mac_epoch_ = 0;
   TagCache tags_{keys_.index};
   const int ahead_fd_;
   const std::string ahead_path_;
@@ -1237,7 +1254,11 @@ Status CreateAuditLog(const std::string& path, const std::string& vault_id, cons
   // The first record, MACed with K_0; then only K_1 is kept.
   if (first.time_us == 0) first.time_us = NowMicros();
   ChainState k1{1, {}, 1, 2, crypto::audit::Evolve(initial_key)};
-  const AheadItem item{MakeRecord(keys, initial_key, crypto::audit::Link{}, 1, 0, first, nullptr), EpochMetaOf(keys, k1)};
+  AheadItem item{{}, EpochMetaOf(keys, k1)};
+  {
+    crypto::HmacSha256Key k0_mac(initial_key.span());  // wiped at the end of the block
+    item.record = MakeRecord(keys, k0_mac, crypto::audit::Link{}, 1, 0, first, nullptr);
+  }
   SR_RETURN_IF_ERROR(InsertBatch(**db, {&item, 1}));
   // A write-ahead file left by an earlier log of this name is not this one's.
   ::unlink(AheadPathFor(path).c_str());

@@ -188,14 +188,18 @@ class ChainWalk {
         return Fail("record " + n + " was edited (its epoch jumps from " + std::to_string(epoch_) + " to " +
                     std::to_string(r.epoch) + ")");
       }
-      if (have_key_) key_ = crypto::audit::EvolveTo(key_, epoch_, r.epoch);  // the older key is wiped
+      if (have_key_) {
+        key_ = crypto::audit::EvolveTo(key_, epoch_, r.epoch);  // the older key is wiped
+        epoch_mac_.reset();
+      }
     }
     crypto::audit::Link link{};
     if (!have_key_) {
       if (stored_link.size() != link.size()) return Fail("record " + n + " was edited (its link is not 32 bytes)");
       std::memcpy(link.data(), stored_link.data(), link.size());
     } else {
-      link = crypto::audit::NextLink(key_, previous_, r);
+      if (!epoch_mac_) epoch_mac_.emplace(key_.span());
+      link = crypto::audit::NextLink(*epoch_mac_, previous_, r);
     }
     if (have_key_ && !SameLink(stored_link, link)) {
       return Fail(expected_ == 1 ? "record 1 was edited, or the key is not this log's initial key"
@@ -222,6 +226,7 @@ class ChainWalk {
 
  private:
   crypto::SecretKey key_;
+  std::optional<crypto::HmacSha256Key> epoch_mac_;  // HMAC under key_, kept for the epoch
   bool have_key_ = true;
   const std::optional<AuditSeal>& seal_;
   AuditVerifyReport report_;

@@ -22,7 +22,9 @@ SecretKey Evolve(const SecretKey& key) {
   static constexpr std::string_view kLabel = "strongroom/v1/audit-evolve";
   SecretKey next(kKeySize);
   uint8_t mac[32];
-  HmacSha256(key.span(), AsBytes(kLabel), mac);
+  // A context of its own, wiped on return: the per-thread one of
+  // HmacSha256() would keep the old key's states.
+  HmacSha256Key(key.span()).Mac({AsBytes(kLabel)}, mac);
   std::memcpy(next.data(), mac, kKeySize);
   Wipe(mac, sizeof mac);
   return next;
@@ -52,13 +54,15 @@ Bytes RecordBytes(const RecordFields& r) {
   return out;
 }
 
-Link NextLink(const SecretKey& epoch_key, const Link& previous, const RecordFields& r) {
-  Bytes data(previous.begin(), previous.end());
-  const Bytes rec = RecordBytes(r);
-  data.insert(data.end(), rec.begin(), rec.end());
+Link NextLink(HmacSha256Key& epoch_mac, const Link& previous, const RecordFields& r) {
   Link out;
-  HmacSha256(epoch_key.span(), data, out.data());
+  epoch_mac.Mac({previous, RecordBytes(r)}, out.data());
   return out;
+}
+
+Link NextLink(const SecretKey& epoch_key, const Link& previous, const RecordFields& r) {
+  HmacSha256Key mac(epoch_key.span());
+  return NextLink(mac, previous, r);
 }
 
 std::string LinkHex(const Link& link) { return HexEncode(link); }

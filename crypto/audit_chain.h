@@ -51,6 +51,9 @@ struct RecordFields {
 // The canonical encoding: integers big-endian, byte strings prefixed by
 // their 4-byte length, after the label "strongroom/v1/audit-record".
 Bytes RecordBytes(const RecordFields& r);
+// `epoch_mac` is HMAC under the record's epoch key, kept for the epoch (the
+// key form makes one for the call).
+Link NextLink(HmacSha256Key& epoch_mac, const Link& previous, const RecordFields& r);
 Link NextLink(const SecretKey& epoch_key, const Link& previous, const RecordFields& r);
 
 std::string LinkHex(const Link& link);

@@ -219,23 +219,52 @@ SecretKey Hkdf(const SecretKey& ikm, std::string_view label, size_t out_size) {
   return out;
 }
 
-void HmacSha256(ByteView key, ByteView data, uint8_t out[32]) {
-  // A per-thread context on an algorithm fetched once: this runs for every
-  // name lookup, so no per-call fetch (and its locks and allocations).
-  struct MacCtxFree {
-    void operator()(EVP_MAC_CTX* p) const noexcept { EVP_MAC_CTX_free(p); }
-  };
-  // The digest is set once per context (setting it fetches SHA-256 again);
-  // each call only re-keys it.
-  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  thread_local std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx = [] {
-    std::unique_ptr<EVP_MAC_CTX, MacCtxFree> c(EVP_MAC_CTX_new(mac));
+namespace {
+
+// An HMAC context with its digest set and no key, to copy from (setting the
+// digest fetches SHA-256 again; copying does not). Never keyed or changed
+// after it is made, so copies may be taken from any thread.
+const EVP_MAC_CTX* HmacTemplate() {
+  static EVP_MAC_CTX* const ctx = [] {
+    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    EVP_MAC_CTX* c = mac != nullptr ? EVP_MAC_CTX_new(mac) : nullptr;
+    EVP_MAC_free(mac);  // the context keeps its own reference
     char digest[] = "SHA256";
     const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                                  OSSL_PARAM_construct_end()};
-    if (c && EVP_MAC_CTX_set_params(c.get(), params) != 1) c.reset();
+    if (c == nullptr || EVP_MAC_CTX_set_params(c, params) != 1) std::abort();
     return c;
   }();
+  return ctx;
+}
+
+}  // namespace
+
+void HmacSha256Key::CtxFree::operator()(evp_mac_ctx_st* p) const noexcept { EVP_MAC_CTX_free(p); }
+
+HmacSha256Key::HmacSha256Key(ByteView key) : ctx_(EVP_MAC_CTX_dup(HmacTemplate())) {
+  if (!ctx_ || EVP_MAC_init(ctx_.get(), key.data(), key.size(), nullptr) != 1) std::abort();
+}
+
+HmacSha256Key::~HmacSha256Key() = default;  // EVP_MAC_CTX_free cleanses the key and its states
+
+void HmacSha256Key::Mac(std::initializer_list<ByteView> parts, uint8_t out[32]) {
+  // Without a key, init starts over from the kept inner state.
+  size_t out_len = 0;
+  bool ok = EVP_MAC_init(ctx_.get(), nullptr, 0, nullptr) == 1;
+  for (ByteView part : parts) ok = ok && EVP_MAC_update(ctx_.get(), part.data(), part.size()) == 1;
+  if (!ok || EVP_MAC_final(ctx_.get(), out, &out_len, 32) != 1 || out_len != 32) std::abort();
+}
+
+void HmacSha256(ByteView key, ByteView data, uint8_t out[32]) {
+  // A per-thread context: this runs for every name lookup, so no per-call
+  // fetch (and its locks and allocations); each call only re-keys it. The
+  // last key's states stay in it: keys that must be erased use
+  // HmacSha256Key.
+  struct MacCtxFree {
+    void operator()(EVP_MAC_CTX* p) const noexcept { EVP_MAC_CTX_free(p); }
+  };
+  thread_local std::unique_ptr<EVP_MAC_CTX, MacCtxFree> ctx(EVP_MAC_CTX_dup(HmacTemplate()));
   size_t out_len = 0;
   if (!ctx || EVP_MAC_init(ctx.get(), key.data(), key.size(), nullptr) != 1 ||
       EVP_MAC_update(ctx.get(), data.data(), data.size()) != 1 ||

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <string>
@@ -15,6 +16,7 @@
 #include "crypto/secret.h"
 
 struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX
+struct evp_mac_ctx_st;  // OpenSSL's EVP_MAC_CTX
 
 namespace strongroom::crypto {
 
@@ -64,6 +66,26 @@ SecretKey Hkdf(const SecretKey& ikm, std::string_view label, size_t out_size);
 
 void HmacSha256(ByteView key, ByteView data, uint8_t out[32]);
 void Sha256(ByteView data, uint8_t out[32]);
+
+// HMAC-SHA256 under one key, keyed once: each Mac() hashes only the message
+// (the key's inner and outer states are kept), for keys used many times in
+// a row. Freeing it wipes those states, so a key erased for forward
+// security (the audit chain's) leaves nothing behind. Not thread-safe.
+class HmacSha256Key {
+ public:
+  explicit HmacSha256Key(ByteView key);
+  ~HmacSha256Key();
+  HmacSha256Key(const HmacSha256Key&) = delete;
+  HmacSha256Key& operator=(const HmacSha256Key&) = delete;
+  // The MAC of the concatenation of `parts`.
+  void Mac(std::initializer_list<ByteView> parts, uint8_t out[32]);
+
+ private:
+  struct CtxFree {
+    void operator()(evp_mac_ctx_st* p) const noexcept;
+  };
+  std::unique_ptr<evp_mac_ctx_st, CtxFree> ctx_;
+};
 
 // SHA-256 over data given in pieces (a file read in chunks). Not
 // thread-safe; one object per digest.
