@@ -230,7 +230,8 @@ class PolicyStore {
  public:
   virtual ~PolicyStore() = default;
 
-  virtual void SetSealer(PolicySealer sealer) = 0;
+  // Seals with `sealer` from now on; returns the one it replaces.
+  virtual PolicySealer SetSealer(PolicySealer sealer) = 0;
   virtual Result<PolicyData> LoadPolicy() = 0;
 
   // kExists when the uid or the name is taken (uids are never reused:

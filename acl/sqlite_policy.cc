@@ -377,9 +377,9 @@ class SqlitePolicyStore final : public PolicyStore {
     if (text_key != nullptr) key_ = text_key->Clone();
   }
 
-  void SetSealer(PolicySealer sealer) override {
+  PolicySealer SetSealer(PolicySealer sealer) override {
     std::lock_guard lock(db_.mu());
-    sealer_ = std::move(sealer);
+    return std::exchange(sealer_, std::move(sealer));
   }
 
   Result<PolicyData> LoadPolicy() override {

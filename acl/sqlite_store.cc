@@ -302,11 +302,26 @@ class SqliteStore final : public Store {
 
   Status Rekey(const std::vector<ObjectRow>& rows, PolicySealer sealer, const std::string& mark,
                const std::string& mark_value) override {
-    policy_->SetSealer(std::move(sealer));
+    // A rekey that does not commit leaves the store as it was, its sealer
+    // included (the old rows key still seals the policy on disk).
+    PolicySealer previous = policy_->SetSealer(std::move(sealer));
+    bool committed = false;
+    Status st = RekeyRows(rows, mark, mark_value, &committed);
+    if (!committed) policy_->SetSealer(std::move(previous));
+    return st;
+  }
+
+  // Rekey() without the sealer's swap: `committed` tells whether the
+  // transaction committed (st may still fail after, restoring the pragma).
+  Status RekeyRows(const std::vector<ObjectRow>& rows, const std::string& mark, const std::string& mark_value,
+                   bool* committed) {
     std::lock_guard lock(db_.mu());
     // Durable at COMMIT: the config is switched only after it.
     SR_RETURN_IF_ERROR(ExecLocked("PRAGMA synchronous=FULL"));
-    SR_RETURN_IF_ERROR(ExecLocked("BEGIN IMMEDIATE"));
+    if (Status begun = ExecLocked("BEGIN IMMEDIATE"); !begun.ok()) {
+      (void)ExecLocked("PRAGMA synchronous=NORMAL");
+      return begun;
+    }
     Status st;
     int64_t total = 0;
     {
@@ -333,6 +348,7 @@ class SqliteStore final : public Store {
     if (st.ok()) st = sqlite::ResealPolicyLocked(*policy_);
     if (st.ok()) st = SetMetaLocked(mark, mark_value);
     Status end = ExecLocked(st.ok() ? "COMMIT" : "ROLLBACK");
+    *committed = st.ok() && end.ok();
     if (st.ok()) st = end;
     Status restore = ExecLocked("PRAGMA synchronous=NORMAL");
     if (st.ok()) st = restore;

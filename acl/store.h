@@ -83,13 +83,14 @@ class Store {
   // the keys from the write-ahead log. A missing row is fine.
   virtual Status DestroyKeys(const std::vector<ObjectId>& ids) = 0;
   virtual Result<std::vector<ObjectRow>> ListObjects() = 0;
-  // A rekey, in one durable transaction: every row's wrapped key and MAC
-  // replaced by those in `rows` (by id; every row must be there), the
-  // policy resealed with `sealer` (which then stays in use), and the meta
-  // key `mark` set to `mark_value`, so a later open can tell it committed.
   // A consistent copy of the whole store in a new file (SQLite online
   // backup), synced.
   virtual Status BackupTo(const std::string& path) = 0;
+  // A rekey, in one durable transaction: every row's wrapped key and MAC
+  // replaced by those in `rows` (by id; every row must be there), the
+  // policy resealed with `sealer`, and the meta key `mark` set to
+  // `mark_value`, so a later open can tell it committed. `sealer` stays in
+  // use if it commits; otherwise the store is as it was, sealer included.
   virtual Status Rekey(const std::vector<ObjectRow>& rows, PolicySealer sealer, const std::string& mark,
                        const std::string& mark_value) = 0;
 

@@ -1408,6 +1408,36 @@ TEST_CASE("policy seal: a seal made under another key does not verify", "[acl][p
   CheckCode(data.status(), Code::kIntegrity);
 }
 
+TEST_CASE("policy seal: a rekey that does not commit keeps sealing with the old key",
+          "[acl][policy][seal]") {
+  SealedFixture f;
+  REQUIRE(f.policy().AddUser(MakeUser(1001, "alice")).ok());
+  f.NewObject();
+  // One row short: the store refuses the rekey and rolls it back.
+  const crypto::SecretKey new_row_key = crypto::SecretKey::Random(32);
+  const Status st = f.store->Rekey({}, fs::PolicySealerFor(new_row_key), "rekey_config", "x");
+  CheckCode(st, Code::kIntegrity);
+  // A change after it is sealed as the store on disk is: under the old key.
+  REQUIRE(f.policy().AddUser(MakeUser(1002, "bob")).ok());
+  const PolicyData data = f.LoadSealed();
+  CHECK(data.users.size() == 3);
+
+  SECTION("and one that commits seals with the new key from then on") {
+    Result<std::vector<ObjectRow>> rows = f.store->ListObjects();
+    REQUIRE(rows.ok());
+    REQUIRE(f.store->Rekey(*rows, fs::PolicySealerFor(new_row_key), "rekey_config", "y").ok());
+    REQUIRE(f.policy().AddUser(MakeUser(1003, "carol")).ok());
+    f.Close();
+    Result<std::unique_ptr<Store>> r = OpenSqliteStore(f.path, kVaultId, &f.key);
+    REQUIRE(r.ok());
+    (*r)->policy().SetSealer(fs::PolicySealerFor(new_row_key));
+    Result<PolicyData> loaded = (*r)->policy().LoadPolicy();
+    INFO(loaded.status().ToString());
+    REQUIRE(loaded.ok());
+    CHECK(loaded->users.size() == 4);
+  }
+}
+
 // ---- the viewer group and the viewer allow-list (schema 3, view-only mode) ----
 
 Viewer MakeViewer(const std::string& path, const std::string& label, uint8_t fill) {
