@@ -215,8 +215,8 @@ void RunInit(const InitOptions& opts) {
 
 void RunPasswd(const PasswdOptions& opts) {
   const VaultPaths paths = FindVault(opts.vault);
-  ConfigLock lock(paths);
-  FinishPendingRekey(paths);
+  // Both passphrases are asked for before the config lock is taken: a
+  // person at a prompt holds up no mount and no other change of keys.
   crypto::VaultConfig config = LoadConfig(paths);
   std::string old_pass = ReadPassphrase(opts.passfile, "Current passphrase", false);
   std::string new_pass;
@@ -236,6 +236,11 @@ void RunPasswd(const PasswdOptions& opts) {
   Result<crypto::VaultKeys> keys = config.Unlock(old_pass);
   if (!keys.ok()) Fail(keys.status());
   new_pass = ReadPassphrase(opts.new_passfile, "New passphrase", true);
+  ConfigLock lock(paths);
+  FinishPendingRekey(paths);
+  // The config as it is now (another change may have come meanwhile): the
+  // old passphrase must still open it.
+  config = LoadConfig(paths);
   Status st = config.ChangePassphrase(old_pass, new_pass, config.scrypt());
   if (!st.ok()) Fail(st);
   RecordKeyChange(paths, config.vault_id(), *keys, "passwd", "passphrase changed (the master key was re-wrapped)");

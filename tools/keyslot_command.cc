@@ -121,6 +121,27 @@ VaultConfig::Unlocked OpenOrFail(const VaultConfig& config, const Secret& secret
   return std::move(opened).value();
 }
 
+// A config opened before the config lock was taken, so that the secret is
+// checked before anything more is asked for; under the lock, Relock()
+// gives the config as it is then and the secret opened on it (opened
+// again only if the config changed meanwhile). Prompts are answered
+// without the lock: a person at one holds up no mount and no other change.
+struct EarlyOpen {
+  VaultConfig config;
+  VaultConfig::Unlocked by;
+
+  EarlyOpen(const VaultPaths& paths, const Secret& secret)
+      : config(LoadConfig(paths)), by(OpenOrFail(config, secret)) {}
+
+  // Call with the config lock held.
+  void Relock(const VaultPaths& paths, const Secret& secret) {
+    FinishPendingRekey(paths);
+    VaultConfig now = LoadConfig(paths);
+    if (now.Serialize() != config.Serialize()) by = OpenOrFail(now, secret);
+    config = std::move(now);
+  }
+};
+
 std::string Sha256Hex(const std::string& text) {
   uint8_t digest[32];
   crypto::Sha256(crypto::AsBytes(text), digest);
@@ -238,13 +259,15 @@ void RunKeyslotAdd(const KeyslotOptions& opts) {
     Fail(kUsage, "give --new-passfile or --new-key-file, not both");
   }
   if (opts.label.size() > 200) Fail(kUsage, "a label is at most 200 bytes");
-  ConfigLock lock(paths);
-  FinishPendingRekey(paths);
-  VaultConfig config = LoadConfig(paths);
   const Secret by_secret = UnlockingSecret(opts.passfile, opts.key_file);
-  const VaultConfig::Unlocked by = OpenOrFail(config, by_secret);
-
+  EarlyOpen opened(paths, by_secret);
   Secret added;
+  if (opts.new_key_file.empty()) added = PassphraseSecret(opts.new_passfile, "New passphrase", true);
+  ConfigLock lock(paths);
+  opened.Relock(paths, by_secret);
+  VaultConfig& config = opened.config;
+  const VaultConfig::Unlocked& by = opened.by;
+
   int key_fd = -1;
   if (!opts.new_key_file.empty()) {
     // A fresh random key file, created here so that nobody else can have
@@ -259,8 +282,6 @@ void RunKeyslotAdd(const KeyslotOptions& opts) {
     added.bytes.resize(64);
     crypto::RandomBytes({reinterpret_cast<uint8_t*>(added.bytes.data()), added.bytes.size()});
     added.source = "key file " + opts.new_key_file;
-  } else {
-    added = PassphraseSecret(opts.new_passfile, "New passphrase", true);
   }
   Result<int> id = config.AddSlot(by, added.view(), config.scrypt(), opts.label);
   if (!id.ok()) {
@@ -298,10 +319,11 @@ void RunKeyslotAdd(const KeyslotOptions& opts) {
 
 void RunKeyslotRemove(const KeyslotOptions& opts) {
   const VaultPaths paths = FindVault(opts.vault);
+  // Asked for before the lock is taken (see EarlyOpen).
+  const Secret by_secret = UnlockingSecret(opts.passfile, opts.key_file);
   ConfigLock lock(paths);
   FinishPendingRekey(paths);
   VaultConfig config = LoadConfig(paths);
-  const Secret by_secret = UnlockingSecret(opts.passfile, opts.key_file);
   const VaultConfig::Unlocked by = OpenOrFail(config, by_secret);
   // No such slot: not found; the last one: a conflict (RemoveSlot decides).
   Status st = config.RemoveSlot(opts.slot);

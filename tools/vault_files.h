@@ -33,7 +33,10 @@ inline crypto::SecretKey PolicyTextKey(const crypto::VaultKeys& keys) {
 }
 
 // Serialises config changes (keyslot, passwd, rekey) on one vault: a lock
-// on the vault directory itself, held while the command runs.
+// on the vault directory itself, held while the command reads, checks and
+// replaces the config. keyslot and passwd ask for passphrases before taking
+// it; rekey asks under it (it needs the config to know which slots to ask
+// for, and holds the vault's lock anyway: nothing mounts meanwhile).
 class ConfigLock {
  public:
   explicit ConfigLock(const VaultPaths& paths);

@@ -7,9 +7,11 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "integration_assert.h"
@@ -154,6 +156,44 @@ TEST_CASE("keyslot: a key file and a second passphrase unlock, slots are removed
   // Every change is in the audit log, which verifies.
   CheckAuditLog(v, "keyslot.add", 2);
   CheckAuditLog(v, "keyslot.remove", 2);
+}
+
+TEST_CASE("keyslot and passwd: a command waiting for a passphrase holds up no mount and no other key command",
+          "[keys]") {
+  MountedVault v;
+  WriteOrDie(v.Path("f"), "content");
+  v.Unmount();
+  // A passphrase file that is a FIFO: its reader waits as a person at the
+  // prompt would, until someone writes.
+  const std::string fifo = v.root() + "/typing.pass";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  const std::string renewed = v.root() + "/renewed.pass";
+  WriteOrDie(renewed, "a renewed passphrase\n", 0600);
+
+  auto passwd = std::async(std::launch::async, [&] {
+    return RunStrongroom({"passwd", v.vault(), "--passfile", fifo, "--new-passfile", renewed}, 60s);
+  });
+  std::this_thread::sleep_for(500ms);
+  REQUIRE(passwd.wait_for(0s) == std::future_status::timeout);  // still waiting at its "prompt"
+
+  // Meanwhile: a key command and a mount go ahead without waiting.
+  CommandResult r = RunStrongroom({"keyslot", "list", v.vault()}, 20s);
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == kOk);
+  CHECK(r.err.find("Waiting") == std::string::npos);
+  CHECK(MountAndRead(v, {"--passfile", v.passfile()}, "f").content == "content");
+
+  // The passphrase is typed: the change goes through, under the lock.
+  {
+    std::ofstream typing(fifo);
+    typing << ReadOrDie(v.passfile());
+  }
+  const CommandResult changed = passwd.get();
+  INFO(changed.out << changed.err);
+  REQUIRE(changed.exit_code == kOk);
+  CHECK(MountAndRead(v, {"--passfile", renewed}, "f").content == "content");
+  CHECK(MountAndRead(v, {"--passfile", v.passfile()}, "f").exit_code == kWrongPassphrase);
+  CheckAuditLog(v, "passwd", 1);
 }
 
 TEST_CASE("rekey: every file key re-wrapped, contents and names untouched, the old keys no longer open the store",
