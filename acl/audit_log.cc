@@ -494,10 +494,14 @@ class NormalPriority {
   bool idle_ = false;
 };
 
-// Empties the write-ahead file: the magic and the end marker, on disk (the
-// space beyond is kept for later appends).
+// Empties the write-ahead file: the magic and the end marker (the space
+// beyond is kept for later appends), then a sync. False when the write
+// failed: the file is as it was. Once written, the file is empty whether
+// or not the sync succeeds (the next append goes after the magic).
 bool ResetAhead(int fd) {
-  return WriteAllAt(fd, std::string(kAheadMagic) + std::string(kAheadEnd), 0) && ::fdatasync(fd) == 0;
+  if (!WriteAllAt(fd, std::string(kAheadMagic) + std::string(kAheadEnd), 0)) return false;
+  if (::fdatasync(fd) != 0) spdlog::warn("cannot sync the emptied audit write-ahead file: {}", std::strerror(errno));
+  return true;
 }
 
 // A record written ahead, waiting for its place in the database; the first
@@ -788,7 +792,8 @@ class SqliteAuditLog final : public AuditLog {
   // database and it has grown past this.
   static constexpr off_t kAheadTrimBytes = 1 << 20;
   static constexpr size_t kAheadChunk = 64 << 10;
-  static constexpr size_t kAheadPage = 4096;  // writes cover whole pages of this size
+  // Writes cover whole pages of the page cache.
+  const size_t page_size_ = static_cast<size_t>(std::max(4096L, ::sysconf(_SC_PAGESIZE)));
   // After a write failed, changes stay refused until the audit volume has
   // this much free again: a nearly full disk refuses steadily instead of
   // letting through whichever change happens to fit in space freed by
@@ -871,9 +876,9 @@ class SqliteAuditLog final : public AuditLog {
     // that page from disk, while the call being recorded waits.
     const off_t write_at = ahead_size_ - static_cast<off_t>(ahead_page_head_.size());
     std::string pages;
-    pages.reserve(ahead_page_head_.size() + data.size() + kAheadPage);
+    pages.reserve(ahead_page_head_.size() + data.size() + page_size_);
     pages.append(ahead_page_head_).append(data);
-    pages.resize((pages.size() + kAheadPage - 1) / kAheadPage * kAheadPage, '\0');
+    pages.resize((pages.size() + page_size_ - 1) / page_size_ * page_size_, '\0');
     int err = 0;
     if (write_failing_) {
       const std::optional<uint64_t> free = FreeBytes(ahead_fd_);
@@ -905,7 +910,7 @@ class SqliteAuditLog final : public AuditLog {
     if (std::exchange(write_failing_, false)) spdlog::info("the audit log can be written again: {}", ahead_path_);
     ahead_size_ += static_cast<off_t>(length);
     const auto end = static_cast<size_t>(ahead_size_ - write_at);
-    ahead_page_head_.assign(pages, end / kAheadPage * kAheadPage, end % kAheadPage);
+    ahead_page_head_.assign(pages, end / page_size_ * page_size_, end % page_size_);
     state_ = std::move(next);
     for (const std::string& seal : seals) spdlog::info("strongroom audit seal {}", seal);
     return Status::Ok();

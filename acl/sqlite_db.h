@@ -162,6 +162,8 @@ std::unique_ptr<PolicyStore> NewPolicyStore(Db& db, const crypto::SecretKey* tex
 // Both under the connection's lock, inside the caller's transaction.
 Result<bool> PolicyOnObjectLocked(PolicyStore& store, const ObjectId& id);
 Status ResealPolicyLocked(PolicyStore& store);
+// PolicyStore::SetSealer, for a caller holding the connection's lock.
+PolicySealer SetSealerLocked(PolicyStore& store, PolicySealer sealer);
 
 }  // namespace sqlite
 }  // namespace strongroom::acl

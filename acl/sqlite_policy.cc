@@ -379,8 +379,9 @@ class SqlitePolicyStore final : public PolicyStore {
 
   PolicySealer SetSealer(PolicySealer sealer) override {
     std::lock_guard lock(db_.mu());
-    return std::exchange(sealer_, std::move(sealer));
+    return SetSealerLocked(std::move(sealer));
   }
+  PolicySealer SetSealerLocked(PolicySealer sealer) { return std::exchange(sealer_, std::move(sealer)); }
 
   Result<PolicyData> LoadPolicy() override {
     SR_RETURN_IF_ERROR(CheckKey());
@@ -1474,6 +1475,10 @@ Result<bool> PolicyOnObjectLocked(PolicyStore& store, const ObjectId& id) {
 }
 
 Status ResealPolicyLocked(PolicyStore& store) { return static_cast<SqlitePolicyStore&>(store).ResealLocked(); }
+
+PolicySealer SetSealerLocked(PolicyStore& store, PolicySealer sealer) {
+  return static_cast<SqlitePolicyStore&>(store).SetSealerLocked(std::move(sealer));
+}
 
 std::unique_ptr<PolicyStore> NewPolicyStore(Db& db, const crypto::SecretKey* text_key) {
   return std::make_unique<SqlitePolicyStore>(db, text_key);

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <sqlite3.h>
+#include <spdlog/spdlog.h>
 
 #include <charconv>
 #include <chrono>
@@ -302,26 +303,27 @@ class SqliteStore final : public Store {
 
   Status Rekey(const std::vector<ObjectRow>& rows, PolicySealer sealer, const std::string& mark,
                const std::string& mark_value) override {
+    std::lock_guard lock(db_.mu());
     // A rekey that does not commit leaves the store as it was, its sealer
-    // included (the old rows key still seals the policy on disk).
-    PolicySealer previous = policy_->SetSealer(std::move(sealer));
-    bool committed = false;
-    Status st = RekeyRows(rows, mark, mark_value, &committed);
-    if (!committed) policy_->SetSealer(std::move(previous));
+    // included (the old rows key still seals the policy on disk); the lock
+    // is held throughout, so no other change is sealed meanwhile.
+    PolicySealer previous = sqlite::SetSealerLocked(*policy_, std::move(sealer));
+    Status st = RekeyRowsLocked(rows, mark, mark_value);
+    if (!st.ok()) sqlite::SetSealerLocked(*policy_, std::move(previous));
+    // Back to the usual durability; a failure here changes nothing of what
+    // committed.
+    if (Status normal = ExecLocked("PRAGMA synchronous=NORMAL"); !normal.ok()) {
+      spdlog::warn("after the rekey: {}", normal.ToString());
+    }
     return st;
   }
 
-  // Rekey() without the sealer's swap: `committed` tells whether the
-  // transaction committed (st may still fail after, restoring the pragma).
-  Status RekeyRows(const std::vector<ObjectRow>& rows, const std::string& mark, const std::string& mark_value,
-                   bool* committed) {
-    std::lock_guard lock(db_.mu());
+  // The rekey's transaction (Rekey() swaps the sealer around it): OK once
+  // it has committed, else rolled back.
+  Status RekeyRowsLocked(const std::vector<ObjectRow>& rows, const std::string& mark, const std::string& mark_value) {
     // Durable at COMMIT: the config is switched only after it.
     SR_RETURN_IF_ERROR(ExecLocked("PRAGMA synchronous=FULL"));
-    if (Status begun = ExecLocked("BEGIN IMMEDIATE"); !begun.ok()) {
-      (void)ExecLocked("PRAGMA synchronous=NORMAL");
-      return begun;
-    }
+    SR_RETURN_IF_ERROR(ExecLocked("BEGIN IMMEDIATE"));
     Status st;
     int64_t total = 0;
     {
@@ -347,11 +349,9 @@ class SqliteStore final : public Store {
     }
     if (st.ok()) st = sqlite::ResealPolicyLocked(*policy_);
     if (st.ok()) st = SetMetaLocked(mark, mark_value);
-    Status end = ExecLocked(st.ok() ? "COMMIT" : "ROLLBACK");
-    *committed = st.ok() && end.ok();
-    if (st.ok()) st = end;
-    Status restore = ExecLocked("PRAGMA synchronous=NORMAL");
-    if (st.ok()) st = restore;
+    if (st.ok()) st = ExecLocked("COMMIT");
+    // A failed statement or COMMIT (SQLITE_BUSY leaves it open) is undone.
+    if (!st.ok() && !sqlite3_get_autocommit(db_.handle())) (void)ExecLocked("ROLLBACK");
     return st;
   }
 

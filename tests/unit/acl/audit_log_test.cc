@@ -1268,9 +1268,10 @@ TEST_CASE("audit log: records written ahead after the write-ahead file was "
           "emptied survive a crash",
           "[audit]") {
   LogFixture f;
-  // 4,000 records (over 1 MiB written ahead, so the flush empties the file),
-  // then 70 more, written from the start of the file again and in whole
-  // pages (what followed in the old file's pages is overwritten).
+  // 4,000 records (over 1 MiB written ahead, so the file is emptied on the
+  // way: by the flush, or earlier by the indexer), then 70 more, written
+  // from the start of the file again and in whole pages (what followed in
+  // the old file's pages is overwritten).
   AppendAndDie(f, 4070, 4000);
   const std::string ahead = AheadPathFor(f.db_path);
   const AheadParse parse = ParseAheadFile(crypto::AsBytes(ReadAll(ahead)));
@@ -1278,7 +1279,9 @@ TEST_CASE("audit log: records written ahead after the write-ahead file was "
   CHECK(parse.damaged_bytes == 0);
   REQUIRE(!parse.records.empty());
   CHECK(parse.records.back().fields.seq == 4071);
-  CHECK(parse.records.size() <= 70);
+  // Emptied at least once on the way (by the flush, or by the indexer
+  // earlier): the file no longer starts at record 2.
+  CHECK(parse.records.front().fields.seq > 2);
   AuditVerifyReport v = f.Verify();
   CHECK(v.ok);
   CHECK(v.records == 4071);
