@@ -258,7 +258,7 @@ class TagCache {
 
 // The stored fields of record `seq` of `epoch` (text sealed, tags keyed).
 crypto::audit::RecordFields FieldsOf(const AuditKeys& keys, uint64_t seq, uint64_t epoch, const AuditEntry& e,
-                                     TagCache* tags) {
+                                     TagCache& tags) {
   crypto::audit::RecordFields f;
   f.seq = seq;
   f.epoch = epoch;
@@ -268,27 +268,24 @@ crypto::audit::RecordFields FieldsOf(const AuditKeys& keys, uint64_t seq, uint64
   f.op = e.op;
   f.result = e.result;
   f.count = e.count;
-  f.user_tag = tags != nullptr ? tags->Get("user", e.user) : Tag(keys.index, "user", e.user);
-  f.path_tag = tags != nullptr ? tags->Uncached("path", e.path) : Tag(keys.index, "path", e.path);
+  f.user_tag = tags.Get("user", e.user);
+  f.path_tag = tags.Uncached("path", e.path);
   f.sealed = SealText(keys.content, SealedJson(e));
   return f;
 }
 
 // The tags a record is found under: every prefix of its path and of a
 // rename's destination. `path_tag` is the tag of the whole path; folders'
-// tags come from `cache` when there is one.
-std::vector<crypto::Bytes> PrefixTags(const crypto::SecretKey& index_key, const AuditEntry& e,
-                                      const crypto::Bytes& path_tag, TagCache* cache) {
+// tags are kept in `cache`.
+std::vector<crypto::Bytes> PrefixTags(const AuditEntry& e, const crypto::Bytes& path_tag, TagCache& cache) {
   std::vector<crypto::Bytes> tags;
   for (const std::string* p : {&e.path, &e.path2}) {
     if (p->empty() || (*p)[0] != '/') continue;
     for (const std::string& prefix : Prefixes(*p)) {
-      if (prefix.size() == p->size()) {
-        tags.push_back(p == &e.path      ? path_tag
-                       : cache != nullptr ? cache->Uncached("path", prefix)
-                                          : Tag(index_key, "path", prefix));
+      if (prefix.size() < p->size()) {
+        tags.push_back(cache.Get("path", prefix));
       } else {
-        tags.push_back(cache != nullptr ? cache->Get("path", prefix) : Tag(index_key, "path", prefix));
+        tags.push_back(p == &e.path ? path_tag : cache.Uncached("path", prefix));
       }
     }
   }
@@ -298,11 +295,11 @@ std::vector<crypto::Bytes> PrefixTags(const crypto::SecretKey& index_key, const 
 // Record `seq` of `epoch`, chained to `previous` with `epoch_mac` (HMAC
 // under the epoch's key).
 AheadRecord MakeRecord(const AuditKeys& keys, crypto::HmacSha256Key& epoch_mac, const crypto::audit::Link& previous,
-                       uint64_t seq, uint64_t epoch, const AuditEntry& e, TagCache* tags) {
+                       uint64_t seq, uint64_t epoch, const AuditEntry& e, TagCache& tags) {
   AheadRecord r;
   r.fields = FieldsOf(keys, seq, epoch, e, tags);
   r.link = crypto::audit::NextLink(epoch_mac, previous, r.fields);
-  r.prefix_tags = PrefixTags(keys.index, e, r.fields.path_tag, tags);
+  r.prefix_tags = PrefixTags(e, r.fields.path_tag, tags);
   return r;
 }
 
@@ -862,7 +859,7 @@ class SqliteAuditLog final : public AuditLog {
         epoch_mac_.emplace(next.key.span());  // the previous epoch's is wiped
         epoch_mac_epoch_ = next.epoch;
       }
-      item.record = MakeRecord(keys_, *epoch_mac_, next.last_link, next.last_seq + 1, next.epoch, p.entry, &tags_);
+      item.record = MakeRecord(keys_, *epoch_mac_, next.last_link, next.last_seq + 1, next.epoch, p.entry, tags_);
       AppendAheadEntry(item.record, &data);
       next.last_seq = item.record.fields.seq;
       next.last_link = item.record.link;
@@ -1262,7 +1259,8 @@ Status CreateAuditLog(const std::string& path, const std::string& vault_id, cons
   AheadItem item{{}, EpochMetaOf(keys, k1)};
   {
     crypto::HmacSha256Key k0_mac(initial_key.span());  // wiped at the end of the block
-    item.record = MakeRecord(keys, k0_mac, crypto::audit::Link{}, 1, 0, first, nullptr);
+    TagCache tags(keys.index);
+    item.record = MakeRecord(keys, k0_mac, crypto::audit::Link{}, 1, 0, first, tags);
   }
   SR_RETURN_IF_ERROR(InsertBatch(**db, {&item, 1}));
   // A write-ahead file left by an earlier log of this name is not this one's.

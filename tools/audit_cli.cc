@@ -401,8 +401,7 @@ void Export(const State& s) {
   const int fd = ::open(s.out_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     const int err = errno;
-    Fail(err == EEXIST ? kConflict : err == EACCES || err == EPERM ? kRefused : err == ENOENT ? kNotFound : kInternal,
-         "cannot create " + EscapeForTerminal(s.out_file) + ": " + std::strerror(err));
+    Fail(ExitCodeForErrno(err, kInternal), "cannot create " + EscapeForTerminal(s.out_file) + ": " + std::strerror(err));
   }
   ::close(fd);
   std::ofstream out(s.out_file, std::ios::trunc);

@@ -3,6 +3,7 @@
 // in main().
 #pragma once
 
+#include <cerrno>
 #include <stdexcept>
 #include <string>
 
@@ -41,6 +42,24 @@ inline ExitCode ExitCodeFor(const Status& st) {
       return kInternal;
   }
   return kInternal;
+}
+
+// The exit code of a failed call on a path the user gave: missing, refused,
+// taken; anything else is `otherwise`.
+inline ExitCode ExitCodeForErrno(int err, ExitCode otherwise) {
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+      return kNotFound;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return kRefused;
+    case EEXIST:
+      return kConflict;
+    default:
+      return otherwise;
+  }
 }
 
 [[noreturn]] inline void Fail(const Status& st) { throw CliError(ExitCodeFor(st), st.ToString()); }

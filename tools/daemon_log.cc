@@ -62,8 +62,7 @@ std::shared_ptr<spdlog::sinks::sink> OpenLogFile(const std::string& path) {
   const int fd = ::open(abs.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, kLogFileMode);
   if (fd < 0) {
     const int err = errno;
-    const ExitCode code = err == ENOENT ? kNotFound : err == EACCES || err == EPERM ? kRefused : kUsage;
-    Fail(code, "cannot open the log file " + abs + ": " + std::strerror(err));
+    Fail(ExitCodeForErrno(err, kUsage), "cannot open the log file " + abs + ": " + std::strerror(err));
   }
   struct stat st;
   const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);

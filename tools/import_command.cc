@@ -645,10 +645,7 @@ void RunImport(const ImportOptions& opts) {
   struct stat src_st;
   if (::stat(src_abs.c_str(), &src_st) != 0) {
     const int e = errno;
-    Fail(e == ENOENT || e == ENOTDIR ? kNotFound
-         : e == EACCES               ? kRefused
-                                     : kUsage,
-         "cannot import " + Q(opts.source) + ": " + ErrnoText(e));
+    Fail(ExitCodeForErrno(e, kUsage), "cannot import " + Q(opts.source) + ": " + ErrnoText(e));
   }
   char* real = ::realpath(src_abs.c_str(), nullptr);
   if (!real) Fail(kUsage, "cannot resolve " + Q(opts.source) + ": " + ErrnoText(errno));
@@ -722,10 +719,7 @@ void RunImport(const ImportOptions& opts) {
   }
   if (::faccessat(dst.get(), ".", W_OK | X_OK, 0) != 0) {
     const int e = errno;
-    Fail(e == EACCES || e == EPERM ? kRefused
-         : e == EROFS              ? kRefused
-                                   : kInternal,
-         "the vault refuses writes to " + Q(opts.destination) + ": " + ErrnoText(e) +
+    Fail(ExitCodeForErrno(e, kInternal), "the vault refuses writes to " + Q(opts.destination) + ": " + ErrnoText(e) +
              (e == EACCES ? " (a write grant there is needed)" : ""));
   }
   std::string vault_path = dst_real.substr(mountpoint == "/" ? 0 : mountpoint.size());

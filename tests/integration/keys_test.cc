@@ -80,6 +80,15 @@ void CheckAuditLog(const MountedVault& v, const std::string& op, int n) {
   CHECK(count == n);
 }
 
+// A vault holding the file "f" ("content"), unmounted: key commands work on
+// the vault itself.
+struct VaultWithFile : MountedVault {
+  VaultWithFile() {
+    WriteOrDie(Path("f"), "content");
+    Unmount();
+  }
+};
+
 std::vector<std::string> SlotLabels(const MountedVault& v) {
   CommandResult r = RunStrongroom({"keyslot", "list", v.vault(), "--json"});
   INFO(r.err);
@@ -90,9 +99,7 @@ std::vector<std::string> SlotLabels(const MountedVault& v) {
 }
 
 TEST_CASE("keyslot: a key file and a second passphrase unlock, slots are removed, never the last one", "[keys]") {
-  MountedVault v;
-  WriteOrDie(v.Path("f"), "content");
-  v.Unmount();
+  VaultWithFile v;
   const std::string key_file = v.root() + "/backup.key";
   const std::string second = v.root() + "/second.pass";
   WriteOrDie(second, "the second admin's passphrase\n", 0600);
@@ -160,9 +167,7 @@ TEST_CASE("keyslot: a key file and a second passphrase unlock, slots are removed
 
 TEST_CASE("keyslot and passwd: a command waiting for a passphrase holds up no mount and no other key command",
           "[keys]") {
-  MountedVault v;
-  WriteOrDie(v.Path("f"), "content");
-  v.Unmount();
+  VaultWithFile v;
   // A passphrase file that is a FIFO: its reader waits as a person at the
   // prompt would, until someone writes.
   const std::string fifo = v.root() + "/typing.pass";
@@ -244,9 +249,7 @@ TEST_CASE("rekey: every file key re-wrapped, contents and names untouched, the o
 
 TEST_CASE("rekey killed part-way: before the store commits the old keys stay, after it the next mount finishes",
           "[keys]") {
-  MountedVault v;
-  WriteOrDie(v.Path("f"), "content");
-  v.Unmount();
+  VaultWithFile v;
   const std::string conf_before = ReadOrDie(v.vault() + "/strongroom.conf");
   const auto keys_before = WrappedKeys(v.vault() + "/strongroom.db");
   auto rekey_killed_at = [&](const std::string& point) {
