@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Strongroom needs to build, test and demo on Debian 12;
-# with --bench, also the benchmark peers (gocryptfs, securefs, bindfs, fio). Idempotent: when every package is already installed it does not
-# touch apt at all (set STRONGROOM_SETUP_FORCE=1 to run apt anyway).
+# with --bench, also the benchmark peers (gocryptfs, securefs, bindfs, fio).
+# Idempotent: when every package is already installed it does not touch apt
+# at all (set STRONGROOM_SETUP_FORCE=1 to run apt anyway).
 set -euo pipefail
 
 # Build and test dependencies.
